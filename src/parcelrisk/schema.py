@@ -245,6 +245,15 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "gt_bad_actor", Kind.BOOL, _G, False, "ground_truth", "Seller is a persistent bad actor."
     ),
+    Field(
+        "gt_mechanisms",
+        Kind.INT,
+        _G,
+        False,
+        "ground_truth",
+        "Bit mask of the generator mechanisms that apply (parcelrisk.synth.MECHANISMS).",
+        min_value=0,
+    ),
 )
 
 FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}

@@ -36,8 +36,8 @@ class GeneratorConfig:
     #: Share of seller actors that are persistent bad actors, at the start and at the end
     #: of the window (drift: more arrive over time).
     bad_actor_share: tuple[float, float] = (0.03, 0.05)
-    bad_actor_effect: float = 1.3
-    seller_latent_sd: float = 0.35
+    bad_actor_effect: float = 1.5
+    seller_latent_sd: float = 0.5
     #: Bad actors open a new seller account every this many days on average (churn).
     churn_days_bad: float = 18.0
     #: Share of ordinary sellers that switch account once in the window.
@@ -46,7 +46,7 @@ class GeneratorConfig:
     new_account_effect: float = 0.4
 
     # baseline and drift
-    intercept: float = -4.25
+    intercept: float = -4.1
     #: Logit added linearly from the first to the last day.
     drift: float = 0.25
 
@@ -57,7 +57,7 @@ class GeneratorConfig:
     undervaluation: Mechanism = field(default_factory=lambda: Mechanism(0.03, 0.30, 1.3))
     counterfeit: Mechanism = field(default_factory=lambda: Mechanism(0.01, 0.30, 1.9))
     bunching: Mechanism = field(default_factory=lambda: Mechanism(0.003, 0.04, 1.3))
-    split: Mechanism = field(default_factory=lambda: Mechanism(0.02, 0.10, 0.8))
+    split: Mechanism = field(default_factory=lambda: Mechanism(0.005, 0.10, 0.8))
     fictitious_name: Mechanism = field(default_factory=lambda: Mechanism(0.008, 0.10, 0.9))
     drop_address: Mechanism = field(default_factory=lambda: Mechanism(0.008, 0.15, 1.0))
     transshipment: Mechanism = field(default_factory=lambda: Mechanism(0.04, 0.25, 0.7))

@@ -21,8 +21,15 @@ from parcelrisk.synth.config import GeneratorConfig
 from parcelrisk.synth.labelling import inspect
 from parcelrisk.synth.parcels import commodity_and_routing, rate
 
-#: Mechanism -> violation type it produces (None: the category's own base type).
+#: Mechanisms recorded per parcel in the ``gt_mechanisms`` bit mask (bit i = MECHANISMS[i]).
+MECHANISMS = (
+    "bad_actor", "new_account", "vague", "mismatch", "decoy", "undervaluation", "counterfeit",
+    "genuine_brand", "bunching", "split", "fictitious_name", "drop_address", "transshipment",
+    "poor_broker", "missing_field",
+)  # fmt: skip
+#: Effect group -> violation type it produces (None: the category's own base type).
 MECHANISM_TYPES = {
+    "broker": None,
     "base": None,
     "seller": None,
     "vague": "misdescription",
@@ -237,7 +244,8 @@ def generate(cfg: GeneratorConfig | None = None, **overrides: object) -> pd.Data
     rec = _recipients(cfg, rng_party, len(orders), actors.bad[orders["actor"].to_numpy()])
     rec = {k: v[rep] for k, v in rec.items()}
     seller_id, created, seller_name = _accounts(cfg, rng_party, actors, actor, day)
-    frame, effects, category, no_marketplace = commodity_and_routing(
+    split = o["split"].to_numpy()
+    frame, effects, flags = commodity_and_routing(
         cfg,
         rng_parcel,
         rng_text,
@@ -245,33 +253,24 @@ def generate(cfg: GeneratorConfig | None = None, **overrides: object) -> pd.Data
         actors.country[actor],
         bad,
         frac,
-        o["split"].to_numpy(),
+        split,
     )
     age = day + o["seconds"].to_numpy() / 86400 - created
-    new_account = age < cfg.new_account_days
-
-    addr_effect = pd.Series(rec["type"]).map(cfg.address_effect).to_numpy()
-    effects["seller"] = (
-        actors.latent[actor] + bad * cfg.bad_actor_effect + new_account * cfg.new_account_effect
+    flags.update(
+        bad_actor=bad,
+        new_account=age < cfg.new_account_days,
+        split=split,
+        fictitious_name=rec["fake"],
+        drop_address=rec["drop"],
+        poor_broker=poor_filer[actors.filer[actor]],
     )
-    effects["split"] = o["split"].to_numpy() * cfg.split.effect
-    effects["recipient"] = (
-        addr_effect
-        + rec["drop"] * cfg.drop_address.effect
-        + rec["fake"] * cfg.fictitious_name.effect
-    )
-    effects["routing"] = (
-        effects["routing"] + poor_filer[actors.filer[actor]] * cfg.poor_broker.effect
-    )
+    effects.update(_party_effects(cfg, flags, actors.latent[actor], rec["type"]))
     effects["base"] = effects["base"] + cfg.intercept + cfg.drift * frac
-    logit = sum(effects.values())
-    prob = 1.0 / (1.0 + np.exp(-logit))
+    prob = 1.0 / (1.0 + np.exp(-sum(effects.values())))
     gt = rng_truth.random(cfg.rows) < prob
-    gt_type = _violation_type(rng_truth, effects, category)
 
     filer_codes = np.array([f"F{i:04d}" for i in range(1000, 1000 + n_filers)], dtype=object)
     filer_types = E.choice(rng_party, ("marketplace", "carrier", "broker", "forwarder"), n_filers)
-    mp = np.where(no_marketplace, None, actors.marketplace[actor])
     out = pd.DataFrame(
         {
             "declared_at": t,
@@ -280,7 +279,7 @@ def generate(cfg: GeneratorConfig | None = None, **overrides: object) -> pd.Data
             "seller_id": seller_id,
             "seller_name": seller_name,
             "seller_country": actors.country[actor],
-            "marketplace": mp,
+            "marketplace": np.where(flags["missing_marketplace"], None, actors.marketplace[actor]),
             "seller_account_age_days": np.where(
                 rng_parcel.random(cfg.rows) < 0.05, np.nan, np.round(np.maximum(age, 0), 2)
             ),
@@ -290,13 +289,16 @@ def generate(cfg: GeneratorConfig | None = None, **overrides: object) -> pd.Data
             "recipient_state": rec["state"],
             "recipient_zip": rec["zip"],
             "recipient_address_type": rec["type"],
+            **{c: frame[c].to_numpy() for c in frame.columns},
+            "gt_violation_prob": prob,
+            "gt_violation": gt,
+            "gt_violation_type": np.where(
+                gt, _violation_type(rng_truth, effects, flags["category"]), None
+            ),
+            "gt_bad_actor": bad,
+            "gt_mechanisms": mechanism_mask(flags),
         }
     )
-    out = pd.concat([out, frame], axis=1)
-    out["gt_violation_prob"] = prob
-    out["gt_violation"] = gt
-    out["gt_violation_type"] = np.where(gt, gt_type, None)
-    out["gt_bad_actor"] = bad
     out = out.sort_values("declared_at", kind="stable").reset_index(drop=True)
     out.insert(0, "parcel_id", _parcel_ids(rng_label, cfg.rows))
     labels = inspect(
@@ -308,8 +310,39 @@ def generate(cfg: GeneratorConfig | None = None, **overrides: object) -> pd.Data
         cfg.detection,
         cfg.outcome_lag_days,
     )
-    out = pd.concat([out, labels], axis=1)
-    return _typed(out)
+    return _typed(pd.concat([out, labels], axis=1))
+
+
+def _party_effects(
+    cfg: GeneratorConfig, flags: dict[str, np.ndarray], latent: np.ndarray, address_type
+) -> dict[str, np.ndarray]:
+    """Logit effects of the seller, the order (split) and the recipient."""
+    return {
+        "seller": latent
+        + flags["bad_actor"] * cfg.bad_actor_effect
+        + flags["new_account"] * cfg.new_account_effect,
+        "split": flags["split"] * cfg.split.effect,
+        "recipient": pd.Series(address_type).map(cfg.address_effect).to_numpy()
+        + flags["drop_address"] * cfg.drop_address.effect
+        + flags["fictitious_name"] * cfg.fictitious_name.effect,
+        "broker": flags["poor_broker"] * cfg.poor_broker.effect,
+    }
+
+
+def mechanism_mask(flags: dict[str, np.ndarray]) -> np.ndarray:
+    """Pack the per-parcel mechanism flags into the ``gt_mechanisms`` bit mask."""
+    mask = np.zeros(len(flags["bad_actor"]), dtype=np.int64)
+    for bit, name in enumerate(MECHANISMS):
+        mask |= flags[name].astype(np.int64) << bit
+    return mask
+
+
+def mechanism_flags(frame: pd.DataFrame) -> pd.DataFrame:
+    """Unpack ``gt_mechanisms`` into one boolean column per mechanism (for analysis only)."""
+    mask = frame["gt_mechanisms"].to_numpy(dtype=np.int64)
+    return pd.DataFrame(
+        {name: (mask >> bit) & 1 == 1 for bit, name in enumerate(MECHANISMS)}, index=frame.index
+    )
 
 
 def _violation_type(
@@ -347,11 +380,11 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
         schema.Kind.INT: "Int64",
         schema.Kind.FLOAT: "float64",
         schema.Kind.BOOL: "boolean",
-        schema.Kind.TIMESTAMP: None,
+        schema.Kind.TIMESTAMP: "datetime64[ns, UTC]",
     }
     out = {}
     for f in schema.FIELDS:
         col = frame[f.name]
         dtype = dtypes.get(f.kind, "string")
-        out[f.name] = col if dtype is None else col.astype(dtype)
+        out[f.name] = col.astype(dtype)
     return pd.DataFrame(out)

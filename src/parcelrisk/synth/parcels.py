@@ -42,13 +42,14 @@ def commodity_and_routing(
     bad: np.ndarray,
     frac: np.ndarray,
     split: np.ndarray,
-) -> tuple[pd.DataFrame, dict[str, np.ndarray], np.ndarray, np.ndarray]:
+) -> tuple[pd.DataFrame, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Draw commodity and routing columns per parcel, and the logit effect of each mechanism.
 
     ``main_category`` is the seller's main category, ``frac`` the position of the parcel's
     day in the window (0 first day, 1 last day), ``split`` whether its order is split.
-    Returns the columns, the effects by mechanism, each parcel's true category index and
-    whether its marketplace field is left empty.
+    Returns the columns, the logit effects by mechanism, and the flags: which mechanism
+    applies to each parcel, its true category index (``category``) and whether its
+    marketplace field is left empty (``missing_marketplace``).
     """
     n = len(bad)
     cat = np.where(rng.random(n) < 0.7, main_category, rng.choice(len(CATEGORIES), n, p=_SHARES))
@@ -90,7 +91,10 @@ def commodity_and_routing(
         "routing": flags["transshipment"] * cfg.transshipment.effect
         + np.minimum(n_missing, 3) * cfg.missing_field.effect,
     }
-    return frame, effects, cat, missing["marketplace"]
+    flags["category"] = cat
+    flags["missing_field"] = n_missing > 0
+    flags["missing_marketplace"] = missing["marketplace"]
+    return frame, effects, flags
 
 
 def _flags(cfg, rng, cat, bad, frac) -> dict[str, np.ndarray]:

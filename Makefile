@@ -1,0 +1,42 @@
+# parcelrisk: every task of the project. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export BENTOML_DO_NOT_TRACK := true
+export MLFLOW_DISABLE_TELEMETRY := true
+
+UV_VERSION := 0.13.9
+VENV := .venv
+RUN := $(VENV)/bin
+DATA := data/parcels.parquet
+
+.PHONY: help install demo test lint format bench clean
+
+help: ## List every task
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+	uv sync --frozen
+	@touch $@
+
+install: $(VENV)/.installed ## Install the locked dependencies into .venv
+
+demo: install ## Run the main job end to end on the embedded defaults
+	$(RUN)/parcelrisk generate --rows 1000000 --days 60 --seed 0 --out $(DATA)
+
+test: install ## Run the test suite
+	$(RUN)/pytest
+
+lint: install ## Check style and lint with ruff
+	$(RUN)/ruff check src tests bench
+	$(RUN)/ruff format --check src tests bench
+
+format: install ## Format the code with ruff
+	$(RUN)/ruff check --fix src tests bench
+	$(RUN)/ruff format src tests bench
+
+bench: install ## Run the speed and memory benchmarks
+	$(RUN)/python bench/bench_generate.py
+
+clean: ## Remove generated data, caches and the virtualenv
+	rm -rf $(VENV) data .pytest_cache .ruff_cache
