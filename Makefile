@@ -24,7 +24,7 @@ install: $(VENV)/.installed ## Install the locked dependencies into .venv
 demo: install ## Run the main job end to end on the embedded defaults
 	$(RUN)/parcelrisk generate --rows 1000000 --days 60 --seed 0 --out $(DATA)
 
-test: install ## Run the test suite
+test: lint ## Run the lint checks and the test suite
 	$(RUN)/pytest
 
 lint: install ## Check style and lint with ruff

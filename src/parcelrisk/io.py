@@ -1,0 +1,184 @@
+"""Read and write declaration files (Parquet or CSV), always through the contract.
+
+Both formats hold the canonical frame of :func:`parcelrisk.validation.validate`, and
+``read_declarations(write_declarations(frame, path))`` equals ``validate(frame)`` for the
+contract columns (exactly: values, missing values and dtypes).
+
+* Parquet is written and read with pyarrow, without the index.
+* CSV is UTF-8 with a header row; missing values are empty fields; booleans are written as
+  ``True`` / ``False`` (``true``, ``false``, ``1`` and ``0`` are also read); timestamps are
+  ISO 8601 in UTC with a ``Z`` suffix and as many fractional digits as the column needs;
+  floats are written with enough digits to read back the same number. CSV has no types,
+  so columns outside the contract come back as strings.
+"""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from parcelrisk.schema import FIELDS, Field, Kind
+from parcelrisk.validation import ContractError, ContractProblem, check, validate
+
+__all__ = ["SUFFIXES", "read_declarations", "write_declarations"]
+
+#: File suffixes understood by :func:`read_declarations` and :func:`write_declarations`.
+SUFFIXES = (".parquet", ".csv")
+_TRUE, _FALSE = ("true", "True", "1"), ("false", "False", "0")
+
+
+def read_declarations(path: str | Path, *, require_outcomes: bool = False) -> pd.DataFrame:
+    """Read a declarations file and return its validated, canonical frame.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A ``.parquet`` or ``.csv`` file.
+    require_outcomes : bool, default False
+        Passed to :func:`parcelrisk.validation.validate`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The canonical frame (RangeIndex).
+
+    Raises
+    ------
+    ValueError
+        If the suffix is not ``.parquet`` or ``.csv``.
+    FileNotFoundError
+        If there is no file at ``path``.
+    ContractError
+        Listing every value that breaks the contract, including CSV values that do not
+        parse as their field's type.
+    """
+    path = Path(path)
+    suffix = _suffix(path)
+    if not path.is_file():
+        raise FileNotFoundError(errno.ENOENT, "declarations file not found", str(path))
+    if suffix == ".parquet":
+        return validate(pd.read_parquet(path, engine="pyarrow"), require_outcomes=require_outcomes)
+    return _read_csv(path, require_outcomes)
+
+
+def write_declarations(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Validate a frame and write it as a declarations file.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Declarations; validated with :func:`parcelrisk.validation.validate` first, so
+        a file that is written can always be read back.
+    path : str or pathlib.Path
+        Destination, ending in ``.parquet`` or ``.csv``; parent folders are created.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    ValueError
+        If the suffix is not ``.parquet`` or ``.csv``.
+    ContractError
+        If the frame breaks the contract (nothing is written).
+    """
+    path = Path(path)
+    suffix = _suffix(path)
+    canonical = validate(frame).reset_index(drop=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".parquet":
+        canonical.to_parquet(path, engine="pyarrow", index=False)
+    else:
+        _csv_ready(canonical).to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
+    return path
+
+
+def _suffix(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise ValueError(
+            f"unsupported declarations file suffix {path.suffix!r} ({path}); "
+            f"use one of {', '.join(SUFFIXES)}"
+        )
+    return suffix
+
+
+# --- CSV ---------------------------------------------------------------------------------
+
+
+def _csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a canonical frame with timestamps as ISO 8601 UTC strings."""
+    out = frame.copy()
+    for fld in FIELDS:
+        if fld.kind is Kind.TIMESTAMP:
+            out[fld.name] = _iso_utc(out[fld.name])
+    return out
+
+
+def _iso_utc(values: pd.Series) -> pd.Series:
+    """ISO 8601 strings in UTC ('Z'), with the fewest fractional digits that are exact."""
+    ns = values.dt.tz_convert(None).dt.as_unit("ns").to_numpy()
+    missing = np.isnat(ns)
+    text = np.datetime_as_string(ns, unit=_finest_unit(ns[~missing]), timezone="UTC")
+    return pd.Series(np.where(missing, None, text), index=values.index, dtype=object)
+
+
+def _finest_unit(ns: np.ndarray) -> str:
+    """The coarsest of s, ms, us and ns that holds every timestamp exactly."""
+    ticks = ns.astype(np.int64)
+    for unit, per_unit in (("s", 10**9), ("ms", 10**6), ("us", 10**3)):
+        if not (ticks % per_unit).any():
+            return unit
+    return "ns"
+
+
+def _read_csv(path: Path, require_outcomes: bool) -> pd.DataFrame:
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+    ids = raw["parcel_id"].to_numpy(dtype=object, na_value=None) if "parcel_id" in raw else None
+    parsed, problems = raw.copy(), []
+    for fld in FIELDS:
+        if fld.name in raw.columns and fld.kind in (Kind.INT, Kind.FLOAT, Kind.BOOL):
+            parse = _parse_bools if fld.kind is Kind.BOOL else _parse_numbers
+            parsed[fld.name], failed = parse(raw[fld.name])
+            problems += _parse_problems(fld, raw[fld.name], failed, ids)
+    frame, more = check(parsed, require_outcomes=require_outcomes)
+    reported = {(p.row, p.field) for p in problems}
+    problems += [p for p in more if (p.row, p.field) not in reported]
+    if problems:
+        raise ContractError(problems)
+    return frame
+
+
+def _parse_numbers(text: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    numbers = pd.to_numeric(text, errors="coerce", dtype_backend="numpy_nullable")
+    return numbers, (text.notna() & numbers.isna()).to_numpy(dtype=bool)
+
+
+def _parse_bools(text: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    true = text.isin(_TRUE).to_numpy(dtype=bool)
+    false = text.isin(_FALSE).to_numpy(dtype=bool)
+    values = pd.arrays.BooleanArray(true, ~(true | false))
+    return pd.Series(values, index=text.index), text.notna().to_numpy() & ~(true | false)
+
+
+def _parse_problems(
+    fld: Field, text: pd.Series, failed: np.ndarray, ids: np.ndarray | None
+) -> list[ContractProblem]:
+    if fld.kind is Kind.BOOL:
+        reason = "expected true, false, 1 or 0"
+    else:
+        reason = "expected a number, could not parse the text"
+    return [
+        ContractProblem(int(i), _id(ids, i), fld.name, text.iloc[i], reason, fld.allowed_text())
+        for i in np.flatnonzero(failed)
+    ]
+
+
+def _id(ids: np.ndarray | None, i: int) -> str | None:
+    value = None if ids is None else ids[i]
+    return value if isinstance(value, str) and value else None

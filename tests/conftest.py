@@ -1,0 +1,80 @@
+"""Shared test data for the declaration contract (validation and io tests).
+
+``valid_frame``: a small hand-built valid frame covering every contract column;
+``generated``: a medium generated data set on the default settings.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from parcelrisk.synth import generate
+
+
+@pytest.fixture
+def valid_frame() -> pd.DataFrame:
+    """Five valid declarations in typed columns; rows 3 and 4 were inspected."""
+    nan = np.nan
+    return pd.DataFrame(
+        {
+            "parcel_id": [f"P{i:08d}" for i in range(1, 6)],
+            "declared_at": pd.to_datetime(
+                [
+                    "2025-03-01T08:15:00Z",
+                    "2025-03-01T09:00:00+08:00",
+                    "2025-03-02T10:30:15.123456Z",
+                    "2025-03-02T23:59:59-05:00",
+                    "2025-03-03T00:00:00Z",
+                ],
+                utc=True,
+                format="ISO8601",
+            ),
+            "filer_code": ["FLR001", "FLR002", "FLR001", "FLR003", "FLR002"],
+            "filer_type": ["marketplace", "carrier", None, "broker", "forwarder"],
+            "seller_id": ["S1", "S2", "S3", "S1", "S4"],
+            "seller_name": ["Shenzhen Trading Co.", "Acme Ltd", "深圳市贸易有限公司", "X", "Y"],
+            "seller_country": ["CN", "HK", "CN", "VN", "US"],
+            "marketplace": ["MarketA", "MarketB", None, "MarketA", "MarketC"],
+            "seller_account_age_days": [120.5, 3.0, nan, 0.0, 800.0],
+            "recipient_name": ["Jane Doe", "John Roe", "A B", "C D", "E F"],
+            "recipient_address": ["1 Main St", "2 Elm St", "3 Oak Ave", "4 Pine Rd", "5 Ash Ln"],
+            "recipient_city": ["Springfield", None, "Austin", "Miami", "Reno"],
+            "recipient_state": ["IL", "CA", "TX", "FL", None],
+            "recipient_zip": ["62701", "90001", "73301", "33101", "89501"],
+            "recipient_address_type": ["residential", "commercial", "forwarder", "po_box", None],
+            "description": ["Cotton T-Shirt", "Running Shoes", "Phone Case", "Handbag", "Toy"],
+            "hts_code": ["6109.10.0012", "6404199060", None, "420221", "95030000"],
+            "origin_country": ["CN", "CN", "HK", "VN", "CN"],
+            "quantity": [2, 1, 3, 1, 10],
+            "declared_value_usd": [25.0, 40.0, 0.0, 120.0, 15.5],
+            "listed_price_usd": [14.99, 39.99, nan, 150.0, 1.55],
+            "weight_kg": [0.5, 0.9, 0.1, 0.7, 1.25],
+            "mode": ["air", "mail", "truck", "ocean", "rail"],
+            "carrier": ["CarrierX", "PostY", "CarrierX", "ShipZ", "RailQ"],
+            "port_of_entry": ["2720", "4701", "2304", "5201", "3901"],
+            "export_country": ["CN", "HK", "MX", "VN", "CN"],
+            "lading_port": ["CNSZX", "HKHKG", None, "VNSGN", "CNSHA"],
+            "freight_cost_usd": [6.5, 4.0, nan, 2.5, 3.0],
+            "inspected": [False, False, False, True, True],
+            "inspection_reason": [None, None, None, "rule", "random"],
+            "inspection_propensity": [0.02, 0.01, 0.02, 0.9, 0.01],
+            "violation_found": pd.array([None, None, None, True, False], dtype="boolean"),
+            "violation_type": [None, None, None, "counterfeit", None],
+            "outcome_at": pd.to_datetime(
+                [None, None, None, "2025-03-05T12:00:00Z", "2025-03-06T09:30:00Z"], utc=True
+            ),
+            "gt_violation_prob": [0.05, 0.02, 0.1, 0.95, 0.03],
+            "gt_violation": [False, False, False, True, False],
+            "gt_violation_type": [None, None, None, "counterfeit", None],
+            "gt_bad_actor": [False, False, False, True, False],
+            "gt_mechanisms": np.array([0, 0, 4, 3, 0], dtype=np.int64),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def generated() -> pd.DataFrame:
+    """A medium generated data set on the default settings (rates are measured on it)."""
+    return generate(rows=200_000, seed=0)
