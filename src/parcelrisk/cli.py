@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +18,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn errors a user can act on into a one-paragraph message and exit code 2."""
+    try:
+        yield
+    except (ValueError, FileNotFoundError) as err:
+        console.print(f"[bold red]error:[/] {err}", highlight=False)
+        raise typer.Exit(2) from err
 
 
 @app.callback()
@@ -37,14 +49,18 @@ def generate(
     ] = 800.0,
 ) -> None:
     """Generate synthetic parcel declarations with outcomes and hidden ground truth."""
-    from parcelrisk.io import write_declarations
+    from parcelrisk.io import check_suffix, write_declarations
     from parcelrisk.synth import generate as run
     from parcelrisk.synth import summarize
 
-    with console.status(f"Generating {rows:,} parcels over {days} days (seed {seed})..."):
-        frame = run(rows=rows, days=days, seed=seed, start=start, value_threshold=value_threshold)
-    with console.status(f"Writing {out}..."):
-        write_declarations(frame, out)
+    with _user_errors():
+        check_suffix(out)
+        with console.status(f"Generating {rows:,} parcels over {days} days (seed {seed})..."):
+            frame = run(
+                rows=rows, days=days, seed=seed, start=start, value_threshold=value_threshold
+            )
+        with console.status(f"Writing {out}..."):
+            write_declarations(frame, out)
     figures = summarize(frame)
     table = Table(title=f"{out}: {len(frame):,} parcels", show_header=False)
     for key in (

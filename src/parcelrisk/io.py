@@ -56,7 +56,7 @@ def read_declarations(path: str | Path, *, require_outcomes: bool = False) -> pd
         parse as their field's type.
     """
     path = Path(path)
-    suffix = _suffix(path)
+    suffix = check_suffix(path)
     if not path.is_file():
         raise FileNotFoundError(errno.ENOENT, "declarations file not found", str(path))
     if suffix == ".parquet":
@@ -88,7 +88,7 @@ def write_declarations(frame: pd.DataFrame, path: str | Path) -> Path:
         If the frame breaks the contract (nothing is written).
     """
     path = Path(path)
-    suffix = _suffix(path)
+    suffix = check_suffix(path)
     canonical = validate(frame).reset_index(drop=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".parquet":
@@ -98,7 +98,15 @@ def write_declarations(frame: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-def _suffix(path: Path) -> str:
+def check_suffix(path: str | Path) -> str:
+    """Return the declarations file format of ``path`` ('.parquet' or '.csv') or raise.
+
+    Raises
+    ------
+    ValueError
+        If the suffix is not one of :data:`SUFFIXES`.
+    """
+    path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise ValueError(

@@ -1,0 +1,30 @@
+"""The command line: generate writes a valid file and refuses bad arguments clearly."""
+
+from typer.testing import CliRunner
+
+from parcelrisk.cli import app
+from parcelrisk.io import read_declarations
+
+runner = CliRunner()
+
+
+def test_generate_writes_a_valid_file(tmp_path):
+    out = tmp_path / "parcels.parquet"
+    result = runner.invoke(app, ["generate", "--rows", "3000", "--days", "5", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    frame = read_declarations(out, require_outcomes=True)
+    assert len(frame) == 3000
+    assert "violation_rate" in result.output
+
+
+def test_generate_refuses_an_unknown_file_format(tmp_path):
+    result = runner.invoke(app, ["generate", "--rows", "10", "--out", str(tmp_path / "p.txt")])
+    assert result.exit_code == 2
+    assert "unsupported declarations file suffix '.txt'" in result.output
+    assert not (tmp_path / "p.txt").exists()
+
+
+def test_generate_refuses_zero_rows(tmp_path):
+    result = runner.invoke(app, ["generate", "--rows", "0", "--out", str(tmp_path / "p.csv")])
+    assert result.exit_code == 2
+    assert "--rows" in result.output
