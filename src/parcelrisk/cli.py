@@ -45,7 +45,7 @@ def generate(
         "2025-03-03"
     ),
     value_threshold: Annotated[
-        float, typer.Option(min=0, help="De minimis value threshold in USD.")
+        float, typer.Option(min=1, help="De minimis value threshold in USD.")
     ] = 800.0,
 ) -> None:
     """Generate synthetic parcel declarations with outcomes and hidden ground truth."""

@@ -177,7 +177,7 @@ FIELDS: tuple[Field, ...] = (
         "Freight charged, US dollars.",
         min_value=0,
     ),
-    # outcomes: only inspected parcels have them
+    # outcomes: `inspected` and the propensity for every parcel, the rest only if inspected
     Field("inspected", Kind.BOOL, _O, False, "outcome", "Whether the parcel was inspected."),
     Field(
         "inspection_reason",

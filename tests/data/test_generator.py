@@ -219,3 +219,10 @@ def test_value_threshold_is_configuration(generated):
 def test_unknown_setting_is_refused():
     with pytest.raises(ValueError, match=r"unknown generator setting\(s\) \['rowz'\]"):
         generate(rowz=10)
+
+
+@pytest.mark.parametrize("seed", [339, 647, 2118])
+def test_every_seed_generates(seed):
+    """Seeds that once drew no poor filer must work like any other."""
+    frame = generate(rows=2_000, days=7, seed=seed)
+    assert len(frame) == 2_000

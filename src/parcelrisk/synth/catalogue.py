@@ -158,7 +158,7 @@ CATEGORIES: tuple[Category, ...] = (
         True, 0.03,
     ),
     Category(
-        "pet_supplies", ("4201006000", "9503000090", "2309109000"), -0.4, 11, 0.6, 0.4,
+        "pet_supplies", ("4201006000", "6307909800", "2309109000"), -0.4, 11, 0.6, 0.4,
         "misdescription",
         ("Dog Collar", "Cat Toy", "Pet Harness", "Pet Bed", "Grooming Brush", "Pet Treats"),
         ("Adjustable", "Reflective", "Interactive", "Durable", "Soft"),

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field, fields
 
 @dataclass(frozen=True)
 class Mechanism:
-    """Rate among ordinary sellers' parcels, rate among bad actors', and logit effect."""
+    """How often a mechanism is drawn for ordinary sellers and for bad actors, and its effect.
+
+    Rates are draw probabilities: per parcel for most mechanisms, per order for split
+    shipments, fictitious names and drop addresses (every parcel of the order shares the
+    draw), per seller for poor brokers. Decoys apply only to high-risk categories and
+    counterfeits only to branded ones, and one description per parcel means vague terms,
+    mismatch and counterfeits exclude each other (docs/data.md gives the measured shares).
+    """
 
     rate: float
     rate_bad: float
@@ -33,12 +40,13 @@ class GeneratorConfig:
     # population
     parcels_per_seller: float = 60.0
     parcels_per_recipient: float = 2.5
-    #: Share of seller actors that are persistent bad actors, at the start and at the end
-    #: of the window (drift: more arrive over time).
+    #: Share of seller actors that are persistent bad actors: (those active from the first
+    #: day, all of them by the end). The difference enter during the window (drift).
     bad_actor_share: tuple[float, float] = (0.03, 0.05)
     bad_actor_effect: float = 1.5
     seller_latent_sd: float = 0.5
-    #: Bad actors open a new seller account every this many days on average (churn).
+    #: Bad actors open a new seller account every this many days on average (churn;
+    #: at least 3 days apart).
     churn_days_bad: float = 18.0
     #: Share of ordinary sellers that switch account once in the window.
     churn_share_good: float = 0.03

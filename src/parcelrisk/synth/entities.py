@@ -82,7 +82,7 @@ SELLER_SUFFIXES = (
     "Limited", "Shop", "Global", "Import & Export Co.", "Direct", "Outlet", "Mall",
 )
 MARKETPLACES = ("Bazaaro", "ShopNest", "CartHub", "TradeLoop", "MegaMart Online", "DealDock")
-#: Export country -> usual lading ports (UN/LOCODE); the last ones are rarely used.
+#: Export country -> lading ports (UN/LOCODE), most used first; later ones are rarer.
 LADING_PORTS = {
     "CN": ("CNSZX", "CNPVG", "CNCAN", "CNHGH", "CNNGB", "CNTAO"),
     "HK": ("HKHKG",), "KR": ("KRICN", "KRPUS"), "GB": ("GBLHR", "GBEMA"),
@@ -126,12 +126,26 @@ def person_names(rng: np.random.Generator, n: int) -> np.ndarray:
     return names.astype(object)
 
 
-def street_addresses(rng: np.random.Generator, n: int) -> np.ndarray:
+def street_addresses(rng: np.random.Generator, n: int, apartments: bool = True) -> np.ndarray:
     """House number, street and suffix, with an apartment now and then."""
     num = rng.integers(1, 9999, n).astype(str).astype(object)
     addr = num + " " + choice(rng, STREETS, n) + " " + choice(rng, STREET_SUFFIXES, n)
     apt = rng.integers(1, 40, n).astype(str).astype(object)
-    return np.where(rng.random(n) < 0.25, addr + " Apt " + apt, addr)
+    return np.where(apartments & (rng.random(n) < 0.25), addr + " Apt " + apt, addr)
+
+
+def fake_names(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Fictitious consignee names: placeholders from a list, or garbled letter strings."""
+    garbled = _garbled_words(rng, n, 4) + " " + _garbled_words(rng, n, 5)
+    return np.where(rng.random(n) < 0.5, choice(rng, FAKE_NAMES, n), garbled)
+
+
+def _garbled_words(rng: np.random.Generator, n: int, length: int) -> np.ndarray:
+    """Capitalised random letter strings, mostly consonants ('Xkqz')."""
+    letters = np.array(list("bcdfghjklmnpqrstvwxzay"), dtype="<U1")
+    grid = np.ascontiguousarray(letters[rng.integers(0, len(letters), (n, length))])
+    words = grid.view(f"<U{length}").reshape(n)
+    return np.char.capitalize(words).astype(object)
 
 
 def seller_names(rng: np.random.Generator, country: np.ndarray, stem: np.ndarray) -> np.ndarray:

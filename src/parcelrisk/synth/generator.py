@@ -81,7 +81,7 @@ def _actors(cfg: GeneratorConfig, rng: np.random.Generator, n_filers: int, poor:
     churn_good = rng.random(n) < cfg.churn_share_good
     seg_len = np.where(
         bad,
-        rng.exponential(cfg.churn_days_bad, n) + 3,
+        rng.exponential(max(cfg.churn_days_bad - 3, 1e-9), n) + 3,
         np.where(churn_good, cfg.days * 1.0, np.inf),
     )
     return _Actors(
@@ -156,7 +156,8 @@ def _recipients(cfg, rng, n_parcels_orders: int, bad: np.ndarray) -> dict[str, n
     addr = np.where(rtype == "forwarder", fwd_addr, addr)
     box = rng.integers(10, 9999, n_rec).astype(str).astype(object)
     addr = np.where(rtype == "po_box", "PO Box " + box, addr)
-    addr = np.where(rtype == "commercial", addr + " Ste " + box, addr)
+    office = E.street_addresses(rng, n_rec, apartments=False) + " Ste " + box
+    addr = np.where(rtype == "commercial", office, addr)
     city = np.array([c[0] for c in E.CITIES], dtype=object)[city_i]
     state = np.array([c[1] for c in E.CITIES], dtype=object)[city_i]
     zip3 = np.array([c[2] for c in E.CITIES], dtype=object)[city_i]
@@ -190,11 +191,12 @@ def _recipients(cfg, rng, n_parcels_orders: int, bad: np.ndarray) -> dict[str, n
     for key, col in (("city", 0), ("state", 1)):
         vals = np.array([c[col] for c in E.CITIES], dtype=object)[drop_city]
         out[key] = np.where(drop, vals, out[key])
-    drop_zip = np.array([c[2] for c in E.CITIES], dtype=object)[drop_city] + "01"
+    drop_suffix = np.char.zfill(rng.integers(0, 100, n_drop).astype(str), 2).astype(object)[d]
+    drop_zip = np.array([c[2] for c in E.CITIES], dtype=object)[drop_city] + drop_suffix
     out["zip"] = np.where(drop, drop_zip, out["zip"])
     out["type"] = np.where(drop, "residential", out["type"])
     fake = rng.random(n) < rate(cfg.fictitious_name, bad)
-    out["name"] = np.where(fake, E.choice(rng, E.FAKE_NAMES, n), out["name"])
+    out["name"] = np.where(fake, E.fake_names(rng, n), out["name"])
     out["drop"], out["fake"] = drop, fake
     return out
 
@@ -223,7 +225,8 @@ def generate(cfg: GeneratorConfig | None = None, **overrides: object) -> pd.Data
     rng_party, rng_order, rng_text, rng_parcel, rng_truth, rng_label = streams
 
     n_filers = 40
-    poor_filer = rng_party.random(n_filers) < 0.15
+    poor_filer = np.zeros(n_filers, dtype=bool)  # 15% of filers are poor, at least one
+    poor_filer[rng_party.choice(n_filers, max(1, round(0.15 * n_filers)), replace=False)] = True
     actors = _actors(cfg, rng_party, n_filers, poor_filer)
     orders = _orders(cfg, rng_order, actors)
     # expand orders to parcels and cut to exactly `rows`
@@ -265,7 +268,7 @@ def generate(cfg: GeneratorConfig | None = None, **overrides: object) -> pd.Data
         poor_broker=poor_filer[actors.filer[actor]],
     )
     effects.update(_party_effects(cfg, flags, actors.latent[actor], rec["type"]))
-    effects["base"] = effects["base"] + cfg.intercept + cfg.drift * frac
+    effects["intercept"] = cfg.intercept + cfg.drift * frac
     prob = 1.0 / (1.0 + np.exp(-sum(effects.values())))
     gt = rng_truth.random(cfg.rows) < prob
 
@@ -348,7 +351,11 @@ def mechanism_flags(frame: pd.DataFrame) -> pd.DataFrame:
 def _violation_type(
     rng: np.random.Generator, effects: dict[str, np.ndarray], category: np.ndarray
 ) -> np.ndarray:
-    """Kind of violation: drawn among the mechanisms in proportion to their (positive) effect."""
+    """Kind of violation: drawn among the effect groups in proportion to their positive effect.
+
+    The category's own base type gets its base risk (if positive) plus 0.5, so that every
+    category can produce its typical violation; the intercept and drift choose no type.
+    """
     base_type = np.array([c.base_type for c in CATEGORIES], dtype=object)[category]
     names = list(MECHANISM_TYPES)
     weight = np.column_stack([np.clip(effects[k], 0, None) for k in names])

@@ -187,7 +187,10 @@ def _routing(rng, seller_country, transship, weight):
         "CN",
         np.where(rng.random(n) < 0.2, "CN", seller_country),
     )
-    export = seller_country.copy()
+    # ordinary sellers abroad often ship from a fulfilment warehouse in China
+    warehouse = ~np.isin(seller_country, ["CN", "HK"]) & (rng.random(n) < 0.1)
+    export = np.where(warehouse, "CN", seller_country)
+    origin = np.where(warehouse, "CN", origin)
     via = E.choice(rng, E.TRANSSHIP_COUNTRIES, n)
     origin = np.where(transship, "CN", origin)
     export = np.where(transship, via, export)
@@ -214,7 +217,8 @@ def _routing(rng, seller_country, transship, weight):
     lading = np.empty(n, dtype=object)
     for country, ports in E.LADING_PORTS.items():
         sel = export == country
-        lading[sel] = E.choice(rng, ports, int(sel.sum()))
+        weights = 1.0 / np.arange(1, len(ports) + 1) ** 1.5
+        lading[sel] = E.choice(rng, ports, int(sel.sum()), p=weights / weights.sum())
     fixed = pd.Series(mode).map({k: v[0] for k, v in _FREIGHT.items()}).to_numpy()
     per_kg = pd.Series(mode).map({k: v[1] for k, v in _FREIGHT.items()}).to_numpy()
     freight = np.round((fixed + per_kg * weight) * rng.lognormal(0, 0.25, n), 2)
