@@ -17,8 +17,8 @@ class Mechanism:
     Rates are draw probabilities: per parcel for most mechanisms, per order for split
     shipments, fictitious names and drop addresses (every parcel of the order shares the
     draw), per seller for poor brokers. Decoys apply only to high-risk categories and
-    counterfeits only to branded ones, and one description per parcel means vague terms,
-    mismatch and counterfeits exclude each other (docs/data.md gives the measured shares).
+    counterfeits only to branded ones, and one description per parcel means decoys, vague
+    terms, mismatch and counterfeits exclude each other (in that order of precedence) (docs/data.md gives the measured shares).
     """
 
     rate: float

@@ -215,12 +215,16 @@ def generate(cfg: GeneratorConfig | None = None, **overrides: object) -> pd.Data
     -------
     pandas.DataFrame
         One row per parcel, in declaration order, with the contract's columns: declaration
-        fields, outcome columns (only inspected parcels have outcomes) and ground-truth
+        fields, outcome columns (``inspected`` and ``inspection_propensity`` for every
+        parcel, the other outcomes only for inspected ones) and ground-truth
         columns (prefix ``gt_``; for evaluation only).
     """
     cfg = (cfg or GeneratorConfig()).replace(**overrides) if overrides else cfg or GeneratorConfig()
-    if cfg.rows < 1 or cfg.days < 1:
-        raise ValueError(f"rows and days must be >= 1, got rows={cfg.rows}, days={cfg.days}")
+    if cfg.rows < 1 or cfg.days < 1 or cfg.value_threshold <= 0:
+        raise ValueError(
+            f"rows and days must be >= 1 and value_threshold > 0, got rows={cfg.rows}, "
+            f"days={cfg.days}, value_threshold={cfg.value_threshold}"
+        )
     streams = np.random.default_rng(cfg.seed).spawn(6)
     rng_party, rng_order, rng_text, rng_parcel, rng_truth, rng_label = streams
 

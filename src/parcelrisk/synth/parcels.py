@@ -187,7 +187,7 @@ def _routing(rng, seller_country, transship, weight):
         "CN",
         np.where(rng.random(n) < 0.2, "CN", seller_country),
     )
-    # ordinary sellers abroad often ship from a fulfilment warehouse in China
+    # sellers outside CN/HK often ship from a fulfilment warehouse in China
     warehouse = ~np.isin(seller_country, ["CN", "HK"]) & (rng.random(n) < 0.1)
     export = np.where(warehouse, "CN", seller_country)
     origin = np.where(warehouse, "CN", origin)
