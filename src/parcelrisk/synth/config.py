@@ -18,7 +18,8 @@ class Mechanism:
     shipments, fictitious names and drop addresses (every parcel of the order shares the
     draw), per seller for poor brokers. Decoys apply only to high-risk categories and
     counterfeits only to branded ones, and one description per parcel means decoys, vague
-    terms, mismatch and counterfeits exclude each other (in that order of precedence) (docs/data.md gives the measured shares).
+    terms, mismatch and counterfeits exclude each other, in that order of precedence
+    (docs/data.md gives the measured shares).
     """
 
     rate: float
