@@ -71,5 +71,124 @@ def generate(
     console.print(table)
 
 
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(help="Declarations with outcomes (.parquet or .csv).")],
+    config: Annotated[
+        Path | None, typer.Option(help="Model settings (default: configs/model.yaml).")
+    ] = None,
+    models_dir: Annotated[Path, typer.Option(help="Where the model directory goes.")] = Path(
+        "models"
+    ),
+    reports_dir: Annotated[Path, typer.Option(help="Where the evaluation report goes.")] = Path(
+        "reports"
+    ),
+    track: Annotated[bool, typer.Option(help="Log the run to MLflow and register it.")] = True,
+) -> None:
+    """Train on earlier weeks, evaluate on the latest, export the model, register it."""
+    from parcelrisk.config import load_config
+    from parcelrisk.io import read_declarations
+    from parcelrisk.train import train as run
+
+    with _user_errors():
+        settings = load_config(config)
+        with console.status(f"Reading {data}..."):
+            frame = read_declarations(data, require_outcomes=True)
+        with console.status("Training...") as status:
+            result = run(
+                frame, settings, models_dir=models_dir, reports_dir=reports_dir, track=track,
+                progress=lambda msg: status.update(msg + "..."),
+            )  # fmt: skip
+    _print_targets(result.evaluation.targets)
+    console.print(f"model: [bold]{result.model_dir}[/]  report: [bold]{result.report}[/]")
+    if result.registry:
+        r = result.registry
+        console.print(f"registered parcelrisk v{r['version']} as @{r['alias']}: {r['reason']}")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Option(help="Exported model directory.")],
+    data: Annotated[Path, typer.Option(help="Declarations with outcomes (.parquet or .csv).")],
+    config: Annotated[
+        Path | None, typer.Option(help="Model settings (default: configs/model.yaml).")
+    ] = None,
+    reports_dir: Annotated[Path, typer.Option(help="Where the report goes.")] = Path("reports"),
+) -> None:
+    """Evaluate an exported model on the test window of a data file, against baselines."""
+    from parcelrisk.artifact import load_model
+    from parcelrisk.config import load_config
+    from parcelrisk.evaluate import evaluate_exported
+    from parcelrisk.io import read_declarations
+
+    with _user_errors():
+        settings = load_config(config)
+        loaded = load_model(model)
+        with console.status(f"Reading {data}..."):
+            frame = read_declarations(data, require_outcomes=True)
+        with console.status("Evaluating..."):
+            result, report = evaluate_exported(loaded, frame, settings, Path(reports_dir))
+    _print_targets(result.targets)
+    console.print(f"report: [bold]{report}[/]")
+
+
+@app.command()
+def score(
+    data: Annotated[Path, typer.Argument(help="Declarations to score (.parquet or .csv).")],
+    out: Annotated[Path, typer.Option(help="Output file (.parquet or .csv).")],
+    model: Annotated[
+        Path | None, typer.Option(help="Exported model directory (default: newest in models/).")
+    ] = None,
+    top: Annotated[int, typer.Option(help="Print this many riskiest parcels.")] = 10,
+    last_day: Annotated[bool, typer.Option(help="Score only the last day in the file.")] = False,
+) -> None:
+    """Score a file of declarations: probability and lane per parcel."""
+    from parcelrisk.artifact import latest_model, load_model
+    from parcelrisk.io import check_suffix, read_declarations
+    from parcelrisk.predict import score as run
+
+    with _user_errors():
+        check_suffix(out)
+        loaded = load_model(model or latest_model(Path("models")))
+        with console.status(f"Reading {data}..."):
+            frame = read_declarations(data)
+        if last_day:
+            day = frame["declared_at"].max().floor("D")
+            frame = frame[frame["declared_at"] >= day]
+        with console.status(f"Scoring {len(frame):,} parcels with {loaded.version}..."):
+            scores = run(loaded, frame)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix.lower() == ".csv":
+            scores.to_csv(out, index=False)
+        else:
+            scores.to_parquet(out, index=False)
+    table = Table(title=f"riskiest of {len(scores):,} parcels (model {loaded.version})")
+    for col in ("parcel_id", "probability", "lane", "description", "declared_value_usd"):
+        table.add_column(col)
+    riskiest = scores.nlargest(top, "probability").join(
+        frame[["description", "declared_value_usd"]]
+    )
+    for row in riskiest.itertuples():
+        table.add_row(
+            row.parcel_id, f"{row.probability:.3f}", row.lane, str(row.description)[:40],
+            f"{row.declared_value_usd:.2f}",
+        )  # fmt: skip
+    console.print(table)
+    counts = scores["lane"].value_counts()
+    console.print(
+        ", ".join(f"{lane}: {counts.get(lane, 0):,}" for lane in ("inspect", "review", "release"))
+    )
+    console.print(f"scores written to [bold]{out}[/]")
+
+
+def _print_targets(targets: list[tuple[str, str, bool]]) -> None:
+    table = Table(title="targets")
+    for col in ("target", "measured", "met"):
+        table.add_column(col)
+    for target, measured, met in targets:
+        table.add_row(target, measured, "[green]yes[/]" if met else "[red]NO[/]")
+    console.print(table)
+
+
 if __name__ == "__main__":
     app()

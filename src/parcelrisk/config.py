@@ -1,0 +1,60 @@
+"""Model settings read from a YAML file (``configs/model.yaml`` by default)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_CONFIG = Path("configs/model.yaml")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Settings of training, evaluation and lanes (see ``configs/model.yaml``)."""
+
+    value_threshold: float = 800.0
+    test_days: float = 14.0
+    weighting: str = "ipw"
+    max_weight: float = 100.0
+    calibration_fraction: float = 0.2
+    random_state: int = 0
+    lgbm: dict[str, Any] = field(default_factory=dict)
+    budgets: tuple[float, ...] = (0.01, 0.02, 0.05)
+    lanes: dict[str, float] = field(default_factory=lambda: {"inspect": 0.5, "review": 0.2})
+
+    def __post_init__(self) -> None:
+        if set(self.lanes) != {"inspect", "review"}:
+            raise ValueError(f"lanes must set 'inspect' and 'review', got {sorted(self.lanes)}")
+        if not 0 <= self.lanes["review"] <= self.lanes["inspect"] <= 1:
+            raise ValueError(
+                f"lanes need 0 <= review <= inspect <= 1, got review={self.lanes['review']}, "
+                f"inspect={self.lanes['inspect']}"
+            )
+
+
+def load_config(path: str | Path | None = None) -> ModelConfig:
+    """Read settings from YAML; a missing default file gives the built-in defaults.
+
+    Raises
+    ------
+    ValueError
+        On unknown keys (naming them and the known ones) or invalid values.
+    FileNotFoundError
+        If an explicitly given file does not exist.
+    """
+    if path is None and not DEFAULT_CONFIG.is_file():
+        return ModelConfig()
+    path = Path(path or DEFAULT_CONFIG)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    raw = yaml.safe_load(path.read_text()) or {}
+    known = {f.name for f in fields(ModelConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown setting(s) {unknown}; known: {sorted(known)}")
+    if "budgets" in raw:
+        raw["budgets"] = tuple(float(b) for b in raw["budgets"])
+    return ModelConfig(**raw)

@@ -1,0 +1,107 @@
+"""Commodity value features: value per unit and per kg against what is typical for the HTS
+heading, declared value against the listed price, bunching just under the value threshold.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+_OPTIONAL = (
+    "listed_price_usd", "hts_code", "lading_port", "freight_cost_usd", "marketplace",
+    "seller_account_age_days",
+)  # fmt: skip
+_NAMES = (
+    "value_log", "quantity", "weight_kg", "value_per_unit_log", "value_per_kg_log",
+    "value_per_kg_vs_heading", "unit_price_vs_heading", "declared_vs_listed",
+    "threshold_gap", "just_under_threshold", "hts_chapter", "n_missing_optional",
+)  # fmt: skip
+
+
+class CommodityFeatures(TransformerMixin, BaseEstimator):
+    """Value, weight and threshold features of the declared commodity.
+
+    Parameters
+    ----------
+    value_threshold
+        Value threshold of the low-value regime in USD (de minimis); configuration,
+        since the rule changes.
+    bunching_band
+        Share of the threshold just under it that counts as bunching (0.12: the 12%
+        below the threshold).
+    """
+
+    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn convention)
+        "value_threshold": [Interval(Real, 0, None, closed="neither")],
+        "bunching_band": [Interval(Real, 0, 1, closed="neither")],
+    }
+
+    def __init__(self, value_threshold: float = 800.0, bunching_band: float = 0.12):
+        self.value_threshold = value_threshold
+        self.bunching_band = bunching_band
+
+    def fit(self, X: pd.DataFrame, y=None) -> CommodityFeatures:
+        """Learn the typical (median) value per kg and unit price of each HTS heading."""
+        self._validate_params()
+        heading = X["hts_code"].astype("string").str[:4]
+        per_kg = np.log1p(X["declared_value_usd"] / X["weight_kg"])
+        unit = np.log1p(_listed_or_declared_unit(X))
+        frame = pd.DataFrame({"heading": heading, "per_kg": per_kg, "unit": unit}).dropna()
+        typical = frame.groupby("heading")[["per_kg", "unit"]].median()
+        self.typical_per_kg_ = typical["per_kg"].to_dict()
+        self.typical_unit_ = typical["unit"].to_dict()
+        self.overall_per_kg_ = float(frame["per_kg"].median())
+        self.overall_unit_ = float(frame["unit"].median())
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Commodity features, one row per parcel."""
+        check_is_fitted(self, "typical_per_kg_")
+        value = X["declared_value_usd"].to_numpy(dtype=float)
+        qty = X["quantity"].to_numpy(dtype=float)
+        weight = X["weight_kg"].to_numpy(dtype=float)
+        heading = X["hts_code"].astype("string").str[:4]
+        per_kg = np.log1p(value / weight)
+        per_unit = np.log1p(value / qty)
+        typical_kg = heading.map(self.typical_per_kg_).astype(float).fillna(self.overall_per_kg_)
+        typical_unit = heading.map(self.typical_unit_).astype(float).fillna(self.overall_unit_)
+        listed_total = X["listed_price_usd"].to_numpy(dtype=float) * qty
+        gap = (self.value_threshold - value) / self.value_threshold
+        missing = sum(
+            X[c].isna().to_numpy() if c in X else np.ones(len(X), bool) for c in _OPTIONAL
+        )
+        return pd.DataFrame(
+            {
+                "value_log": np.log1p(value),
+                "quantity": qty,
+                "weight_kg": weight,
+                "value_per_unit_log": per_unit,
+                "value_per_kg_log": per_kg,
+                "value_per_kg_vs_heading": per_kg - typical_kg.to_numpy(),
+                "unit_price_vs_heading": np.log1p(_listed_or_declared_unit(X)).to_numpy()
+                - typical_unit.to_numpy(),
+                "declared_vs_listed": np.where(listed_total > 0, value / listed_total, np.nan),
+                "threshold_gap": gap,
+                "just_under_threshold": ((gap > 0) & (gap <= self.bunching_band)).astype(float),
+                "hts_chapter": pd.to_numeric(heading.str[:2], errors="coerce").to_numpy(
+                    dtype=float
+                ),
+                "n_missing_optional": missing.astype(float),
+            },
+            index=X.index,
+        )
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Names of the features :meth:`transform` returns."""
+        return np.asarray(_NAMES, dtype=object)
+
+
+def _listed_or_declared_unit(X: pd.DataFrame) -> pd.Series:
+    """Listed unit price where given, else declared value per unit."""
+    declared_unit = X["declared_value_usd"] / X["quantity"].astype(float)
+    return X["listed_price_usd"].fillna(declared_unit)

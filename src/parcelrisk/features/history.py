@@ -1,0 +1,228 @@
+"""Time-aware history of sellers, recipients, filers and their pairs.
+
+For each parcel and each entity (a seller, an address, a seller x HTS heading pair, ...)
+the features count what was known strictly before the parcel's declaration time: how
+many parcels the entity had, since when, how many in the last days, and how many of its
+inspected parcels were found violative by then (an outcome counts from the moment it
+was recorded, ``outcome_at``, not from the parcel's declaration).
+
+``fit`` stores the declarations and outcomes of the training data as the state; at
+``transform`` time the state plus the new declarations themselves (never their outcomes)
+are the history. So scoring after the training cut-off uses the state learned up to it,
+and transforming the training data again gives the same features as ``fit_transform``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from numbers import Real
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+from parcelrisk.features.events import (
+    EventIndex,
+    combined_count,
+    combined_first_time,
+    combined_sum,
+    seconds,
+)
+from parcelrisk.features.party import placeholder_name
+from parcelrisk.features.text import DEFAULT_VAGUE_TERMS, normalize, per_unique
+
+_DAY = 86_400
+
+
+def _hts4(f: pd.DataFrame) -> pd.Series:
+    return f["hts_code"].astype("string").str[:4].fillna("?")
+
+
+def _address(f: pd.DataFrame) -> pd.Series:
+    zip_ = f["recipient_zip"].astype("string").fillna("")
+    return normalize(f["recipient_address"]) + "|" + zip_
+
+
+#: Entity name -> how its key is built from a declaration frame.
+ENTITIES: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
+    "seller": lambda f: f["seller_id"].astype("string"),
+    "seller_hts": lambda f: f["seller_id"].astype("string") + "|" + _hts4(f),
+    "hts_origin": lambda f: _hts4(f) + "|" + f["origin_country"].astype("string"),
+    "filer": lambda f: f["filer_code"].astype("string"),
+    "address": _address,
+    "recipient": lambda f: normalize(f["recipient_name"]) + "|" + _address(f),
+    "carrier": lambda f: f["carrier"].astype("string"),
+    "lading": lambda f: f["lading_port"].astype("string").fillna("?"),
+}
+_PER_ENTITY = ("n_prior", "days_since_first", "n_recent", "n_inspected", "n_violations", "rate")
+#: Entities whose past declarations are profiled by the share showing each cue.
+PROFILED = ("seller", "address")
+CUES = (
+    "undervalued", "transshipped", "forwarder_or_po_box", "missing_data", "vague",
+    "cheap_per_kg", "odd_name",
+)  # fmt: skip
+_VAGUE = r"\b(?:" + "|".join(sorted(DEFAULT_VAGUE_TERMS, key=len, reverse=True)) + r")\b"
+
+
+def _odd_name(name: pd.Series) -> pd.Series:
+    """Placeholder names, or garbled ones: a word of four or more letters with no vowel."""
+    return placeholder_name(name) | name.str.contains(r"\b[b-df-hj-np-tv-z]{4,}\b", regex=True)
+
+
+def cue_matrix(X: pd.DataFrame) -> np.ndarray:
+    """Per-parcel red-flag cues read from the declaration alone (one column per CUES)."""
+    listed = X["listed_price_usd"].to_numpy(dtype=float) * X["quantity"].to_numpy(dtype=float)
+    value = X["declared_value_usd"].to_numpy(dtype=float)
+    vague = per_unique(
+        X["description"], lambda d: normalize(d).str.contains(_VAGUE, regex=True)
+    ).to_numpy(dtype=float)
+    return np.column_stack(
+        [
+            np.nan_to_num(value / listed, nan=1.0) < 0.5,
+            (X["origin_country"] != X["export_country"]).to_numpy(dtype=bool),
+            X["recipient_address_type"].isin(["forwarder", "po_box"]).to_numpy(dtype=bool),
+            (X["listed_price_usd"].isna() | X["hts_code"].isna()).to_numpy(dtype=bool),
+            vague,
+            value < 5 * X["weight_kg"].to_numpy(dtype=float),
+            per_unique(X["recipient_name"], lambda n: _odd_name(normalize(n))).to_numpy(float),
+        ]
+    ).astype(float)
+
+
+class EntityHistory(TransformerMixin, BaseEstimator):
+    """Per-entity history features using only what was known before each declaration.
+
+    Parameters
+    ----------
+    smoothing
+        Pseudo-count of the smoothed violation rate: ``(violations + smoothing * prior) /
+        (inspected + smoothing)``, where ``prior`` is the rate over all inspected parcels.
+    recent_days
+        Window of the recent-volume count, in days.
+    """
+
+    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn convention)
+        "smoothing": [Interval(Real, 0, None, closed="left")],
+        "recent_days": [Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(self, smoothing: float = 5.0, recent_days: float = 7.0):
+        self.smoothing = smoothing
+        self.recent_days = recent_days
+
+    def fit(self, X: pd.DataFrame, y=None) -> EntityHistory:
+        """Store the declarations and known outcomes of ``X`` as the history state."""
+        self._validate_params()
+        keys = {name: build(X) for name, build in ENTITIES.items()}
+        self.vocabulary_ = {name: pd.Index(k.unique()) for name, k in keys.items()}
+        self.parcel_hashes_ = np.sort(_hash(X["parcel_id"]))
+        t = seconds(X["declared_at"])
+        inspected = X["inspected"].fillna(False).to_numpy(dtype=bool)
+        inspected &= X["outcome_at"].notna().to_numpy()
+        found = X["violation_found"].fillna(False).to_numpy(dtype=float)[inspected]
+        t_out = seconds(X["outcome_at"][inspected])
+        outcome_values = np.column_stack([np.ones(len(found)), found])
+        self.prior_rate_ = float(found.mean()) if len(found) else 0.0
+        self.parcels_, self.outcomes_ = {}, {}
+        for name, k in keys.items():
+            code = self.vocabulary_[name].get_indexer(k)
+            self.parcels_[name] = EventIndex(code, t)
+            self.outcomes_[name] = EventIndex(code[inspected], t_out, outcome_values)
+        cues = cue_matrix(X)
+        self.profiles_ = {
+            name: EventIndex(self.vocabulary_[name].get_indexer(keys[name]), t, cues)
+            for name in PROFILED
+        }
+        address = self.vocabulary_["address"].get_indexer(keys["address"])
+        first = _first_by_time(keys["recipient"], t)
+        self.names_ = EventIndex(address[first], t[first])
+        self.cutoff_ = pd.Timestamp(int(t.max()), unit="s", tz="UTC")
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        """History features of each parcel in ``X`` (one row per parcel, same order)."""
+        check_is_fitted(self, "parcels_")
+        t = seconds(X["declared_at"])
+        new = ~_isin_sorted(_hash(X["parcel_id"]), self.parcel_hashes_)
+        out: dict[str, np.ndarray] = {}
+        codes = {}
+        for name, build in ENTITIES.items():
+            codes[name] = self._codes(name, build(X))
+            out.update(self._entity_features(name, codes[name], t, new))
+        cues = cue_matrix(X)
+        for name in PROFILED:
+            out.update(self._profile(name, codes[name], t, new, cues))
+        out["address_n_names"] = self._distinct_names(codes["address"], X, t, new)
+        recipient = [self.parcels_["recipient"], EventIndex(codes["recipient"][new], t[new])]
+        out["recipient_n_1d"] = (
+            combined_count(recipient, codes["recipient"], t)
+            - combined_count(recipient, codes["recipient"], t - _DAY)
+        ).astype(float)
+        return pd.DataFrame(out, index=X.index)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Names of the features :meth:`transform` returns."""
+        names = [f"{e}_{s}" for e in ENTITIES for s in _PER_ENTITY]
+        names += [f"{e}_share_{c}" for e in PROFILED for c in CUES]
+        return np.asarray([*names, "address_n_names", "recipient_n_1d"], dtype=object)
+
+    def _codes(self, name: str, keys: pd.Series) -> np.ndarray:
+        """Entity codes: the vocabulary's for known keys, fresh codes after it for new ones."""
+        vocab = self.vocabulary_[name]
+        code = vocab.get_indexer(keys)
+        unseen = code < 0
+        if unseen.any():
+            fresh, _ = pd.factorize(keys[unseen])
+            code[unseen] = len(vocab) + fresh
+        return code
+
+    def _entity_features(self, name, code, t, new) -> dict[str, np.ndarray]:
+        parcels = [self.parcels_[name], EventIndex(code[new], t[new])]
+        n_prior = combined_count(parcels, code, t)
+        recent = n_prior - combined_count(parcels, code, t - int(self.recent_days * _DAY))
+        known = self.outcomes_[name].sum_before(code, t)
+        m = self.smoothing
+        return {
+            f"{name}_n_prior": n_prior.astype(float),
+            f"{name}_days_since_first": (t - combined_first_time(parcels, code, t)) / _DAY,
+            f"{name}_n_recent": recent.astype(float),
+            f"{name}_n_inspected": known[:, 0],
+            f"{name}_n_violations": known[:, 1],
+            f"{name}_rate": (known[:, 1] + m * self.prior_rate_) / (known[:, 0] + m),
+        }
+
+    def _profile(self, name, code, t, new, cues) -> dict[str, np.ndarray]:
+        """Share of the entity's earlier parcels showing each cue (NaN with no history)."""
+        indexes = [self.profiles_[name], EventIndex(code[new], t[new], cues[new])]
+        n = combined_count(indexes, code, t).astype(float)
+        sums = combined_sum(indexes, code, t)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shares = sums / n[:, None]
+        return {f"{name}_share_{c}": shares[:, i] for i, c in enumerate(CUES)}
+
+    def _distinct_names(self, address_code, X, t, new) -> np.ndarray:
+        """Distinct recipient names seen at the parcel's address before it was declared."""
+        person = ENTITIES["recipient"](X)
+        known = self.vocabulary_["recipient"].get_indexer(person) >= 0
+        first = new & ~known & _first_by_time(person, t)
+        batch = EventIndex(address_code[first], t[first])
+        return combined_count([self.names_, batch], address_code, t).astype(float)
+
+
+def _hash(ids: pd.Series) -> np.ndarray:
+    return pd.util.hash_array(ids.astype("string").to_numpy(dtype=object))
+
+
+def _isin_sorted(values: np.ndarray, sorted_ref: np.ndarray) -> np.ndarray:
+    pos = np.searchsorted(sorted_ref, values).clip(max=max(len(sorted_ref) - 1, 0))
+    return sorted_ref[pos] == values if len(sorted_ref) else np.zeros(len(values), dtype=bool)
+
+
+def _first_by_time(keys: pd.Series, t: np.ndarray) -> np.ndarray:
+    """Mask of each key's earliest row (by time; ties by position)."""
+    order = np.argsort(t, kind="stable")
+    first = np.zeros(len(t), dtype=bool)
+    first[order] = ~pd.Series(keys.to_numpy()[order]).duplicated().to_numpy()
+    return first

@@ -1,0 +1,156 @@
+"""Evaluation report: a markdown file with the comparison tables, the targets and plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no screen
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.metrics import precision_recall_curve
+
+_COLUMNS = [
+    "n", "positives", "roc_auc", "pr_auc", "brier", "ece",
+    "precision@1%", "recall@1%", "caught@1%", "precision@2%", "recall@2%", "caught@2%",
+    "precision@5%", "recall@5%", "caught@5%",
+]  # fmt: skip
+
+
+def plot_pr_curves(y, scores: dict[str, np.ndarray], path: Path, title: str, w=None) -> Path:
+    """Precision-recall curve of each scorer on one view."""
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for name, s in scores.items():
+        precision, recall, _ = precision_recall_curve(y, s, sample_weight=w)
+        ax.plot(recall, precision, label=name)
+    ax.set(xlabel="recall", ylabel="precision", title=title, xlim=(0, 1), ylim=(0, 1.02))
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_calibration(y, p, path: Path, title: str, w=None, bins: int = 20) -> Path:
+    """Observed rate against mean predicted probability over equal-mass bins."""
+    w = np.ones(len(p)) if w is None else np.asarray(w, float)
+    groups = np.array_split(np.argsort(p), bins)
+    mean_p = [np.average(p[g], weights=w[g]) for g in groups]
+    rate = [np.average(y[g], weights=w[g]) for g in groups]
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    top = max(max(mean_p), max(rate)) * 1.05
+    ax.plot([0, top], [0, top], color="grey", lw=1, ls="--")
+    ax.plot(mean_p, rate, marker="o")
+    ax.set(xlabel="mean predicted probability", ylabel="observed rate", title=title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_precision_at_budget(table: pd.DataFrame, view: str, path: Path) -> Path:
+    """Precision at each inspection budget, one bar group per scorer."""
+    budgets = [c for c in table.columns if c.startswith("precision@")]
+    data = table.xs(view, level="view")[budgets]
+    ax = data.T.plot.bar(figsize=(6, 4), rot=0)
+    ax.set(ylabel="precision", title=f"precision at budget ({view.replace('_', ' ')})")
+    ax.figure.tight_layout()
+    ax.figure.savefig(path, dpi=110)
+    plt.close(ax.figure)
+    return path
+
+
+def write_markdown(
+    table: pd.DataFrame,
+    targets: list[tuple[str, str, bool]],
+    header: dict[str, str],
+    plots: list[Path],
+    path: Path,
+) -> Path:
+    """The report: run header, target checks, one comparison table per view, plots."""
+    lines = ["# parcelrisk evaluation", ""]
+    lines += [f"- **{k}**: {v}" for k, v in header.items()]
+    lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    lines += [f"| {t} | {m} | {'yes' if ok else '**NO**'} |" for t, m, ok in targets]
+    for view in table.index.get_level_values("view").unique():
+        part = table.xs(view, level="view")
+        cols = [c for c in _COLUMNS if c in part.columns]
+        lines += ["", f"## View: {view.replace('_', ' ')}", "", _markdown_table(part[cols])]
+    lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    def fmt(column: str, v) -> str:
+        if column in ("n", "positives") or column.startswith("caught"):
+            return f"{int(v):,}"
+        return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+    head = "| scorer | " + " | ".join(frame.columns) + " |"
+    rule = "|---" * (len(frame.columns) + 1) + "|"
+    body = [
+        f"| {idx} | "
+        + " | ".join(fmt(c, v) for c, v in zip(frame.columns, row, strict=True))
+        + " |"
+        for idx, row in zip(frame.index, frame.to_numpy().tolist(), strict=True)
+    ]
+    return "\n".join([head, rule, *body])
+
+
+def plot_importance(importance: pd.Series, path: Path, top: int = 20) -> Path:
+    """Gain importance of the strongest features."""
+    data = importance.sort_values().tail(top)
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(data) + 1))
+    ax.barh(data.index, data.to_numpy())
+    ax.set(xlabel="total gain", title="feature importance")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(evaluation, test: pd.DataFrame, out_dir: Path, metadata: dict) -> Path:
+    """Write ``evaluation.md``, ``metrics.json``, feature importance and plots to ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if "gt_violation" in test:
+        view, rows = "ground_truth", np.ones(len(test), dtype=bool)
+        y, w = test["gt_violation"].to_numpy(dtype=bool), None
+    else:
+        view, rows = "inspected_ipw", test["inspected"].fillna(False).to_numpy(dtype=bool)
+        y = test["violation_found"].fillna(False).to_numpy(dtype=bool)[rows]
+        w = 1.0 / test["inspection_propensity"].to_numpy(dtype=float)[rows]
+    scores = {name: s[rows] for name, (s, _) in evaluation.scores.items()}
+    inspected = test["inspected"].fillna(False).to_numpy(dtype=bool)
+    found = test["violation_found"].fillna(False).to_numpy(dtype=bool)[inspected]
+    ipw = 1.0 / test["inspection_propensity"].to_numpy(dtype=float)[inspected]
+    ours = evaluation.scores["parcelrisk"][0]
+    booster = metadata["feature_names"]
+    gains = pd.Series(metadata.get("importance", {}), dtype=float)
+    plots = [
+        plot_pr_curves(y, scores, out_dir / "pr_curve.png", f"precision-recall ({view})", w),
+        plot_calibration(
+            found, ours[inspected], out_dir / "calibration.png",
+            "calibration (inspected, IPW)", ipw,
+        ),
+        plot_precision_at_budget(evaluation.table, view, out_dir / "precision_at_budget.png"),
+    ]  # fmt: skip
+    if len(gains):
+        gains.rename("gain").to_csv(out_dir / "feature_importance.csv", index_label="feature")
+        plots.append(plot_importance(gains, out_dir / "feature_importance.png"))
+    header = {
+        "model version": metadata["version"],
+        "training window": f"{metadata['training_window']['start']} .. "
+        f"{metadata['training_window']['end']}",
+        "test window": f"{metadata['test_window']['start']} .. {metadata['test_window']['end']}",
+        "labelled training parcels": f"{metadata['n_labelled']:,} of "
+        f"{metadata['n_train_parcels']:,} (weighting: {metadata['weighting']})",
+        "features": str(len(booster)),
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(evaluation.metrics(), indent=2) + "\n")
+    return write_markdown(
+        evaluation.table, evaluation.targets, header, plots, out_dir / "evaluation.md"
+    )

@@ -1,0 +1,144 @@
+"""MLflow tracking and registry: log every training run, promote with aliases.
+
+The store is embedded by default (``sqlite:///mlflow.db`` in the working directory, with
+artifacts under ``./mlartifacts``); ``MLFLOW_TRACKING_URI`` points it at a real server.
+Nothing is set at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+REGISTERED_MODEL = "parcelrisk"
+EXPERIMENT = "parcelrisk"
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else the embedded SQLite store in the working dir."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def _configure():
+    import mlflow
+
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    mlflow.set_tracking_uri(tracking_uri())
+    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        location = None
+        if tracking_uri().startswith("sqlite:"):
+            location = (Path.cwd() / "mlartifacts").as_uri()
+        mlflow.create_experiment(EXPERIMENT, artifact_location=location)
+    mlflow.set_experiment(EXPERIMENT)
+    return mlflow
+
+
+def _pyfunc_class():
+    """The pyfunc wrapper class (defined lazily: importing mlflow is slow)."""
+    import mlflow.pyfunc
+
+    class _Model(mlflow.pyfunc.PythonModel):
+        """Scores declarations with an exported parcelrisk model directory."""
+
+        def load_context(self, context):
+            from parcelrisk.artifact import load_model
+
+            self.model = load_model(context.artifacts["model_dir"])
+
+        def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+            from parcelrisk.predict import score
+            from parcelrisk.validation import validate
+
+            return score(self.model, validate(pd.DataFrame(model_input))).reset_index(drop=True)
+
+    return _Model
+
+
+def example_input(frame: pd.DataFrame, n: int = 3) -> pd.DataFrame:
+    """A few declarations as JSON-like columns (text, numbers, ISO timestamps)."""
+    from parcelrisk.schema import DECLARATION_COLUMNS
+
+    cols = [c for c in DECLARATION_COLUMNS if c in frame]
+    sample = frame[cols].head(n).copy()
+    sample["declared_at"] = sample["declared_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return sample.astype(
+        {c: object for c in sample.columns if str(sample[c].dtype) in ("string", "str")}
+    ).astype({"quantity": "int64"})
+
+
+def log_run(
+    *,
+    model_dir: Path,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    artifacts: list[Path],
+    input_example: pd.DataFrame,
+    promotion_score: Callable[[Any], float] | None,
+    new_score: float,
+) -> dict[str, Any]:
+    """Log a training run, register a model version and set its alias.
+
+    The new version becomes ``champion`` only if it beats the current champion on the
+    same validation data (``promotion_score(champion_pyfunc)`` against ``new_score``);
+    otherwise it is ``challenger``. Returns run id, version, alias and the reason.
+    """
+    mlflow = _configure()
+    from mlflow.models import infer_signature
+    from mlflow.tracking import MlflowClient
+
+    with mlflow.start_run() as run:
+        mlflow.log_params({k: v for k, v in params.items() if v is not None})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if np.isfinite(v)})
+        mlflow.set_tags(tags)
+        for path in artifacts:
+            mlflow.log_artifact(str(path))
+        output = pd.DataFrame(
+            {"parcel_id": ["x"], "probability": [0.1], "lane": ["release"]}
+        )  # fmt: skip
+        with warnings.catch_warnings():  # integer-column hint: quantity is never missing
+            warnings.simplefilter("ignore", UserWarning)
+            signature = infer_signature(input_example, output)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=_pyfunc_class()(),
+            artifacts={"model_dir": str(model_dir)},
+            signature=signature,
+            input_example=input_example,
+            registered_model_name=REGISTERED_MODEL,
+        )
+        version = str(info.registered_model_version)
+    client = MlflowClient()
+    alias, reason = _promote(client, version, promotion_score, new_score)
+    client.set_registered_model_alias(REGISTERED_MODEL, alias, version)
+    return {"run_id": run.info.run_id, "version": version, "alias": alias, "reason": reason}
+
+
+def _promote(client, version: str, promotion_score, new_score: float) -> tuple[str, str]:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        current = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION)
+    except MlflowException:
+        return CHAMPION, "no champion yet"
+    if promotion_score is None:
+        return CHALLENGER, f"champion v{current.version} kept: no comparison data"
+    champion = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}@{CHAMPION}")
+    old = promotion_score(champion)
+    if new_score > old:
+        return CHAMPION, f"beats champion v{current.version}: {new_score:.4f} > {old:.4f}"
+    return CHALLENGER, f"champion v{current.version} kept: {new_score:.4f} <= {old:.4f}"
+
+
+def load_registered(alias: str = CHAMPION):
+    """The registered pyfunc model with ``alias`` (e.g. ``models:/parcelrisk@champion``)."""
+    mlflow = _configure()
+    return mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}@{alias}")
