@@ -21,8 +21,11 @@ $(VENV)/.installed: pyproject.toml uv.lock
 
 install: $(VENV)/.installed ## Install the locked dependencies into .venv
 
-demo: install ## Run the main job end to end on the embedded defaults
+demo: install ## Generate 1M parcels, train, evaluate, and score the last day
 	$(RUN)/parcelrisk generate --rows 1000000 --days 60 --seed 0 --out $(DATA)
+	$(RUN)/parcelrisk train --data $(DATA)
+	$(RUN)/parcelrisk evaluate --data $(DATA)
+	$(RUN)/parcelrisk score $(DATA) --last-day --out data/scores-last-day.parquet
 
 test: lint ## Run the lint checks and the test suite
 	$(RUN)/pytest
@@ -37,6 +40,8 @@ format: install ## Format the code with ruff
 
 bench: install ## Run the speed and memory benchmarks
 	$(RUN)/python bench/bench_generate.py
+	$(RUN)/python bench/bench_score.py
+	$(RUN)/python bench/bench_tree_shape.py
 
-clean: ## Remove generated data, caches and the virtualenv
-	rm -rf $(VENV) data .pytest_cache .ruff_cache
+clean: ## Remove generated data, reports, local MLflow store, caches and the virtualenv
+	rm -rf $(VENV) data reports mlflow.db mlartifacts models/parcelrisk-* .pytest_cache .ruff_cache

@@ -108,22 +108,24 @@ def train(
 
 @app.command()
 def evaluate(
-    model: Annotated[Path, typer.Option(help="Exported model directory.")],
     data: Annotated[Path, typer.Option(help="Declarations with outcomes (.parquet or .csv).")],
+    model: Annotated[
+        Path | None, typer.Option(help="Exported model directory (default: newest in models/).")
+    ] = None,
     config: Annotated[
         Path | None, typer.Option(help="Model settings (default: configs/model.yaml).")
     ] = None,
     reports_dir: Annotated[Path, typer.Option(help="Where the report goes.")] = Path("reports"),
 ) -> None:
     """Evaluate an exported model on the test window of a data file, against baselines."""
-    from parcelrisk.artifact import load_model
+    from parcelrisk.artifact import latest_model, load_model
     from parcelrisk.config import load_config
     from parcelrisk.evaluate import evaluate_exported
     from parcelrisk.io import read_declarations
 
     with _user_errors():
         settings = load_config(config)
-        loaded = load_model(model)
+        loaded = load_model(model or latest_model(Path("models")))
         with console.status(f"Reading {data}..."):
             frame = read_declarations(data, require_outcomes=True)
         with console.status("Evaluating..."):

@@ -18,6 +18,14 @@ def seconds(times) -> np.ndarray:
     return (np.asarray(times, dtype="datetime64[s]").astype(np.int64)).astype(np.int64)
 
 
+def _sorted_search(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
+    """``searchsorted`` (left) with the needles sorted first: about twice as fast at scale."""
+    order = np.argsort(needles, kind="stable")
+    out = np.empty(len(needles), dtype=np.intp)
+    out[order] = np.searchsorted(haystack, needles[order], side="left")
+    return out
+
+
 class EventIndex:
     """Events of many entities, ready to answer "how many before time t" for any entity.
 
@@ -49,9 +57,10 @@ class EventIndex:
 
     def _bounds(self, keys: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         keys = np.asarray(keys, dtype=np.int64)
-        start = np.searchsorted(self._composite, keys * _SHIFT, side="left")
-        stop = np.searchsorted(self._composite, keys * _SHIFT + np.asarray(times), side="left")
-        return start, stop
+        return (
+            _sorted_search(self._composite, keys * _SHIFT),
+            _sorted_search(self._composite, keys * _SHIFT + np.asarray(times)),
+        )
 
     def count_before(self, keys: np.ndarray, times: np.ndarray) -> np.ndarray:
         """Number of events of each key strictly before each time."""

@@ -14,7 +14,6 @@ and transforming the training data again gives the same features as ``fit_transf
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from numbers import Real
 
 import numpy as np
@@ -36,26 +35,27 @@ from parcelrisk.features.text import DEFAULT_VAGUE_TERMS, normalize, per_unique
 _DAY = 86_400
 
 
-def _hts4(f: pd.DataFrame) -> pd.Series:
-    return f["hts_code"].astype("string").str[:4].fillna("?")
+def entity_keys(f: pd.DataFrame) -> dict[str, pd.Series]:
+    """Key of every entity of each parcel (seller, seller x HTS heading, address, ...)."""
+    seller = f["seller_id"].astype("string")
+    hts4 = f["hts_code"].astype("string").str[:4].fillna("?")
+    address = (
+        normalize(f["recipient_address"]) + "|" + f["recipient_zip"].astype("string").fillna("")
+    )
+    return {
+        "seller": seller,
+        "seller_hts": seller + "|" + hts4,
+        "hts_origin": hts4 + "|" + f["origin_country"].astype("string"),
+        "filer": f["filer_code"].astype("string"),
+        "address": address,
+        "recipient": normalize(f["recipient_name"]) + "|" + address,
+        "carrier": f["carrier"].astype("string"),
+        "lading": f["lading_port"].astype("string").fillna("?"),
+    }
 
 
-def _address(f: pd.DataFrame) -> pd.Series:
-    zip_ = f["recipient_zip"].astype("string").fillna("")
-    return normalize(f["recipient_address"]) + "|" + zip_
-
-
-#: Entity name -> how its key is built from a declaration frame.
-ENTITIES: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
-    "seller": lambda f: f["seller_id"].astype("string"),
-    "seller_hts": lambda f: f["seller_id"].astype("string") + "|" + _hts4(f),
-    "hts_origin": lambda f: _hts4(f) + "|" + f["origin_country"].astype("string"),
-    "filer": lambda f: f["filer_code"].astype("string"),
-    "address": _address,
-    "recipient": lambda f: normalize(f["recipient_name"]) + "|" + _address(f),
-    "carrier": lambda f: f["carrier"].astype("string"),
-    "lading": lambda f: f["lading_port"].astype("string").fillna("?"),
-}
+ENTITIES = ("seller", "seller_hts", "hts_origin", "filer", "address", "recipient", "carrier",
+            "lading")  # fmt: skip
 _PER_ENTITY = ("n_prior", "days_since_first", "n_recent", "n_inspected", "n_violations", "rate")
 #: Entities whose past declarations are profiled by the share showing each cue.
 PROFILED = ("seller", "address")
@@ -115,7 +115,7 @@ class EntityHistory(TransformerMixin, BaseEstimator):
     def fit(self, X: pd.DataFrame, y=None) -> EntityHistory:
         """Store the declarations and known outcomes of ``X`` as the history state."""
         self._validate_params()
-        keys = {name: build(X) for name, build in ENTITIES.items()}
+        keys = entity_keys(X)
         self.vocabulary_ = {name: pd.Index(k.unique()) for name, k in keys.items()}
         self.parcel_hashes_ = np.sort(_hash(X["parcel_id"]))
         t = seconds(X["declared_at"])
@@ -148,13 +148,14 @@ class EntityHistory(TransformerMixin, BaseEstimator):
         new = ~_isin_sorted(_hash(X["parcel_id"]), self.parcel_hashes_)
         out: dict[str, np.ndarray] = {}
         codes = {}
-        for name, build in ENTITIES.items():
-            codes[name] = self._codes(name, build(X))
+        keys = entity_keys(X)
+        for name in ENTITIES:
+            codes[name] = self._codes(name, keys[name])
             out.update(self._entity_features(name, codes[name], t, new))
         cues = cue_matrix(X)
         for name in PROFILED:
             out.update(self._profile(name, codes[name], t, new, cues))
-        out["address_n_names"] = self._distinct_names(codes["address"], X, t, new)
+        out["address_n_names"] = self._distinct_names(codes["address"], keys["recipient"], t, new)
         recipient = [self.parcels_["recipient"], EventIndex(codes["recipient"][new], t[new])]
         out["recipient_n_1d"] = (
             combined_count(recipient, codes["recipient"], t)
@@ -202,9 +203,8 @@ class EntityHistory(TransformerMixin, BaseEstimator):
             shares = sums / n[:, None]
         return {f"{name}_share_{c}": shares[:, i] for i, c in enumerate(CUES)}
 
-    def _distinct_names(self, address_code, X, t, new) -> np.ndarray:
+    def _distinct_names(self, address_code, person, t, new) -> np.ndarray:
         """Distinct recipient names seen at the parcel's address before it was declared."""
-        person = ENTITIES["recipient"](X)
         known = self.vocabulary_["recipient"].get_indexer(person) >= 0
         first = new & ~known & _first_by_time(person, t)
         batch = EventIndex(address_code[first], t[first])
