@@ -1,8 +1,8 @@
 """Routing and categorical features: transshipment, freight, and coded categories.
 
 Categories (carrier, port, lading port, countries, mode, ...) become integer codes over
-a vocabulary learned at fit time; rare and unseen values get code -1, which LightGBM
-treats as missing. Unseen values are valid data, never errors.
+a vocabulary learned at fit time; rare, unseen and missing values become NaN, which
+LightGBM treats as missing. Unseen values are valid data, never errors.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ CATEGORICAL_COLUMNS = (
 
 
 class CategoryCodes(TransformerMixin, BaseEstimator):
-    """Integer codes of categorical columns; values seen fewer than ``min_count`` times -> -1.
+    """Integer codes of categorical columns; values seen fewer than ``min_count`` times -> NaN.
 
     Parameters
     ----------
@@ -52,15 +52,14 @@ class CategoryCodes(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Codes as floats (-1 for rare, unseen or missing values)."""
+        """Codes as floats (NaN for rare, unseen or missing values)."""
         check_is_fitted(self, "vocabulary_")
-        return pd.DataFrame(
-            {
-                col: self.vocabulary_[col].get_indexer(X[col].astype("string")).astype(float)
-                for col in self.columns
-            },
-            index=X.index,
-        )
+        codes = {}
+        for col in self.columns:
+            code = self.vocabulary_[col].get_indexer(X[col].astype("string")).astype(float)
+            code[code < 0] = np.nan
+            codes[col] = code
+        return pd.DataFrame(codes, index=X.index)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """The encoded column names."""
