@@ -20,6 +20,8 @@ def seconds(times) -> np.ndarray:
 
 def _sorted_search(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
     """``searchsorted`` (left) with the needles sorted first: about twice as fast at scale."""
+    if len(needles) < 2 or np.all(needles[1:] >= needles[:-1]):
+        return np.searchsorted(haystack, needles, side="left")
     order = np.argsort(needles, kind="stable")
     out = np.empty(len(needles), dtype=np.intp)
     out[order] = np.searchsorted(haystack, needles[order], side="left")

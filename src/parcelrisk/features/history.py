@@ -151,7 +151,12 @@ class EntityHistory(TransformerMixin, BaseEstimator):
         keys = entity_keys(X)
         for name in ENTITIES:
             codes[name] = self._codes(name, keys[name])
-            out.update(self._entity_features(name, codes[name], t, new))
+            # queries in (entity, time) order make every search below a sorted merge
+            order = np.lexsort((t, codes[name]))
+            feats = self._entity_features(name, codes[name][order], t[order], new[order])
+            for feature, values in feats.items():
+                out[feature] = np.empty_like(values)
+                out[feature][order] = values
         cues = cue_matrix(X)
         for name in PROFILED:
             out.update(self._profile(name, codes[name], t, new, cues))
