@@ -56,6 +56,8 @@ def entity_keys(f: pd.DataFrame) -> dict[str, pd.Series]:
 
 ENTITIES = ("seller", "seller_hts", "hts_origin", "filer", "address", "recipient", "carrier",
             "lading")  # fmt: skip
+#: Starting point of the smoothing prior before any outcome is known, and its weight.
+PRIOR_RATE, PRIOR_WEIGHT = 0.05, 20.0
 _PER_ENTITY = ("n_prior", "days_since_first", "n_recent", "n_inspected", "n_violations", "rate")
 #: Entities whose past declarations are profiled by the share showing each cue.
 PROFILED = ("seller", "address")
@@ -98,7 +100,8 @@ class EntityHistory(TransformerMixin, BaseEstimator):
     ----------
     smoothing
         Pseudo-count of the smoothed violation rate: ``(violations + smoothing * prior) /
-        (inspected + smoothing)``, where ``prior`` is the rate over all inspected parcels.
+        (inspected + smoothing)``, where ``prior`` is the rate over all outcomes recorded
+        before the parcel's declaration (itself shrunk towards ``PRIOR_RATE``).
     recent_days
         Window of the recent-volume count, in days.
     """
@@ -124,7 +127,8 @@ class EntityHistory(TransformerMixin, BaseEstimator):
         found = X["violation_found"].fillna(False).to_numpy(dtype=float)[inspected]
         t_out = seconds(X["outcome_at"][inspected])
         outcome_values = np.column_stack([np.ones(len(found)), found])
-        self.prior_rate_ = float(found.mean()) if len(found) else 0.0
+        # the smoothing prior is time-aware too: the rate over outcomes recorded before t
+        self.overall_ = EventIndex(np.zeros(len(found), dtype=np.int64), t_out, outcome_values)
         self.parcels_, self.outcomes_ = {}, {}
         for name, k in keys.items():
             code = self.vocabulary_[name].get_indexer(k)
@@ -189,6 +193,7 @@ class EntityHistory(TransformerMixin, BaseEstimator):
         n_prior = combined_count(parcels, code, t)
         recent = n_prior - combined_count(parcels, code, t - int(self.recent_days * _DAY))
         known = self.outcomes_[name].sum_before(code, t)
+        prior = self._prior(t)
         m = self.smoothing
         return {
             f"{name}_n_prior": n_prior.astype(float),
@@ -196,8 +201,13 @@ class EntityHistory(TransformerMixin, BaseEstimator):
             f"{name}_n_recent": recent.astype(float),
             f"{name}_n_inspected": known[:, 0],
             f"{name}_n_violations": known[:, 1],
-            f"{name}_rate": (known[:, 1] + m * self.prior_rate_) / (known[:, 0] + m),
+            f"{name}_rate": (known[:, 1] + m * prior) / (known[:, 0] + m),
         }
+
+    def _prior(self, t: np.ndarray) -> np.ndarray:
+        """Violation rate over all outcomes recorded before each time, shrunk to PRIOR_RATE."""
+        known = self.overall_.sum_before(np.zeros(len(t), dtype=np.int64), t)
+        return (known[:, 1] + PRIOR_WEIGHT * PRIOR_RATE) / (known[:, 0] + PRIOR_WEIGHT)
 
     def _profile(self, name, code, t, new, cues) -> dict[str, np.ndarray]:
         """Share of the entity's earlier parcels showing each cue (NaN with no history)."""

@@ -107,14 +107,16 @@ class DescriptionFeatures(TransformerMixin, BaseEstimator):
         counts = pairs.value_counts().reset_index(name="n")
         if len(counts) > self.max_train_rows:
             counts = counts.nlargest(self.max_train_rows, "n")
-        self.vectorizer_ = _vectorizer(self.n_features)
-        self.classifier_ = MultinomialNB(alpha=0.05).fit(
-            self.vectorizer_.transform(_normalize_unique(counts["text"])),
-            counts["heading"].to_numpy(dtype=object),
-            sample_weight=counts["n"].to_numpy(dtype=float),
-        )
         terms = sorted(self.vague_terms, key=len, reverse=True)
         self.vague_pattern_ = r"\b(?:" + "|".join(re.escape(t) for t in terms) + r")\b"
+        self.vectorizer_ = _vectorizer(self.n_features)
+        self.classifier_ = None  # stays None when no declaration gives a heading
+        if not counts.empty:
+            self.classifier_ = MultinomialNB(alpha=0.05).fit(
+                self.vectorizer_.transform(_normalize_unique(counts["text"])),
+                counts["heading"].to_numpy(dtype=object),
+                sample_weight=counts["n"].to_numpy(dtype=float),
+            )
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -124,6 +126,9 @@ class DescriptionFeatures(TransformerMixin, BaseEstimator):
         cues = self._cues(pd.Series(uniques, dtype="string"))
         proba = cues.pop("_proba")
         out = pd.DataFrame({k: v[codes] for k, v in cues.items()}, index=X.index)
+        if proba is None:
+            out["desc_hts_consistency"] = out["desc_hts_top_prob"] = np.nan
+            return out
         classes = pd.Index(self.classifier_.classes_)
         declared = classes.get_indexer(X["hts_code"].astype("string").str[:4])
         p_declared = proba[codes, np.maximum(declared, 0)]
@@ -144,7 +149,9 @@ class DescriptionFeatures(TransformerMixin, BaseEstimator):
             "desc_vague_term": text.str.contains(self.vague_pattern_, regex=True).to_numpy(
                 dtype=float
             ),
-            "_proba": self.classifier_.predict_proba(self.vectorizer_.transform(text)),
+            "_proba": None
+            if self.classifier_ is None
+            else self.classifier_.predict_proba(self.vectorizer_.transform(text)),
         }
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
