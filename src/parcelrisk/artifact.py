@@ -67,6 +67,8 @@ def _sha256(path: Path) -> str:
 def save_model(pipeline: Pipeline, directory: str | Path, metadata: dict[str, Any]) -> Path:
     """Write the pipeline and its metadata (with hash and versions) into ``directory``."""
     directory = Path(directory)
+    if directory.exists() and any(directory.iterdir()):
+        raise FileExistsError(f"model directory {directory} already exists and is not empty")
     directory.mkdir(parents=True, exist_ok=True)
     model_path = directory / MODEL_FILE
     joblib.dump(pipeline, model_path, compress=3)

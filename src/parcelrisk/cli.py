@@ -23,9 +23,11 @@ console = Console(stderr=True)
 @contextmanager
 def _user_errors() -> Iterator[None]:
     """Turn errors a user can act on into a one-paragraph message and exit code 2."""
+    from parcelrisk.artifact import ModelIntegrityError
+
     try:
         yield
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError, ModelIntegrityError) as err:
         console.print(f"[bold red]error:[/] {err}", highlight=False)
         raise typer.Exit(2) from err
 

@@ -216,25 +216,33 @@ def _targets(table: pd.DataFrame) -> list[tuple[str, str, bool]]:
 
 
 def evaluate_exported(model, frame: pd.DataFrame, config, reports_dir):
-    """Evaluate an exported model on the test window of ``frame`` (same split as training).
+    """Evaluate an exported model on ``frame`` split at the model's own training cut-off.
 
-    The logistic baseline is refitted on the training window with the model's own
-    feature pipeline. Returns the evaluation and the report path.
+    Parcels declared before the cut-off recorded in the model's metadata form the
+    training window (the logistic baseline is refitted there with the model's own
+    feature pipeline); the rest is the test window. Returns the evaluation and the
+    report path.
     """
     from pathlib import Path
 
     from parcelrisk.report import write_report
-    from parcelrisk.train import labels_and_weights, split_by_time
+    from parcelrisk.train import labels_and_weights
 
-    split = split_by_time(frame, config.test_days)
-    train = split.train.sort_values("declared_at", kind="stable")
+    cutoff = pd.Timestamp(model.metadata["training_window"]["end"])
+    before = (frame["declared_at"] < cutoff).to_numpy()
+    if before.all() or not before.any():
+        raise ValueError(
+            f"the data ({frame['declared_at'].min()} .. {frame['declared_at'].max()}) must "
+            f"have parcels both before and after the model's training cut-off {cutoff}"
+        )
+    train = frame[before].sort_values("declared_at", kind="stable")
     y, w = labels_and_weights(
         train, train["declared_at"].max(), config.weighting, config.max_weight
     )
     features = model.pipeline[:-1].transform(train)
     evaluation = evaluate_model(
-        model.pipeline, split.test, train_features=features, y=y, weight=w,
+        model.pipeline, frame[~before], train_features=features, y=y, weight=w,
         budgets=config.budgets, seed=config.random_state,
     )  # fmt: skip
     out = Path(reports_dir) / f"{model.version}-evaluate"
-    return evaluation, write_report(evaluation, split.test, out, model.metadata)
+    return evaluation, write_report(evaluation, frame[~before], out, model.metadata)

@@ -72,9 +72,12 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         rows = np.flatnonzero(w > 0)
         n_cal = round(len(rows) * self.calibration_fraction)
         if len(rows) - n_cal < 50 or n_cal < 20:
+            f = self.calibration_fraction
+            need = max(int(np.ceil(50 / (1 - f))), int(np.ceil(20 / f)))
             raise ValueError(
-                f"too few labelled parcels to train and calibrate: {len(rows)} have an outcome "
-                f"(need at least 70; calibration_fraction={self.calibration_fraction})"
+                f"too few labelled parcels to train and calibrate: {len(rows)} have an outcome; "
+                f"need at least {need} (50 to train and 20 to calibrate with "
+                f"calibration_fraction={f})"
             )
         fit_rows, cal_rows = rows[: len(rows) - n_cal], rows[len(rows) - n_cal :]
         for part, name in ((fit_rows, "training"), (cal_rows, "calibration")):

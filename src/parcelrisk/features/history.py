@@ -122,8 +122,10 @@ class EntityHistory(TransformerMixin, BaseEstimator):
         self.vocabulary_ = {name: pd.Index(k.unique()) for name, k in keys.items()}
         self.parcel_hashes_ = np.sort(_hash(X["parcel_id"]))
         t = seconds(X["declared_at"])
-        inspected = X["inspected"].fillna(False).to_numpy(dtype=bool)
-        inspected &= X["outcome_at"].notna().to_numpy()
+        # the state ends at the last declaration: outcomes recorded later were not known.
+        # (never `&=` here: to_numpy may hand back the caller's own buffer)
+        known = (X["outcome_at"] <= X["declared_at"].max()).fillna(False).to_numpy(bool)
+        inspected = X["inspected"].fillna(False).to_numpy(dtype=bool) & known
         found = X["violation_found"].fillna(False).to_numpy(dtype=float)[inspected]
         t_out = seconds(X["outcome_at"][inspected])
         outcome_values = np.column_stack([np.ones(len(found)), found])

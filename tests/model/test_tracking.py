@@ -1,0 +1,151 @@
+"""MLflow round trip: two real training runs into an embedded SQLite store in a tmp dir.
+
+The first run registers version 1 as ``champion``; the second, on the same data with the
+same settings, registers version 2 and, not beating the champion strictly, becomes
+``challenger``. The registered pyfunc model must score like the exported directory.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from parcelrisk.artifact import load_model, read_metadata
+from parcelrisk.config import ModelConfig
+from parcelrisk.predict import score
+from parcelrisk.schema import DECLARATION_COLUMNS
+from parcelrisk.tracking import CHALLENGER, CHAMPION, REGISTERED_MODEL, example_input, tracking_uri
+from parcelrisk.train import train
+from parcelrisk.validation import validate
+
+PLOTS = ("pr_curve.png", "calibration.png", "precision_at_budget.png", "feature_importance.png")
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def mlflow_environment(mp: pytest.MonkeyPatch, home: Path) -> str:
+    """Run in ``home`` with the embedded store; returns its tracking URI."""
+    mp.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    # MLflow infers a logged model's pip requirements by loading it in a fresh interpreter
+    # (about 10 s a run here); give up at once and log its default requirements instead.
+    # Only requirements.txt of the logged model changes; nothing tested depends on it.
+    mp.setenv("MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT", "1")
+    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mp.chdir(home)
+    return f"sqlite:///{home}/mlflow.db"
+
+
+@pytest.fixture(scope="module")
+def tracked(data, test_days, tmp_path_factory):
+    """Two identical tracked trainings in one fresh MLflow store."""
+    home = tmp_path_factory.mktemp("mlflow")
+    config = ModelConfig(test_days=test_days, lgbm={"n_estimators": 100})
+    with pytest.MonkeyPatch.context() as mp:
+        uri = mlflow_environment(mp, home)
+        runs = [
+            train(data, config, models_dir=home / "models", reports_dir=home / "reports")
+            for _ in range(2)
+        ]
+        yield SimpleNamespace(home=home, uri=uri, config=config, first=runs[0], second=runs[1])
+        mlflow.set_tracking_uri(None)  # forget the tmp store (and the env var MLflow set)
+
+
+@pytest.fixture
+def client(tracked, monkeypatch) -> MlflowClient:
+    mlflow_environment(monkeypatch, tracked.home)
+    mlflow.set_tracking_uri(tracked.uri)
+    return MlflowClient(tracking_uri=tracked.uri)
+
+
+def test_the_store_lives_in_the_working_directory(tracked):
+    assert (tracked.home / "mlflow.db").is_file()
+    assert (tracked.home / "mlartifacts").is_dir()
+    assert tracked.first.model_dir != tracked.second.model_dir
+    assert tracked.first.model_dir.parent == tracked.home / "models"
+
+
+def test_tracking_uri_defaults_to_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert tracking_uri() == f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking.example:5000")
+    assert tracking_uri() == "http://tracking.example:5000"
+
+
+def test_first_run_is_champion_second_identical_run_is_challenger(tracked, client):
+    first, second = tracked.first.registry, tracked.second.registry
+    assert (first["version"], first["alias"], first["reason"]) == ("1", CHAMPION, "no champion yet")
+    assert (second["version"], second["alias"]) == ("2", CHALLENGER)
+    # the same data and settings give the same score: not strictly better, champion kept
+    assert re.fullmatch(r"champion v1 kept: (\d\.\d{4}) <= \1", second["reason"]), second["reason"]
+    assert str(client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION).version) == "1"
+    assert str(client.get_model_version_by_alias(REGISTERED_MODEL, CHALLENGER).version) == "2"
+    aliases = client.get_registered_model(REGISTERED_MODEL).aliases
+    assert {k: str(v) for k, v in aliases.items()} == {CHAMPION: "1", CHALLENGER: "2"}
+    for run in (first, second):
+        version = client.get_model_version(REGISTERED_MODEL, run["version"])
+        assert version.run_id == run["run_id"]
+
+
+def test_champion_scores_like_the_exported_directory(tracked, client, split):
+    champion = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}@{CHAMPION}")
+    inputs = example_input(split.test, 300)
+    assert len(inputs) == 300 and set(inputs.columns) <= set(DECLARATION_COLUMNS)
+    got = champion.predict(inputs)
+    exported = load_model(tracked.first.model_dir)
+    expected = score(exported, validate(inputs))
+    assert list(got.columns) == ["parcel_id", "probability", "lane"]
+    np.testing.assert_array_equal(got["parcel_id"], expected["parcel_id"])
+    np.testing.assert_array_equal(got["probability"], expected["probability"])
+    np.testing.assert_array_equal(got["lane"], expected["lane"])
+    # the JSON-like example input scores like the canonical declarations it came from
+    direct = exported.pipeline.predict_proba(split.test.head(300))[:, 1]
+    np.testing.assert_array_equal(got["probability"], direct)
+    # the challenger was trained on the same data with the same settings: same scores
+    challenger = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}@{CHALLENGER}")
+    np.testing.assert_array_equal(challenger.predict(inputs)["probability"], got["probability"])
+
+
+def test_run_has_params_metrics_tags_and_artifacts(tracked, client, tmp_path):
+    run_id = tracked.first.registry["run_id"]
+    run = client.get_run(run_id)
+    params = run.data.params
+    assert params["weighting"] == "ipw"
+    assert float(params["test_days"]) == tracked.config.test_days
+    assert params["lgbm.n_estimators"] == "100"
+    for key in ("max_weight", "value_threshold", "calibration_fraction"):
+        assert float(params[key]) == getattr(tracked.config, key)
+    expected = {k: v for k, v in tracked.first.evaluation.metrics().items() if np.isfinite(v)}
+    assert run.data.metrics.keys() == expected.keys()
+    assert run.data.metrics == pytest.approx(expected, rel=1e-12)
+    assert "parcelrisk.inspected_ipw.roc_auc" in run.data.metrics
+    assert run.data.tags["model_version"] == read_metadata(tracked.first.model_dir)["version"]
+    logged = {a.path for a in client.list_artifacts(run_id)}
+    assert {"evaluation.md", "feature_importance.csv", *PLOTS} <= logged
+    report = mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path="evaluation.md", dst_path=str(tmp_path)
+    )
+    assert Path(report).read_text() == tracked.first.report.read_text()
+
+
+def test_report_has_the_targets_table_and_plots(tracked):
+    report = tracked.first.report
+    assert report.parent.parent == tracked.home / "reports"
+    text = report.read_text()
+    assert "## Targets\n\n| target | measured | met |\n|---|---|---|\n" in text
+    targets = tracked.first.evaluation.targets
+    assert len(targets) == 3  # calibration, and on generated data: vs Bayes, vs legacy rules
+    for target, measured, met in targets:
+        assert f"| {target} | {measured} | {'yes' if met else '**NO**'} |" in text
+    for view in ("random", "inspected", "inspected ipw", "ground truth"):
+        assert f"## View: {view}\n" in text
+    assert "| parcelrisk |" in text and "| legacy rules |" in text
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert set(PLOTS) <= set(links)
+    for link in links:
+        assert (report.parent / link).read_bytes()[:8] == PNG, link
