@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no screen
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure  # figures drawn straight to files: no pyplot state
 from sklearn.metrics import precision_recall_curve
 
 _COLUMNS = [
@@ -22,7 +19,8 @@ _COLUMNS = [
 
 def plot_pr_curves(y, scores: dict[str, np.ndarray], path: Path, title: str, w=None) -> Path:
     """Precision-recall curve of each scorer on one view."""
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig = Figure(figsize=(6, 4.5))
+    ax = fig.subplots()
     for name, s in scores.items():
         precision, recall, _ = precision_recall_curve(y, s, sample_weight=w)
         ax.plot(recall, precision, label=name)
@@ -30,7 +28,6 @@ def plot_pr_curves(y, scores: dict[str, np.ndarray], path: Path, title: str, w=N
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -40,14 +37,14 @@ def plot_calibration(y, p, path: Path, title: str, w=None, bins: int = 20) -> Pa
     groups = np.array_split(np.argsort(p), bins)
     mean_p = [np.average(p[g], weights=w[g]) for g in groups]
     rate = [np.average(y[g], weights=w[g]) for g in groups]
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig = Figure(figsize=(4.5, 4.5))
+    ax = fig.subplots()
     top = max(max(mean_p), max(rate)) * 1.05
     ax.plot([0, top], [0, top], color="grey", lw=1, ls="--")
     ax.plot(mean_p, rate, marker="o")
     ax.set(xlabel="mean predicted probability", ylabel="observed rate", title=title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -55,11 +52,12 @@ def plot_precision_at_budget(table: pd.DataFrame, view: str, path: Path) -> Path
     """Precision at each inspection budget, one bar group per scorer."""
     budgets = [c for c in table.columns if c.startswith("precision@")]
     data = table.xs(view, level="view")[budgets]
-    ax = data.T.plot.bar(figsize=(6, 4), rot=0)
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    data.T.plot.bar(ax=ax, rot=0)
     ax.set(ylabel="precision", title=f"precision at budget ({view.replace('_', ' ')})")
-    ax.figure.tight_layout()
-    ax.figure.savefig(path, dpi=110)
-    plt.close(ax.figure)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
     return path
 
 
@@ -104,12 +102,12 @@ def _markdown_table(frame: pd.DataFrame) -> str:
 def plot_importance(importance: pd.Series, path: Path, top: int = 20) -> Path:
     """Gain importance of the strongest features."""
     data = importance.sort_values().tail(top)
-    fig, ax = plt.subplots(figsize=(7, 0.3 * len(data) + 1))
+    fig = Figure(figsize=(7, 0.3 * len(data) + 1))
+    ax = fig.subplots()
     ax.barh(data.index, data.to_numpy())
     ax.set(xlabel="total gain", title="feature importance")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
