@@ -105,7 +105,7 @@ def reasons(
     for pos in range(len(groups)):
         row = groups.iloc[pos]
         key = {"raises": -row, "lowers": row, "both": -row.abs()}[direction]
-        chosen = [g for g in key.sort_values(kind="stable").index[:top]]
+        chosen = list(key.sort_values(kind="stable").index[:top])
         if direction != "both":
             chosen = [g for g in chosen if (row[g] > 0) == (direction == "raises") and row[g]]
         feats = explanation.features.iloc[pos]

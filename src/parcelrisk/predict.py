@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from parcelrisk.artifact import LoadedModel
+from parcelrisk.config import ModelConfig
 
 LANES = ("inspect", "review", "release")
 
@@ -25,7 +26,7 @@ def score(model: LoadedModel, declarations: pd.DataFrame) -> pd.DataFrame:
     Returns one row per parcel, in input order: ``parcel_id``, ``probability``, ``lane``.
     """
     probability = model.pipeline.predict_proba(declarations)[:, 1]
-    lanes = model.metadata.get("lanes", {"inspect": 0.5, "review": 0.2})
+    lanes = model.metadata.get("lanes") or ModelConfig().lanes
     return pd.DataFrame(
         {
             "parcel_id": declarations["parcel_id"].to_numpy(),

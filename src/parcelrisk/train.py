@@ -208,10 +208,7 @@ def _track(model_dir, report, evaluation, metadata, config, test) -> dict[str, A
     importance = report.parent / "feature_importance.csv"
 
     def champion_score(champion) -> float:
-        from parcelrisk.schema import DECLARATION_COLUMNS
-
-        inputs = example_input(test, len(test))[[c for c in DECLARATION_COLUMNS if c in test]]
-        p = champion.predict(inputs)["probability"].to_numpy()
+        p = champion.predict(example_input(test, len(test)))["probability"].to_numpy()
         return evaluate_scores(test, p)["inspected_ipw"]["roc_auc"]
 
     return log_run(

@@ -30,7 +30,7 @@ from parcelrisk.features.events import (
     seconds,
 )
 from parcelrisk.features.party import placeholder_name
-from parcelrisk.features.text import DEFAULT_VAGUE_TERMS, normalize, per_unique
+from parcelrisk.features.text import DEFAULT_VAGUE_TERMS, normalize, per_unique, word_pattern
 
 _DAY = 86_400
 
@@ -65,7 +65,7 @@ CUES = (
     "undervalued", "transshipped", "forwarder_or_po_box", "missing_data", "vague",
     "cheap_per_kg", "odd_name",
 )  # fmt: skip
-_VAGUE = r"\b(?:" + "|".join(sorted(DEFAULT_VAGUE_TERMS, key=len, reverse=True)) + r")\b"
+_VAGUE = word_pattern(DEFAULT_VAGUE_TERMS)
 
 
 def _odd_name(name: pd.Series) -> pd.Series:

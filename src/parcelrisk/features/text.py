@@ -32,6 +32,12 @@ _PUNCT = re.compile(r"[^\w\s]+")
 _SPACE = re.compile(r"\s+")
 
 
+def word_pattern(terms) -> str:
+    """Regex matching any of ``terms`` as whole words (longest first)."""
+    ordered = sorted(terms, key=len, reverse=True)
+    return r"\b(?:" + "|".join(re.escape(t) for t in ordered) + r")\b"
+
+
 def per_unique(values: pd.Series, func: Callable[[pd.Series], pd.DataFrame | pd.Series]):
     """Apply ``func`` once per distinct value and spread the result back to every row.
 
@@ -107,8 +113,7 @@ class DescriptionFeatures(TransformerMixin, BaseEstimator):
         counts = pairs.value_counts().reset_index(name="n")
         if len(counts) > self.max_train_rows:
             counts = counts.nlargest(self.max_train_rows, "n")
-        terms = sorted(self.vague_terms, key=len, reverse=True)
-        self.vague_pattern_ = r"\b(?:" + "|".join(re.escape(t) for t in terms) + r")\b"
+        self.vague_pattern_ = word_pattern(self.vague_terms)
         self.vectorizer_ = _vectorizer(self.n_features)
         self.classifier_ = None  # stays None when no declaration gives a heading
         if not counts.empty:
