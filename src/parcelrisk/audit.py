@@ -1,0 +1,156 @@
+"""The audit store: every scoring decision and every inspection outcome, append-only.
+
+SQLite by default (a file, write-ahead log), any SQLAlchemy URL (e.g. PostgreSQL) by
+configuration. Decisions keep the input exactly as received (canonical JSON) with its
+SHA-256, the model version, probability, lane and the reasons that were returned, so a
+decision can be found by parcel id, read and replayed. The store has no update or delete
+operation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+_META = sa.MetaData()
+DECISIONS = sa.Table(
+    "decisions",
+    _META,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("logged_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("request_id", sa.String(64), nullable=False, index=True),
+    sa.Column("parcel_id", sa.String(128), nullable=False, index=True),
+    sa.Column("input_json", sa.Text, nullable=False),
+    sa.Column("input_sha256", sa.String(64), nullable=False),
+    sa.Column("model_version", sa.String(64), nullable=False),
+    sa.Column("probability", sa.Float, nullable=False),
+    sa.Column("lane", sa.String(16), nullable=False),
+    sa.Column("reasons_json", sa.Text, nullable=True),
+)
+OUTCOMES = sa.Table(
+    "outcomes",
+    _META,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("parcel_id", sa.String(128), nullable=False, index=True),
+    sa.Column("inspected", sa.Boolean, nullable=False),
+    sa.Column("violation_found", sa.Boolean, nullable=True),
+    sa.Column("violation_type", sa.String(32), nullable=True),
+)
+
+
+def canonical_json(record: Mapping[str, Any]) -> str:
+    """The record as JSON with sorted keys and no spaces: the form that is hashed."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def input_hash(record: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a record."""
+    return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One scoring decision as written to the store."""
+
+    request_id: str
+    parcel_id: str
+    record: Mapping[str, Any]
+    model_version: str
+    probability: float
+    lane: str
+    reasons: list[dict] | None
+
+
+class AuditStore:
+    """Append-only store of decisions and outcomes behind a SQLAlchemy engine.
+
+    Parameters
+    ----------
+    url
+        SQLAlchemy URL, e.g. ``sqlite:///audit.db`` (the default form) or
+        ``postgresql+psycopg://user@host/db``.
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = sa.create_engine(url)
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_wal)
+        _META.create_all(self.engine)
+
+    def append_decisions(self, decisions: Iterable[Decision]) -> int:
+        """Write decisions in one transaction (all or none); returns how many."""
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "logged_at": now,
+                "request_id": d.request_id,
+                "parcel_id": d.parcel_id,
+                "input_json": canonical_json(d.record),
+                "input_sha256": input_hash(d.record),
+                "model_version": d.model_version,
+                "probability": float(d.probability),
+                "lane": d.lane,
+                "reasons_json": None if d.reasons is None else json.dumps(d.reasons),
+            }
+            for d in decisions
+        ]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(DECISIONS.insert(), rows)
+        return len(rows)
+
+    def append_outcomes(self, outcomes: Iterable[Mapping[str, Any]]) -> int:
+        """Record inspection results (parcel_id, inspected, violation_found, violation_type)."""
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "recorded_at": now,
+                "parcel_id": o["parcel_id"],
+                "inspected": bool(o["inspected"]),
+                "violation_found": o.get("violation_found"),
+                "violation_type": o.get("violation_type"),
+            }
+            for o in outcomes
+        ]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(OUTCOMES.insert(), rows)
+        return len(rows)
+
+    def decisions(self, parcel_id: str | None = None, since: datetime | None = None):
+        """Logged decisions (all, for one parcel, or logged at or after ``since``), oldest first."""
+        query = sa.select(DECISIONS).order_by(DECISIONS.c.id)
+        if parcel_id is not None:
+            query = query.where(DECISIONS.c.parcel_id == parcel_id)
+        if since is not None:
+            query = query.where(DECISIONS.c.logged_at >= since)
+        with self.engine.connect() as conn:
+            return [_decoded(dict(row._mapping)) for row in conn.execute(query)]
+
+    def outcomes(self) -> list[dict]:
+        """All recorded outcomes, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(OUTCOMES).order_by(OUTCOMES.c.id))
+            return [dict(row._mapping) for row in rows]
+
+
+def _decoded(row: dict) -> dict:
+    row["input"] = json.loads(row.pop("input_json"))
+    reasons = row.pop("reasons_json")
+    row["reasons"] = None if reasons is None else json.loads(reasons)
+    return row
+
+
+def _sqlite_wal(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -1,0 +1,75 @@
+"""The audit store: append-only decisions and outcomes in a real SQLite file."""
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from parcelrisk.audit import AuditStore, Decision, canonical_json, input_hash
+
+
+def _decision(i: int, record: dict | None = None) -> Decision:
+    record = record or {"parcel_id": f"P{i}", "description": "Cotton T-Shirt 👕", "quantity": 2}
+    reasons = [{"group": "seller history", "contribution": 0.4, "text": "seller: ..."}]
+    return Decision("req-1", record["parcel_id"], record, "v1", 0.1 * i, "review", reasons)
+
+
+@pytest.fixture
+def store(tmp_path):
+    return AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+
+
+def test_decisions_round_trip_with_input_hash_and_reasons(store):
+    assert store.append_decisions([_decision(1), _decision(2)]) == 2
+    [row] = store.decisions(parcel_id="P2")
+    assert row["input"] == {"parcel_id": "P2", "description": "Cotton T-Shirt 👕", "quantity": 2}
+    assert row["input_sha256"] == input_hash(row["input"])
+    assert row["model_version"] == "v1"
+    assert row["probability"] == pytest.approx(0.2)
+    assert row["lane"] == "review"
+    assert row["reasons"][0]["group"] == "seller history"
+    assert len(store.decisions()) == 2
+
+
+def test_canonical_json_is_key_order_independent():
+    assert (
+        canonical_json({"b": 1, "a": "é"})
+        == canonical_json({"a": "é", "b": 1})
+        == '{"a":"é","b":1}'
+    )
+    assert input_hash({"b": 1, "a": 2}) == input_hash({"a": 2, "b": 1})
+
+
+def test_sqlite_store_uses_write_ahead_logging(store, tmp_path):
+    store.append_decisions([_decision(1)])
+    with sqlite3.connect(tmp_path / "audit.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_since_filters_by_logging_time(store):
+    store.append_decisions([_decision(1)])
+    assert len(store.decisions(since=datetime.now(UTC) - timedelta(minutes=1))) == 1
+    assert store.decisions(since=datetime.now(UTC) + timedelta(minutes=1)) == []
+
+
+def test_a_failed_batch_writes_nothing(store):
+    bad = Decision("req-2", None, {"parcel_id": None}, "v", 0.5, "inspect", None)
+    with pytest.raises(Exception, match="NOT NULL"):
+        store.append_decisions([_decision(1), bad])
+    assert store.decisions() == []
+
+
+def test_outcomes_are_recorded(store):
+    store.append_outcomes([
+        {"parcel_id": "P1", "inspected": True, "violation_found": True,
+         "violation_type": "counterfeit"},
+        {"parcel_id": "P2", "inspected": True, "violation_found": False},
+    ])  # fmt: skip
+    rows = store.outcomes()
+    assert [(r["parcel_id"], r["violation_found"], r["violation_type"]) for r in rows] == [
+        ("P1", True, "counterfeit"), ("P2", False, None),
+    ]  # fmt: skip
+
+
+def test_the_store_offers_no_update_or_delete(store):
+    assert not [m for m in dir(store) if m.startswith(("update", "delete", "remove", "clear"))]
