@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-#: Input group -> feature-name prefixes (after the source prefix) that belong to it.
+#: Input group -> prefixes of the feature names (source prefix included) that belong to it.
 INPUT_GROUPS: dict[str, tuple[str, ...]] = {
     "seller history": (
         "history__seller_", "party__seller_account_age_days", "category__seller_country",

@@ -25,6 +25,8 @@ def score(model: LoadedModel, declarations: pd.DataFrame) -> pd.DataFrame:
     ``declarations`` must already satisfy the contract (see :func:`parcelrisk.validation.validate`).
     Returns one row per parcel, in input order: ``parcel_id``, ``probability``, ``lane``.
     """
+    if declarations.empty:
+        return pd.DataFrame({"parcel_id": [], "probability": [], "lane": []})
     probability = model.pipeline.predict_proba(declarations)[:, 1]
     lanes = model.metadata.get("lanes") or ModelConfig().lanes
     return pd.DataFrame(

@@ -10,11 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure  # figures drawn straight to files: no pyplot state
 from sklearn.metrics import precision_recall_curve
 
-_COLUMNS = [
-    "n", "positives", "roc_auc", "pr_auc", "brier", "ece",
-    "precision@1%", "recall@1%", "caught@1%", "precision@2%", "recall@2%", "caught@2%",
-    "precision@5%", "recall@5%", "caught@5%",
-]  # fmt: skip
+from parcelrisk.labels import inverse_propensity
 
 
 def plot_pr_curves(y, scores: dict[str, np.ndarray], path: Path, title: str, w=None) -> Path:
@@ -34,7 +30,7 @@ def plot_pr_curves(y, scores: dict[str, np.ndarray], path: Path, title: str, w=N
 def plot_calibration(y, p, path: Path, title: str, w=None, bins: int = 20) -> Path:
     """Observed rate against mean predicted probability over equal-mass bins."""
     w = np.ones(len(p)) if w is None else np.asarray(w, float)
-    groups = np.array_split(np.argsort(p), bins)
+    groups = [g for g in np.array_split(np.argsort(p), bins) if len(g)]
     mean_p = [np.average(p[g], weights=w[g]) for g in groups]
     rate = [np.average(y[g], weights=w[g]) for g in groups]
     fig = Figure(figsize=(4.5, 4.5))
@@ -75,8 +71,7 @@ def write_markdown(
     lines += [f"| {t} | {m} | {'yes' if ok else '**NO**'} |" for t, m, ok in targets]
     for view in table.index.get_level_values("view").unique():
         part = table.xs(view, level="view")
-        cols = [c for c in _COLUMNS if c in part.columns]
-        lines += ["", f"## View: {view.replace('_', ' ')}", "", _markdown_table(part[cols])]
+        lines += ["", f"## View: {view.replace('_', ' ')}", "", _markdown_table(part)]
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -116,15 +111,15 @@ def write_report(evaluation, test: pd.DataFrame, out_dir: Path, metadata: dict) 
     out_dir.mkdir(parents=True, exist_ok=True)
     if "gt_violation" in test:
         view, rows = "ground_truth", np.ones(len(test), dtype=bool)
-        y, w = test["gt_violation"].to_numpy(dtype=bool), None
+        y, w = test["gt_violation"].fillna(False).to_numpy(dtype=bool), None
     else:
         view, rows = "inspected_ipw", test["inspected"].fillna(False).to_numpy(dtype=bool)
         y = test["violation_found"].fillna(False).to_numpy(dtype=bool)[rows]
-        w = 1.0 / test["inspection_propensity"].to_numpy(dtype=float)[rows]
+        w = inverse_propensity(test)[rows]
     scores = {name: s[rows] for name, (s, _) in evaluation.scores.items()}
     inspected = test["inspected"].fillna(False).to_numpy(dtype=bool)
     found = test["violation_found"].fillna(False).to_numpy(dtype=bool)[inspected]
-    ipw = 1.0 / test["inspection_propensity"].to_numpy(dtype=float)[inspected]
+    ipw = inverse_propensity(test)[inspected]
     ours = evaluation.scores["parcelrisk"][0]
     booster = metadata["feature_names"]
     gains = pd.Series(metadata.get("importance", {}), dtype=float)

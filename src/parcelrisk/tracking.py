@@ -138,9 +138,3 @@ def _promote(client, version: str, promotion_score, new_score: float) -> tuple[s
     if new_score > old:
         return CHAMPION, f"beats champion v{current.version}: {new_score:.4f} > {old:.4f}"
     return CHALLENGER, f"champion v{current.version} kept: {new_score:.4f} <= {old:.4f}"
-
-
-def load_registered(alias: str = CHAMPION):
-    """The registered pyfunc model with ``alias`` (e.g. ``models:/parcelrisk@champion``)."""
-    mlflow = _configure()
-    return mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}@{alias}")

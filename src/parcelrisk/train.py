@@ -21,6 +21,7 @@ from sklearn.pipeline import Pipeline
 from parcelrisk.artifact import save_model
 from parcelrisk.config import ModelConfig
 from parcelrisk.evaluate import Evaluation, evaluate_model
+from parcelrisk.labels import inverse_propensity
 from parcelrisk.model import make_model
 from parcelrisk.report import write_report
 from parcelrisk.schema import is_ground_truth
@@ -69,8 +70,7 @@ def labels_and_weights(
     y = frame["violation_found"].fillna(False).to_numpy(dtype=bool) & labelled
     w = np.zeros(len(frame))
     if weighting == "ipw":
-        propensity = frame["inspection_propensity"].to_numpy(dtype=float)
-        w[labelled] = np.minimum(1.0 / propensity[labelled], max_weight)
+        w[labelled] = np.minimum(inverse_propensity(frame)[labelled], max_weight)
     else:
         w[labelled] = 1.0
     if labelled.any():

@@ -15,7 +15,7 @@ _SHIFT = np.int64(2**32)
 
 def seconds(times) -> np.ndarray:
     """Whole seconds since the epoch of a datetime-like array (UTC)."""
-    return (np.asarray(times, dtype="datetime64[s]").astype(np.int64)).astype(np.int64)
+    return np.asarray(times, dtype="datetime64[s]").astype(np.int64)
 
 
 def _sorted_search(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""HTTP serving of the risk model (BentoML)."""

@@ -1,0 +1,137 @@
+"""End-to-end: the real `bentoml serve` process on 127.0.0.1, spoken to over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from parcelrisk.artifact import save_model
+from parcelrisk.audit import AuditStore
+from parcelrisk.synth import generate
+from parcelrisk.tracking import example_input
+from parcelrisk.train import fit_model, split_by_time
+
+API_KEY = "test-key"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("served")
+    split = split_by_time(generate(rows=20_000, days=20, seed=2), 5)
+    model_dir = save_model(
+        fit_model(split.train).pipeline,
+        root / "model",
+        {"version": "test-1", "training_window": {"start": "x", "end": str(split.cutoff)},
+         "lanes": {"inspect": 0.3, "review": 0.1}},
+    )  # fmt: skip
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PARCELRISK_MODEL_DIR": str(model_dir),
+        "PARCELRISK_AUDIT_URL": f"sqlite:///{root / 'audit.db'}",
+        "PARCELRISK_API_KEY": API_KEY,
+        "PARCELRISK_MAX_BATCH": "50",
+        "BENTOML_DO_NOT_TRACK": "true",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+    bentoml = Path(sys.executable).parent / "bentoml"
+    proc = subprocess.Popen(
+        [str(bentoml), "serve", "parcelrisk.serving.service:ParcelRisk",
+         "--host", "127.0.0.1", "--port", str(port)],
+        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            pytest.fail(f"bentoml serve exited: {proc.stdout.read().decode()[-3000:]}")
+        time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("bentoml serve did not become ready in 120 s")
+    # JSON as a client sends it: missing values are null
+    parcels = json.loads(example_input(split.test, 20).to_json(orient="records"))
+    yield base, parcels, AuditStore(env["PARCELRISK_AUDIT_URL"])
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def _post(base, route, body, key=API_KEY):
+    return httpx.post(f"{base}{route}", json=body, headers={"X-API-Key": key}, timeout=60)
+
+
+def test_score_returns_probability_lane_model_and_reasons(served):
+    base, parcels, audit = served
+    r = _post(base, "/score", {"parcels": parcels[:5], "explain_all": True})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body["results"]) == 5 and body["request_id"]
+    for res, sent in zip(body["results"], parcels[:5], strict=True):
+        assert res["parcel_id"] == sent["parcel_id"]
+        assert 0 < res["probability"] < 1
+        assert res["lane"] in ("inspect", "review", "release")
+        assert res["model"] == {"name": "parcelrisk", "version": "test-1"}
+        assert res["reasons"] and all("text" in x for x in res["reasons"])
+    logged = {d["parcel_id"]: d for d in audit.decisions() if d["request_id"] == body["request_id"]}
+    assert set(logged) == {p["parcel_id"] for p in parcels[:5]}
+    first = logged[parcels[0]["parcel_id"]]
+    assert first["input"] == parcels[0] and first["model_version"] == "test-1"
+
+
+def test_invalid_records_get_422_naming_every_problem_and_nothing_is_logged(served):
+    base, parcels, audit = served
+    before = len(audit.decisions())
+    bad = [dict(parcels[0], weight_kg=-1.0), dict(parcels[1], origin_country="cn")]
+    r = _post(base, "/score", {"parcels": bad})
+    assert r.status_code == 422, r.text
+    problems = r.json()["problems"]
+    assert {(p["row"], p["field"]) for p in problems} == {(0, "weight_kg"), (1, "origin_country")}
+    assert len(audit.decisions()) == before
+
+
+def test_oversized_batch_gets_413(served):
+    base, parcels, _ = served
+    r = _post(base, "/score", {"parcels": parcels * 3})
+    assert r.status_code == 413 and "at most 50" in r.json()["error"]
+
+
+def test_missing_api_key_gets_401_and_is_not_logged(served):
+    base, parcels, audit = served
+    before = len(audit.decisions())
+    r = _post(base, "/score", {"parcels": parcels[:1]}, key="wrong")
+    assert r.status_code == 401
+    assert len(audit.decisions()) == before
+
+
+def test_odd_text_and_unseen_categories_score_normally(served):
+    base, parcels, _ = served
+    odd = dict(parcels[2], description="😀 礼物 " + "x" * 5000, carrier="Brand New Carrier",
+               parcel_id="ODD-1")  # fmt: skip
+    r = _post(base, "/score", {"parcels": [odd]})
+    assert r.status_code == 200, r.text
+
+
+def test_model_metadata(served):
+    base, _, _ = served
+    r = _post(base, "/model", {})
+    assert r.status_code == 200, r.text
+    assert r.json()["version"] == "test-1" and r.json()["contract_version"] == "1.0"
