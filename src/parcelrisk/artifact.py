@@ -128,3 +128,11 @@ def latest_model(models_dir: Path) -> Path:
     if not candidates:
         raise FileNotFoundError(f"no exported model under {models_dir}; run `parcelrisk train`")
     return candidates[-1]
+
+
+def find_model(models_dir: str | Path, version: str) -> Path:
+    """The model directory under ``models_dir`` whose metadata records ``version``."""
+    for meta in sorted(Path(models_dir).glob(f"*/{METADATA_FILE}")):
+        if str(read_metadata(meta.parent).get("version")) == str(version):
+            return meta.parent
+    raise FileNotFoundError(f"no model with version {version!r} under {models_dir}")

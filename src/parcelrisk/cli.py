@@ -185,6 +185,68 @@ def score(
     console.print(f"scores written to [bold]{out}[/]")
 
 
+audit_app = typer.Typer(help="Read and replay the audit log of scoring decisions.")
+app.add_typer(audit_app, name="audit")
+_AUDIT_URL = typer.Option(help="SQLAlchemy URL of the audit store.")
+
+
+@audit_app.command("show")
+def audit_show(
+    parcel_id: Annotated[str, typer.Argument(help="Parcel id to look up.")],
+    db: Annotated[str, _AUDIT_URL] = "sqlite:///audit.db",
+    models_dir: Annotated[Path, typer.Option(help="Where exported models live.")] = Path("models"),
+) -> None:
+    """Print the logged decisions of a parcel with their reasons."""
+    from parcelrisk.audit import AuditStore
+    from parcelrisk.replay import reasons_on_demand
+
+    with _user_errors():
+        store = AuditStore(db)
+        decisions = store.decisions(parcel_id=parcel_id)
+        if not decisions:
+            raise ValueError(f"no logged decision for parcel {parcel_id!r} in {db}")
+        for d in decisions:
+            console.print(
+                f"[bold]{d['parcel_id']}[/] at {d['logged_at']} (request {d['request_id']}): "
+                f"probability {d['probability']:.4f}, lane [bold]{d['lane']}[/], "
+                f"model {d['model_version']}, input sha256 {d['input_sha256'][:16]}...",
+                highlight=False,
+            )
+            shown = d["reasons"]
+            if shown is None:
+                console.print("  (not explained at the time; reasons computed now)")
+                shown = reasons_on_demand(store, models_dir, parcel_id)
+            for r in shown:
+                console.print(f"  {r['contribution']:+.3f}  {r['group']}: {r['text']}")
+
+
+@audit_app.command("replay")
+def audit_replay(
+    since: Annotated[
+        str | None, typer.Option(help="Only decisions logged at or after (ISO 8601).")
+    ] = None,
+    db: Annotated[str, _AUDIT_URL] = "sqlite:///audit.db",
+    models_dir: Annotated[Path, typer.Option(help="Where exported models live.")] = Path("models"),
+) -> None:
+    """Re-score logged inputs with the logged model version; report every difference."""
+    import pandas as pd
+
+    from parcelrisk.audit import AuditStore
+    from parcelrisk.replay import replay
+
+    with _user_errors():
+        start = None
+        if since:
+            stamp = pd.Timestamp(since)
+            start = (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).to_pydatetime()
+        result = replay(AuditStore(db), models_dir, start)
+    console.print(f"replayed {result.replayed:,} decisions: {len(result.differences)} differ")
+    for d in result.differences[:20]:
+        console.print(d, highlight=False)
+    if result.differences:
+        raise typer.Exit(1)
+
+
 def _print_targets(targets: list[tuple[str, str, bool]]) -> None:
     table = Table(title="targets")
     for col in ("target", "measured", "met"):

@@ -72,8 +72,15 @@ class Explanation:
 
 def explain(model: Pipeline, declarations: pd.DataFrame) -> Explanation:
     """Exact TreeSHAP contributions of validated declarations (margin space)."""
-    features = model[:-1].transform(declarations)
-    classifier = model[-1]
+    return explain_features(model[-1], model[:-1].transform(declarations))
+
+
+def explain_features(classifier, features: pd.DataFrame) -> Explanation:
+    """Exact TreeSHAP contributions of rows of an already computed feature matrix.
+
+    History features depend on the batch a parcel was scored with, so explanations of a
+    scored batch must use the matrix that batch was scored on.
+    """
     booster = classifier.booster_.booster_
     contrib = booster.predict(features, pred_contrib=True)
     margin = booster.predict(features, raw_score=True)

@@ -37,3 +37,45 @@ def score(model: LoadedModel, declarations: pd.DataFrame) -> pd.DataFrame:
         },
         index=declarations.index,
     )
+
+
+def decide(
+    model: LoadedModel, records: list[dict], *, explain_all: bool = False, top: int = 3
+) -> list[dict]:
+    """Decisions for JSON-like records: probability, lane, model and reasons per parcel.
+
+    Records are validated against the contract (a :class:`ContractError` lists every
+    problem). Parcels in the inspect and review lanes (all, with ``explain_all``) get their
+    top reasons by absolute contribution. The HTTP service and audit replay both call
+    this, so a replayed decision is computed exactly as the original one.
+    """
+    from parcelrisk.explain import explain_features, reasons
+    from parcelrisk.validation import validate_records
+
+    frame = validate_records(records)
+    features = model.pipeline[:-1].transform(frame)  # once: scores and reasons share it
+    probability = model.pipeline[-1].predict_proba(features)[:, 1]
+    lanes = assign_lanes(probability, model.metadata.get("lanes") or ModelConfig().lanes)
+    scores = pd.DataFrame(
+        {"parcel_id": frame["parcel_id"].to_numpy(), "probability": probability, "lane": lanes}
+    )
+    wanted = scores["lane"].isin(["inspect", "review"]).to_numpy() | explain_all
+    why: list[list[dict] | None] = [None] * len(frame)
+    if wanted.any():
+        picked = frame[wanted]
+        explanation = explain_features(model.pipeline[-1], features[wanted])
+        texts = reasons(explanation, picked, top=top, direction="both")
+        for pos, rs in zip(wanted.nonzero()[0], texts, strict=True):
+            why[pos] = rs
+    return [
+        {
+            "parcel_id": pid,
+            "probability": float(p),
+            "lane": lane,
+            "model": {"name": "parcelrisk", "version": model.version},
+            "reasons": rs,
+        }
+        for pid, p, lane, rs in zip(
+            scores["parcel_id"], scores["probability"], scores["lane"], why, strict=True
+        )
+    ]

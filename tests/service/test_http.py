@@ -70,7 +70,7 @@ def served(tmp_path_factory):
         pytest.fail("bentoml serve did not become ready in 120 s")
     # JSON as a client sends it: missing values are null
     parcels = json.loads(example_input(split.test, 20).to_json(orient="records"))
-    yield base, parcels, AuditStore(env["PARCELRISK_AUDIT_URL"])
+    yield base, parcels, AuditStore(env["PARCELRISK_AUDIT_URL"]), root
     proc.terminate()
     proc.wait(timeout=30)
 
@@ -80,7 +80,7 @@ def _post(base, route, body, key=API_KEY):
 
 
 def test_score_returns_probability_lane_model_and_reasons(served):
-    base, parcels, audit = served
+    base, parcels, audit, _root = served
     r = _post(base, "/score", {"parcels": parcels[:5], "explain_all": True})
     assert r.status_code == 200, r.text
     body = r.json()
@@ -98,7 +98,7 @@ def test_score_returns_probability_lane_model_and_reasons(served):
 
 
 def test_invalid_records_get_422_naming_every_problem_and_nothing_is_logged(served):
-    base, parcels, audit = served
+    base, parcels, audit, _root = served
     before = len(audit.decisions())
     bad = [dict(parcels[0], weight_kg=-1.0), dict(parcels[1], origin_country="cn")]
     r = _post(base, "/score", {"parcels": bad})
@@ -109,13 +109,13 @@ def test_invalid_records_get_422_naming_every_problem_and_nothing_is_logged(serv
 
 
 def test_oversized_batch_gets_413(served):
-    base, parcels, _ = served
+    base, parcels, _, _ = served
     r = _post(base, "/score", {"parcels": parcels * 3})
     assert r.status_code == 413 and "at most 50" in r.json()["error"]
 
 
 def test_missing_api_key_gets_401_and_is_not_logged(served):
-    base, parcels, audit = served
+    base, parcels, audit, _root = served
     before = len(audit.decisions())
     r = _post(base, "/score", {"parcels": parcels[:1]}, key="wrong")
     assert r.status_code == 401
@@ -123,7 +123,7 @@ def test_missing_api_key_gets_401_and_is_not_logged(served):
 
 
 def test_odd_text_and_unseen_categories_score_normally(served):
-    base, parcels, _ = served
+    base, parcels, _, _ = served
     odd = dict(parcels[2], description="😀 礼物 " + "x" * 5000, carrier="Brand New Carrier",
                parcel_id="ODD-1")  # fmt: skip
     r = _post(base, "/score", {"parcels": [odd]})
@@ -131,7 +131,37 @@ def test_odd_text_and_unseen_categories_score_normally(served):
 
 
 def test_model_metadata(served):
-    base, _, _ = served
+    base, _, _, _ = served
     r = _post(base, "/model", {})
     assert r.status_code == 200, r.text
     assert r.json()["version"] == "test-1" and r.json()["contract_version"] == "1.0"
+
+
+def test_audit_replay_reproduces_every_logged_decision(served):
+    from typer.testing import CliRunner
+
+    from parcelrisk.cli import app
+
+    base, parcels, audit, root = served
+    assert _post(base, "/score", {"parcels": parcels[5:15]}).status_code == 200
+    url = f"sqlite:///{root / 'audit.db'}"
+    result = CliRunner().invoke(app, ["audit", "replay", "--db", url, "--models-dir", str(root)])
+    assert result.exit_code == 0, result.output
+    assert " 0 differ" in result.output
+    assert len(audit.decisions()) >= 10
+
+
+def test_audit_show_prints_reasons_also_for_unexplained_parcels(served):
+    from typer.testing import CliRunner
+
+    from parcelrisk.cli import app
+
+    base, parcels, audit, root = served
+    _post(base, "/score", {"parcels": parcels[15:20]})
+    released = [d for d in audit.decisions() if d["reasons"] is None]
+    assert released, "expected some parcels in the release lane"
+    url = f"sqlite:///{root / 'audit.db'}"
+    pid = released[-1]["parcel_id"]
+    result = CliRunner().invoke(app, ["audit", "show", pid, "--db", url, "--models-dir", str(root)])
+    assert result.exit_code == 0, result.output
+    assert "reasons computed now" in result.output and pid in result.output

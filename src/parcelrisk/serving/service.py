@@ -20,9 +20,8 @@ import bentoml
 
 from parcelrisk.artifact import latest_model, load_model
 from parcelrisk.audit import AuditStore, Decision
-from parcelrisk.explain import explain, reasons
-from parcelrisk.predict import score
-from parcelrisk.validation import ContractError, validate_records
+from parcelrisk.predict import decide
+from parcelrisk.validation import ContractError
 
 API_KEY_HEADER = "x-api-key"
 
@@ -62,31 +61,11 @@ class ParcelRisk:
                 ctx, 413, f"{len(parcels)} parcels in one request; at most {self.max_batch}"
             )
         try:
-            frame = validate_records(parcels)
+            results = decide(self.model, parcels, explain_all=explain_all)
         except ContractError as err:
             return _error(ctx, 422, "invalid parcels; nothing was scored",
                           problems=err.to_dicts())  # fmt: skip
-        scores = score(self.model, frame)
-        wanted = scores["lane"].isin(["inspect", "review"]).to_numpy() | explain_all
-        why: list[list[dict] | None] = [None] * len(frame)
-        if wanted.any():
-            picked = frame[wanted]
-            texts = reasons(explain(self.model.pipeline, picked), picked, direction="both")
-            for pos, rs in zip(wanted.nonzero()[0], texts, strict=True):
-                why[pos] = rs
         request_id = uuid.uuid4().hex
-        results = [
-            {
-                "parcel_id": pid,
-                "probability": float(p),
-                "lane": lane,
-                "model": {"name": "parcelrisk", "version": self.model.version},
-                "reasons": rs,
-            }
-            for pid, p, lane, rs in zip(
-                scores["parcel_id"], scores["probability"], scores["lane"], why, strict=True
-            )
-        ]
         # the decision is written before the answer leaves: nothing answered is unlogged
         self.audit.append_decisions(
             Decision(request_id, r["parcel_id"], record, self.model.version,

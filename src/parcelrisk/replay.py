@@ -1,0 +1,70 @@
+"""Audit replay: re-score logged inputs with the logged model version and compare."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from parcelrisk.artifact import find_model, load_model
+from parcelrisk.audit import AuditStore
+from parcelrisk.predict import decide
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """How many logged decisions were replayed and every difference found."""
+
+    replayed: int
+    differences: list[dict]
+
+
+def replay(store: AuditStore, models_dir: str | Path, since: datetime | None = None):
+    """Re-score every logged request (whole, as it was scored) and compare each decision.
+
+    Probability and lane must be identical, and so must the reasons wherever reasons
+    were returned. Reasons of parcels that were not explained at the time are computed
+    here the same way the service would have.
+    """
+    logged = store.decisions(since=since)
+    requests: dict[str, list[dict]] = {}
+    for d in logged:
+        requests.setdefault(d["request_id"], []).append(d)
+    models = {}
+    differences = []
+    for request_id, decisions in requests.items():
+        version = decisions[0]["model_version"]
+        if version not in models:
+            models[version] = load_model(find_model(models_dir, version))
+        again = decide(models[version], [d["input"] for d in decisions], explain_all=True)
+        for old, new in zip(decisions, again, strict=True):
+            diff = _compare(old, new)
+            if diff:
+                differences.append({"request_id": request_id, "parcel_id": old["parcel_id"],
+                                    **diff})  # fmt: skip
+    return ReplayResult(len(logged), differences)
+
+
+def _compare(old: dict, new: dict) -> dict:
+    diff = {}
+    if old["probability"] != new["probability"]:
+        diff["probability"] = (old["probability"], new["probability"])
+    if old["lane"] != new["lane"]:
+        diff["lane"] = (old["lane"], new["lane"])
+    # compare reasons as they travel: through JSON
+    if old["reasons"] is not None and json.loads(json.dumps(new["reasons"])) != old["reasons"]:
+        diff["reasons"] = (old["reasons"], new["reasons"])
+    return diff
+
+
+def reasons_on_demand(store: AuditStore, models_dir: str | Path, parcel_id: str) -> list[dict]:
+    """Reasons of a logged parcel, computed from its logged request and model version."""
+    mine = store.decisions(parcel_id=parcel_id)
+    if not mine:
+        raise ValueError(f"no logged decision for parcel {parcel_id!r}")
+    last = mine[-1]
+    batch = [d for d in store.decisions() if d["request_id"] == last["request_id"]]
+    model = load_model(find_model(models_dir, last["model_version"]))
+    again = decide(model, [d["input"] for d in batch], explain_all=True)
+    return next(r["reasons"] for r in again if r["parcel_id"] == parcel_id)
