@@ -42,6 +42,8 @@ OUTCOMES = sa.Table(
     sa.Column("inspected", sa.Boolean, nullable=False),
     sa.Column("violation_found", sa.Boolean, nullable=True),
     sa.Column("violation_type", sa.String(32), nullable=True),
+    sa.Column("inspection_reason", sa.String(16), nullable=True),
+    sa.Column("inspection_propensity", sa.Float, nullable=True),
 )
 
 
@@ -117,6 +119,8 @@ class AuditStore:
                 "inspected": bool(o["inspected"]),
                 "violation_found": o.get("violation_found"),
                 "violation_type": o.get("violation_type"),
+                "inspection_reason": o.get("inspection_reason"),
+                "inspection_propensity": o.get("inspection_propensity"),
             }
             for o in outcomes
         ]
@@ -135,11 +139,48 @@ class AuditStore:
         with self.engine.connect() as conn:
             return [_decoded(dict(row._mapping)) for row in conn.execute(query)]
 
+    def labelled_declarations(self):
+        """Logged inputs of parcels with a recorded outcome, as a contract frame for training.
+
+        The latest logged input and the latest outcome of each parcel are joined;
+        ``outcome_at`` is when the outcome was recorded.
+        """
+        import pandas as pd
+
+        from parcelrisk.validation import validate_records
+
+        outcomes = pd.DataFrame(self.outcomes())
+        if outcomes.empty:
+            raise ValueError(f"no outcomes recorded in {self.url}")
+        latest = outcomes.drop_duplicates("parcel_id", keep="last").set_index("parcel_id")
+        records = {d["parcel_id"]: d["input"] for d in self.decisions()}
+        rows = []
+        for pid, o in latest.iterrows():
+            if pid in records:
+                rows.append({
+                    **records[pid],
+                    "inspected": bool(o["inspected"]),
+                    "violation_found": _optional(o["violation_found"], bool),
+                    "violation_type": _optional(o["violation_type"], str),
+                    "inspection_reason": _optional(o["inspection_reason"], str),
+                    "inspection_propensity": _optional(o["inspection_propensity"], float),
+                    "outcome_at": pd.Timestamp(o["recorded_at"]).tz_localize(None)
+                    .tz_localize("UTC").isoformat(),
+                })  # fmt: skip
+        return validate_records(rows, require_outcomes=True)
+
     def outcomes(self) -> list[dict]:
         """All recorded outcomes, oldest first."""
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(OUTCOMES).order_by(OUTCOMES.c.id))
             return [dict(row._mapping) for row in rows]
+
+
+def _optional(value, kind):
+    """``value`` converted by ``kind``, or None when it is missing."""
+    import pandas as pd
+
+    return None if value is None or pd.isna(value) else kind(value)
 
 
 def _decoded(row: dict) -> dict:

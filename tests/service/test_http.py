@@ -165,3 +165,47 @@ def test_audit_show_prints_reasons_also_for_unexplained_parcels(served):
     result = CliRunner().invoke(app, ["audit", "show", pid, "--db", url, "--models-dir", str(root)])
     assert result.exit_code == 0, result.output
     assert "reasons computed now" in result.output and pid in result.output
+
+
+def test_explain_returns_contributions_that_add_up_to_the_margin(served):
+    base, parcels, _, _ = served
+    r = _post(base, "/explain", {"parcels": parcels[:3]})
+    assert r.status_code == 200, r.text
+    for res in r.json()["results"]:
+        total = res["base_value"] + sum(res["by_feature"].values())
+        assert abs(total - res["margin"]) < 1e-6
+        assert abs(sum(res["by_group"].values()) - sum(res["by_feature"].values())) < 1e-6
+
+
+def test_outcomes_are_recorded_and_inconsistent_ones_refused(served):
+    base, parcels, audit, _ = served
+    ok = [{"parcel_id": parcels[0]["parcel_id"], "inspected": True, "violation_found": True,
+           "violation_type": "counterfeit"}]  # fmt: skip
+    r = _post(base, "/outcomes", {"outcomes": ok})
+    assert r.status_code == 200 and r.json() == {"recorded": 1}
+    assert audit.outcomes()[-1]["violation_type"] == "counterfeit"
+    bad = [{"parcel_id": "X", "inspected": False, "violation_found": True}]
+    r = _post(base, "/outcomes", {"outcomes": bad})
+    assert r.status_code == 400, r.text
+    assert "not inspected" in r.text
+
+
+def test_health_and_metrics_endpoints(served):
+    base, _, _, _ = served
+    assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+    metrics = httpx.get(f"{base}/metrics", timeout=10)
+    assert metrics.status_code == 200 and "bentoml" in metrics.text
+
+
+def test_recorded_outcomes_come_back_as_training_labels(served):
+    base, parcels, audit, _ = served
+    pid = parcels[1]["parcel_id"]
+    _post(base, "/score", {"parcels": [parcels[1]]})
+    sent = [{"parcel_id": pid, "inspected": True, "violation_found": False,
+             "inspection_reason": "random", "inspection_propensity": 0.003}]  # fmt: skip
+    assert _post(base, "/outcomes", {"outcomes": sent}).status_code == 200
+    frame = audit.labelled_declarations()
+    row = frame[frame["parcel_id"] == pid].iloc[0]
+    assert bool(row["inspected"]) and not bool(row["violation_found"])
+    assert row["inspection_propensity"] == 0.003 and row["inspection_reason"] == "random"
+    assert row["description"] == parcels[1]["description"]

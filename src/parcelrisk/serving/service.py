@@ -14,16 +14,38 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import bentoml
+from pydantic import BaseModel, Field, model_validator
 
 from parcelrisk.artifact import latest_model, load_model
 from parcelrisk.audit import AuditStore, Decision
+from parcelrisk.explain import explain
 from parcelrisk.predict import decide
-from parcelrisk.validation import ContractError
+from parcelrisk.schema import VIOLATION_TYPES
+from parcelrisk.validation import ContractError, validate_records
 
 API_KEY_HEADER = "x-api-key"
+
+
+class Outcome(BaseModel):
+    """An inspection result for a scored parcel."""
+
+    parcel_id: str = Field(min_length=1)
+    inspected: bool
+    violation_found: bool | None = None
+    violation_type: Literal[VIOLATION_TYPES] | None = None  # type: ignore[valid-type]
+    inspection_reason: Literal["rule", "random"] | None = None
+    inspection_propensity: float | None = Field(default=None, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Outcome:
+        if self.violation_found is not None and not self.inspected:
+            raise ValueError("violation_found given for a parcel that was not inspected")
+        if self.violation_type is not None and self.violation_found is not True:
+            raise ValueError("violation_type given but violation_found is not true")
+        return self
 
 
 def _error(ctx: bentoml.Context, status: int, message: str, **extra: Any) -> dict[str, Any]:
@@ -73,6 +95,44 @@ class ParcelRisk:
             for r, record in zip(results, parcels, strict=True)
         )  # fmt: skip
         return {"request_id": request_id, "results": results}
+
+    @bentoml.api(route="/explain")
+    def explain(self, parcels: list[dict[str, Any]], ctx: bentoml.Context) -> dict[str, Any]:
+        """Full TreeSHAP contributions (margin space) by input group and by feature."""
+        if refused := self._refused(ctx):
+            return refused
+        if not parcels or len(parcels) > self.max_batch:
+            return _error(ctx, 413 if parcels else 400,
+                          f"send 1 to {self.max_batch} parcels in 'parcels'")  # fmt: skip
+        try:
+            frame = validate_records(parcels)
+        except ContractError as err:
+            return _error(ctx, 422, "invalid parcels; nothing was explained",
+                          problems=err.to_dicts())  # fmt: skip
+        e = explain(self.model.pipeline, frame)
+        return {
+            "model": {"name": "parcelrisk", "version": self.model.version},
+            "space": "margin (log-odds before calibration)",
+            "calibration_slope": e.calibration_slope,
+            "results": [
+                {
+                    "parcel_id": pid,
+                    "base_value": float(e.base_value[i]),
+                    "margin": float(e.margin[i]),
+                    "by_group": {k: float(v) for k, v in e.by_group.iloc[i].items()},
+                    "by_feature": {k: float(v) for k, v in e.by_feature.iloc[i].items()},
+                }
+                for i, pid in enumerate(frame["parcel_id"])
+            ],
+        }
+
+    @bentoml.api(route="/outcomes")
+    def outcomes(self, outcomes: list[Outcome], ctx: bentoml.Context) -> dict[str, Any]:
+        """Record inspection results; training can read them back as labels."""
+        if refused := self._refused(ctx):
+            return refused
+        n = self.audit.append_outcomes(o.model_dump() for o in outcomes)
+        return {"recorded": n}
 
     @bentoml.api(route="/model")
     def model_info(self, ctx: bentoml.Context) -> dict[str, Any]:
