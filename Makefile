@@ -9,7 +9,7 @@ VENV := .venv
 RUN := $(VENV)/bin
 DATA := data/parcels.parquet
 
-.PHONY: help install demo test lint format bench clean
+.PHONY: help install demo serve test lint format bench clean
 
 help: ## List every task
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,6 +26,9 @@ demo: install ## Generate 1M parcels, train, evaluate, and score the last day
 	$(RUN)/parcelrisk train --data $(DATA)
 	$(RUN)/parcelrisk evaluate --data $(DATA)
 	$(RUN)/parcelrisk score $(DATA) --last-day --out data/scores-last-day.parquet
+
+serve: install ## Serve the newest model in models/ on 127.0.0.1:3000 (run `make demo` first)
+	$(RUN)/bentoml serve parcelrisk.serving.service:ParcelRisk --host 127.0.0.1 --port 3000
 
 test: lint ## Run the lint checks and the test suite
 	$(RUN)/pytest
@@ -44,4 +47,4 @@ bench: install ## Run the speed and memory benchmarks
 	$(RUN)/python bench/bench_tree_shape.py
 
 clean: ## Remove generated data, reports, local MLflow store, caches and the virtualenv
-	rm -rf $(VENV) data reports mlflow.db mlartifacts models/parcelrisk-* .pytest_cache .ruff_cache
+	rm -rf $(VENV) data reports mlflow.db mlartifacts audit.db* models/parcelrisk-* .pytest_cache .ruff_cache
