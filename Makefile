@@ -45,6 +45,7 @@ bench: install ## Run the speed and memory benchmarks
 	$(RUN)/python bench/bench_generate.py
 	$(RUN)/python bench/bench_score.py
 	$(RUN)/python bench/bench_tree_shape.py
+	@echo "serving: $(RUN)/python bench/bench_serve.py --model models/<dir> --data $(DATA)"
 
 clean: ## Remove generated data, reports, local MLflow store, caches and the virtualenv
 	rm -rf $(VENV) data reports mlflow.db mlartifacts audit.db* models/parcelrisk-* .pytest_cache .ruff_cache

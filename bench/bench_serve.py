@@ -1,0 +1,123 @@
+"""Serving speed: HTTP latency and throughput of the real service, and batch decisions.
+
+Usage: python bench/bench_serve.py --model DIR --data FILE [--requests N]
+
+Starts `bentoml serve` on a free 127.0.0.1 port with the model, then measures
+(bounded in count): one parcel per request with reasons (p50 / p99 latency; targets
+10 ms / 30 ms), batches of 100 (parcels/s; target 2,000), batch decisions through the
+Python API with reasons for the inspect and review lanes (parcels/s; target 30,000),
+and full explanations against shap.TreeExplainer on the same model and rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from parcelrisk.artifact import load_model
+from parcelrisk.explain import explain_features
+from parcelrisk.io import read_declarations
+from parcelrisk.predict import decide
+from parcelrisk.tracking import example_input
+from parcelrisk.train import split_by_time
+
+
+def _serve(model_dir: Path, workdir: Path) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PARCELRISK_MODEL_DIR": str(model_dir), "BENTOML_DO_NOT_TRACK": "true",
+           "PARCELRISK_AUDIT_URL": f"sqlite:///{workdir / 'audit.db'}"}  # fmt: skip
+    bentoml = Path(sys.executable).parent / "bentoml"
+    proc = subprocess.Popen(
+        [str(bentoml), "serve", "parcelrisk.serving.service:ParcelRisk", "--host",
+         "127.0.0.1", "--port", str(port)],
+        cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("service did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--requests", type=int, default=300)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    model = load_model(args.model)
+    test = split_by_time(read_declarations(args.data), 14).test
+    records = json.loads(example_input(test, len(test)).to_json(orient="records"))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, base = _serve(args.model, Path(tmp))
+        try:
+            with httpx.Client(timeout=60) as client:
+                for rec in records[:20]:  # warm-up
+                    client.post(f"{base}/score", json={"parcels": [rec]})
+                lat = []
+                for rec in records[: args.requests]:
+                    t0 = time.perf_counter()
+                    client.post(f"{base}/score", json={"parcels": [rec]}).raise_for_status()
+                    lat.append(time.perf_counter() - t0)
+                n_batches = max(1, args.requests // 10)
+                t0 = time.perf_counter()
+                for i in range(n_batches):
+                    chunk = records[i * 100 : (i + 1) * 100]
+                    client.post(f"{base}/score", json={"parcels": chunk}).raise_for_status()
+                batch_rate = 100 * n_batches / (time.perf_counter() - t0)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    lat_ms = np.array(lat) * 1e3
+    print(
+        f"1 parcel/request  p50 {np.percentile(lat_ms, 50):7.1f} ms (target <= 10)   "
+        f"p99 {np.percentile(lat_ms, 99):7.1f} ms (target <= 30)   n={len(lat_ms)}"
+    )
+    print(f"100 parcels/request {batch_rate:9,.0f} parcels/s (target >= 2,000)")
+
+    t0 = time.perf_counter()
+    decisions = decide(model, records)
+    api_rate = len(records) / (time.perf_counter() - t0)
+    explained = sum(d["reasons"] is not None for d in decisions)
+    print(
+        f"Python API decide  {api_rate:9,.0f} parcels/s with reasons for {explained:,} of "
+        f"{len(records):,} (target >= 30,000)"
+    )
+
+    import shap
+
+    features = model.pipeline[:-1].transform(test.head(2000))
+    t0 = time.perf_counter()
+    explain_features(model.pipeline[-1], features)
+    ours = time.perf_counter() - t0
+    explainer = shap.TreeExplainer(model.pipeline[-1].booster_.booster_)
+    t0 = time.perf_counter()
+    explainer.shap_values(features)
+    theirs = time.perf_counter() - t0
+    print(
+        f"full explanations {len(features) / ours:9,.0f} parcels/s; shap.TreeExplainer "
+        f"{len(features) / theirs:,.0f} parcels/s (ratio {theirs / ours:.2f}, target >= 1)"
+    )
+
+
+if __name__ == "__main__":
+    main()
