@@ -117,11 +117,18 @@ class DescriptionFeatures(TransformerMixin, BaseEstimator):
         self.vectorizer_ = _vectorizer(self.n_features)
         self.classifier_ = None  # stays None when no declaration gives a heading
         if not counts.empty:
-            self.classifier_ = MultinomialNB(alpha=0.05).fit(
+            nb = MultinomialNB(alpha=0.05).fit(
                 self.vectorizer_.transform(_normalize_unique(counts["text"])),
                 counts["heading"].to_numpy(dtype=object),
                 sample_weight=counts["n"].to_numpy(dtype=float),
             )
+            # keep only what prediction needs, laid out for a fast sparse @ dense product
+            # (scikit-learn's predict copies the transposed table on every call)
+            self.classifier_ = {
+                "classes": nb.classes_,
+                "log_prior": nb.class_log_prior_,
+                "log_prob_t": np.ascontiguousarray(nb.feature_log_prob_.T),
+            }
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -134,7 +141,7 @@ class DescriptionFeatures(TransformerMixin, BaseEstimator):
         if proba is None:
             out["desc_hts_consistency"] = out["desc_hts_top_prob"] = np.nan
             return out
-        classes = pd.Index(self.classifier_.classes_)
+        classes = pd.Index(self.classifier_["classes"])
         declared = classes.get_indexer(X["hts_code"].astype("string").str[:4])
         p_declared = proba[codes, np.maximum(declared, 0)]
         out["desc_hts_consistency"] = np.where(declared >= 0, p_declared, 0.0)
@@ -154,10 +161,16 @@ class DescriptionFeatures(TransformerMixin, BaseEstimator):
             "desc_vague_term": text.str.contains(self.vague_pattern_, regex=True).to_numpy(
                 dtype=float
             ),
-            "_proba": None
-            if self.classifier_ is None
-            else self.classifier_.predict_proba(self.vectorizer_.transform(text)),
+            "_proba": None if self.classifier_ is None else self._heading_proba(text),
         }
+
+    def _heading_proba(self, text: pd.Series) -> np.ndarray:
+        """Naive Bayes probability of every HTS heading for each (normalised) text."""
+        jll = np.asarray(self.vectorizer_.transform(text) @ self.classifier_["log_prob_t"])
+        jll += self.classifier_["log_prior"]
+        jll -= jll.max(axis=1, keepdims=True)
+        proba = np.exp(jll)
+        return proba / proba.sum(axis=1, keepdims=True)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names of the features :meth:`transform` returns."""
