@@ -23,7 +23,7 @@ from parcelrisk.artifact import latest_model, load_model
 from parcelrisk.audit import AuditStore, Decision
 from parcelrisk.explain import explain
 from parcelrisk.predict import decide
-from parcelrisk.schema import VIOLATION_TYPES
+from parcelrisk.schema import INSPECTION_REASONS, VIOLATION_TYPES
 from parcelrisk.validation import ContractError, validate_records
 
 API_KEY_HEADER = "x-api-key"
@@ -36,7 +36,7 @@ class Outcome(BaseModel):
     inspected: bool
     violation_found: bool | None = None
     violation_type: Literal[VIOLATION_TYPES] | None = None  # type: ignore[valid-type]
-    inspection_reason: Literal["rule", "random"] | None = None
+    inspection_reason: Literal[INSPECTION_REASONS] | None = None  # type: ignore[valid-type]
     inspection_propensity: float | None = Field(default=None, gt=0, le=1)
 
     @model_validator(mode="after")
