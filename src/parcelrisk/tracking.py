@@ -138,3 +138,18 @@ def _promote(client, version: str, promotion_score, new_score: float) -> tuple[s
     if new_score > old:
         return CHAMPION, f"beats champion v{current.version}: {new_score:.4f} > {old:.4f}"
     return CHALLENGER, f"champion v{current.version} kept: {new_score:.4f} <= {old:.4f}"
+
+
+def registered_model_dir(uri: str) -> Path:
+    """Local directory of the exported model behind a registry URI.
+
+    ``uri`` is e.g. ``models:/parcelrisk@champion``; the model's artifacts are fetched
+    (from a server, or read in place from the embedded store) and the exported model
+    directory inside them is returned, ready for :func:`parcelrisk.artifact.load_model`.
+    """
+    mlflow = _configure()
+    root = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    found = sorted(p.parent for p in root.glob("artifacts/*/metadata.json"))
+    if len(found) != 1:
+        raise FileNotFoundError(f"{uri} holds no exported parcelrisk model directory ({root})")
+    return found[0]

@@ -149,3 +149,11 @@ def test_report_has_the_targets_table_and_plots(tracked):
     assert set(PLOTS) <= set(links)
     for link in links:
         assert (report.parent / link).read_bytes()[:8] == PNG, link
+
+
+def test_registry_alias_resolves_to_the_exported_model_directory(tracked, client):
+    from parcelrisk.tracking import registered_model_dir
+
+    champion = registered_model_dir(f"models:/{REGISTERED_MODEL}@{CHAMPION}")
+    assert read_metadata(champion)["version"] == read_metadata(tracked.first.model_dir)["version"]
+    assert load_model(champion).version == load_model(tracked.first.model_dir).version

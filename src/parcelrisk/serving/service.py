@@ -2,7 +2,10 @@
 
 Configuration comes from the environment, read when the service starts:
 
-- ``PARCELRISK_MODEL_DIR``: exported model directory (default: newest under ``models/``);
+- ``PARCELRISK_MODEL_URI``: MLflow registry URI such as ``models:/parcelrisk@champion``
+  (the store is ``MLFLOW_TRACKING_URI`` or the embedded one in the working directory);
+- ``PARCELRISK_MODEL_DIR``: exported model directory, used when no URI is set
+  (default: newest under ``models/``);
 - ``PARCELRISK_AUDIT_URL``: SQLAlchemy URL of the audit store (default
   ``sqlite:///audit.db`` in the working directory);
 - ``PARCELRISK_API_KEY``: if set, requests must send it in the ``X-API-Key`` header;
@@ -24,6 +27,7 @@ from parcelrisk.audit import AuditStore, Decision
 from parcelrisk.explain import explain
 from parcelrisk.predict import decide
 from parcelrisk.schema import INSPECTION_REASONS, VIOLATION_TYPES
+from parcelrisk.tracking import registered_model_dir
 from parcelrisk.validation import ContractError, validate_records
 
 API_KEY_HEADER = "x-api-key"
@@ -58,7 +62,10 @@ class ParcelRisk:
     """Scores parcel declarations: probability, lane, reasons; logs every decision."""
 
     def __init__(self) -> None:
-        model_dir = os.environ.get("PARCELRISK_MODEL_DIR") or latest_model(Path("models"))
+        if uri := os.environ.get("PARCELRISK_MODEL_URI"):  # e.g. models:/parcelrisk@champion
+            model_dir = registered_model_dir(uri)
+        else:
+            model_dir = os.environ.get("PARCELRISK_MODEL_DIR") or latest_model(Path("models"))
         self.model = load_model(model_dir)
         self.audit = AuditStore(os.environ.get("PARCELRISK_AUDIT_URL", "sqlite:///audit.db"))
         self.api_key = os.environ.get("PARCELRISK_API_KEY") or None
