@@ -31,13 +31,10 @@ def replay(store: AuditStore, models_dir: str | Path, since: datetime | None = N
     requests: dict[str, list[dict]] = {}
     for d in logged:
         requests.setdefault(d["request_id"], []).append(d)
-    models = {}
+    models: dict[str, object] = {}
     differences = []
     for request_id, decisions in requests.items():
-        version = decisions[0]["model_version"]
-        if version not in models:
-            models[version] = load_model(find_model(models_dir, version))
-        again = decide(models[version], [d["input"] for d in decisions], explain_all=True)
+        again = _rescore(decisions, models_dir, models)
         for old, new in zip(decisions, again, strict=True):
             diff = _compare(old, new)
             if diff:
@@ -65,6 +62,13 @@ def reasons_on_demand(store: AuditStore, models_dir: str | Path, parcel_id: str)
         raise ValueError(f"no logged decision for parcel {parcel_id!r}")
     last = mine[-1]
     batch = [d for d in store.decisions() if d["request_id"] == last["request_id"]]
-    model = load_model(find_model(models_dir, last["model_version"]))
-    again = decide(model, [d["input"] for d in batch], explain_all=True)
+    again = _rescore(batch, models_dir, {})
     return next(r["reasons"] for r in again if r["parcel_id"] == parcel_id)
+
+
+def _rescore(decisions: list[dict], models_dir, models: dict) -> list[dict]:
+    """Decide a logged request again, whole, with its logged model version (cached)."""
+    version = decisions[0]["model_version"]
+    if version not in models:
+        models[version] = load_model(find_model(models_dir, version))
+    return decide(models[version], [d["input"] for d in decisions], explain_all=True)
