@@ -8,8 +8,6 @@ import pandas as pd
 from parcelrisk.artifact import LoadedModel
 from parcelrisk.config import ModelConfig
 
-LANES = ("inspect", "review", "release")
-
 
 def assign_lanes(probability: np.ndarray, lanes: dict[str, float]) -> np.ndarray:
     """Lane of each probability: inspect, review or release, by the configured thresholds."""
@@ -27,7 +25,12 @@ def score(model: LoadedModel, declarations: pd.DataFrame) -> pd.DataFrame:
     """
     if declarations.empty:
         return pd.DataFrame({"parcel_id": [], "probability": [], "lane": []})
-    probability = model.pipeline.predict_proba(declarations)[:, 1]
+    return _scores(model, declarations, model.pipeline[:-1].transform(declarations))
+
+
+def _scores(model: LoadedModel, declarations: pd.DataFrame, features: pd.DataFrame):
+    """Probability and lane from an already computed feature matrix of ``declarations``."""
+    probability = model.pipeline[-1].predict_proba(features)[:, 1]
     lanes = model.metadata.get("lanes") or ModelConfig().lanes
     return pd.DataFrame(
         {
@@ -54,11 +57,7 @@ def decide(
 
     frame = validate_records(records)
     features = model.pipeline[:-1].transform(frame)  # once: scores and reasons share it
-    probability = model.pipeline[-1].predict_proba(features)[:, 1]
-    lanes = assign_lanes(probability, model.metadata.get("lanes") or ModelConfig().lanes)
-    scores = pd.DataFrame(
-        {"parcel_id": frame["parcel_id"].to_numpy(), "probability": probability, "lane": lanes}
-    )
+    scores = _scores(model, frame, features)
     wanted = scores["lane"].isin(["inspect", "review"]).to_numpy() | explain_all
     why: list[list[dict] | None] = [None] * len(frame)
     if wanted.any():
