@@ -24,10 +24,11 @@ Canonical frame
   ``datetime64[ns, UTC]``). Missing values are ``<NA>`` (``NaN`` / ``NaT`` for floats and
   timestamps).
 * Values are never silently coerced across types. The only normalisations are those of an
-  allowed format: an empty string means missing; HTS codes lose their dots (``"6109.10.0012"``
-  becomes ``"6109100012"``); whole floats in an INT field become ints (``2.0`` -> ``2``);
-  timestamps are converted to UTC with nanosecond resolution (lossless; timestamps outside
-  years 1677-2262 are reported as out of range).
+  allowed format: an empty string means missing (except in free-text fields, where it is
+  an empty text and kept: a blank description is a declaration, and a red flag); HTS codes
+  lose their dots (``"6109.10.0012"`` becomes ``"6109100012"``); whole floats in an INT
+  field become ints (``2.0`` -> ``2``); timestamps are converted to UTC with nanosecond
+  resolution (lossless; timestamps outside years 1677-2262 are reported as out of range).
 * The input frame is never modified; the output keeps the input's index.
 """
 
@@ -139,7 +140,7 @@ class ContractProblem:
             "row": self.row,
             "parcel_id": self.parcel_id,
             "field": self.field,
-            "value": _json_safe(self.value),
+            "value": json_safe(self.value),
             "reason": self.reason,
             "allowed": self.allowed,
         }
@@ -409,13 +410,16 @@ def _as_strings(s: pd.Series, result: _Checked) -> pd.Series:
 def _check_strings(fld: Field, s: pd.Series) -> _Checked:
     result = _Checked(s, np.zeros(len(s), dtype=bool))
     strings = _as_strings(s, result)
-    empty = strings.eq("").to_numpy(dtype=bool, na_value=False)
+    if fld.kind is Kind.TEXT:  # free text may say nothing: "" is an empty text, kept
+        empty = np.zeros(len(s), dtype=bool)
+    else:
+        empty = strings.eq("").to_numpy(dtype=bool, na_value=False)
     result.missing = (_nulls(s) & ~result.invalid) | empty
-    if fld.kind in (Kind.ID, Kind.TEXT, Kind.CATEGORY):
+    if fld.kind in (Kind.ID, Kind.CATEGORY):
         blank = strings.str.strip().eq("").to_numpy(dtype=bool, na_value=False) & ~empty
         if fld.required:
             result.missing = result.missing | blank
-        elif fld.kind is not Kind.TEXT:
+        else:
             result.add(blank, "must not be blank")
     present = strings.notna().to_numpy() & ~empty
     if fld.kind is Kind.ENUM:
@@ -720,7 +724,7 @@ def _problem_key(p: ContractProblem) -> tuple[int, int, str]:
     return (p.row, _FIELD_ORDER.get(p.field, len(FIELDS)), p.field)
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """A JSON-serialisable stand-in for ``value``."""
     if isinstance(value, np.generic):
         value = value.item()
@@ -733,7 +737,7 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     return str(value)

@@ -152,8 +152,15 @@ def test_iso_strings_with_offsets_parse_to_utc(valid_frame):
 
 
 def test_empty_string_in_optional_field_is_missing(valid_frame):
-    out = validate(_set(valid_frame, "recipient_city", 0, ""))
-    assert out.loc[0, "recipient_city"] is pd.NA
+    out = validate(_set(valid_frame, "recipient_state", 0, ""))
+    assert out.loc[0, "recipient_state"] is pd.NA
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\t\n"])
+@pytest.mark.parametrize("column", ["description", "seller_name", "recipient_city"])
+def test_empty_free_text_is_a_text_and_kept(valid_frame, column, text):
+    out = validate(_set(valid_frame, column, 1, text))
+    assert out.loc[1, column] == text
 
 
 # --- bad data -------------------------------------------------------------------------------
@@ -192,12 +199,6 @@ def test_nan_in_required_typed_float_column(valid_frame, value):
     frame = valid_frame.assign(declared_value_usd=pd.array([1.0, value, 2, 3, 4], dtype="Float64"))
     problems = _problems(frame, "required value is missing")
     assert [_where(p) for p in problems] == [(1, "P00000002", "declared_value_usd")]
-
-
-@pytest.mark.parametrize("text", ["", "   ", "\t\n"])
-def test_empty_description(valid_frame, text):
-    problems = _problems(_set(valid_frame, "description", 1, text), "required value is missing")
-    assert [(*_where(p), p.value) for p in problems] == [(1, "P00000002", "description", text)]
 
 
 def test_string_in_numeric_field(valid_frame):
@@ -404,7 +405,7 @@ def test_all_problems_in_all_rows_are_reported_at_once(valid_frame):
     frame = _set(valid_frame, "weight_kg", 0, "heavy")
     frame = _set(frame, "origin_country", 0, "cn")
     frame = _set(frame, "mode", 2, "plane")
-    frame = _set(frame, "description", 3, "")
+    frame = _set(frame, "description", 3, None)
     frame = _set(frame, "hts_code", 4, "61091")
     frame = frame.drop(columns="carrier")
     problems = _problems(frame, r"^6 problems with the declaration contract:")
