@@ -124,17 +124,44 @@ def test_missing_api_key_gets_401_and_is_not_logged(served):
 
 def test_odd_text_and_unseen_categories_score_normally(served):
     base, parcels, _, _ = served
-    odd = dict(parcels[2], description="😀 礼物 " + "x" * 5000, carrier="Brand New Carrier",
-               parcel_id="ODD-1")  # fmt: skip
-    r = _post(base, "/score", {"parcels": [odd]})
+    odd = [
+        dict(parcels[2], description="😀 礼物 " + "x" * 5000, carrier="Brand New Carrier",
+             parcel_id="ODD-1"),
+        dict(parcels[3], description="", recipient_name="Иван Петров", parcel_id="ODD-2"),
+        dict(parcels[4], description="هدية", marketplace=None, hts_code=None, parcel_id="ODD-3"),
+    ]  # fmt: skip
+    r = _post(base, "/score", {"parcels": odd, "explain_all": True})
     assert r.status_code == 200, r.text
+    assert [x["parcel_id"] for x in r.json()["results"]] == ["ODD-1", "ODD-2", "ODD-3"]
+
+
+def test_audit_store_failure_answers_503_and_releases_no_decision(served):
+    import sqlite3
+
+    base, parcels, audit, root = served
+    before = len(audit.decisions())
+    db = sqlite3.connect(root / "audit.db")
+    db.execute("ALTER TABLE decisions RENAME TO decisions_away")
+    db.commit()
+    try:
+        r = _post(base, "/score", {"parcels": parcels[:2]})
+    finally:
+        db.execute("ALTER TABLE decisions_away RENAME TO decisions")
+        db.commit()
+        db.close()
+    assert r.status_code == 503, r.text
+    assert "no decision was released" in r.json()["error"] and "results" not in r.json()
+    assert len(audit.decisions()) == before
 
 
 def test_model_metadata(served):
     base, _, _, _ = served
-    r = _post(base, "/model", {})
+    r = httpx.get(f"{base}/model", headers={"X-API-Key": API_KEY}, timeout=10)
     assert r.status_code == 200, r.text
-    assert r.json()["version"] == "test-1" and r.json()["contract_version"] == "1.0"
+    assert r.json()["version"] == "test-1" and r.json()["contract_version"] == "1.1"
+    assert httpx.get(f"{base}/model", timeout=10).status_code == 401
+    # the mounted GET route leaves the service's own routes alone
+    assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
 
 
 def test_audit_replay_reproduces_every_logged_decision(served):

@@ -14,13 +14,17 @@ Configuration comes from the environment, read when the service starts:
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from pathlib import Path
 from typing import Any, Literal
 
 import bentoml
+from fastapi import FastAPI, Header
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, model_validator
+from sqlalchemy.exc import SQLAlchemyError
 
 from parcelrisk.artifact import latest_model, load_model
 from parcelrisk.audit import AuditStore, Decision
@@ -28,9 +32,15 @@ from parcelrisk.explain import explain
 from parcelrisk.predict import decide
 from parcelrisk.schema import INSPECTION_REASONS, VIOLATION_TYPES
 from parcelrisk.tracking import registered_model_dir
-from parcelrisk.validation import ContractError, validate_records
+from parcelrisk.validation import ContractError, json_safe, validate_records
 
 API_KEY_HEADER = "x-api-key"
+MODEL_FIELDS = ("name", "version", "training_window", "test_window", "contract_version",
+                "code_version", "lanes", "weighting", "promotion_metric", "promotion_score",
+                "metrics")  # fmt: skip
+log = logging.getLogger("parcelrisk.serving")
+# plain GET routes (BentoML APIs are POST): mounted next to the service's own routes
+http = FastAPI(title="parcelrisk", docs_url=None, redoc_url=None, openapi_url=None)
 
 
 class Outcome(BaseModel):
@@ -57,6 +67,15 @@ def _error(ctx: bentoml.Context, status: int, message: str, **extra: Any) -> dic
     return {"error": message, **extra}
 
 
+def _internal_error(ctx: bentoml.Context, what: str) -> dict[str, Any]:
+    """A 500 that names an error id to find in the server log, and says nothing was logged."""
+    error_id = uuid.uuid4().hex
+    log.exception("%s failed (error id %s)", what, error_id)
+    return _error(ctx, 500, f"internal error while {what}; nothing was logged or decided",
+                  error_id=error_id)  # fmt: skip
+
+
+@bentoml.asgi_app(http, path="/")
 @bentoml.service(name="parcelrisk", traffic={"timeout": 60})
 class ParcelRisk:
     """Scores parcel declarations: probability, lane, reasons; logs every decision."""
@@ -94,13 +113,20 @@ class ParcelRisk:
         except ContractError as err:
             return _error(ctx, 422, "invalid parcels; nothing was scored",
                           problems=err.to_dicts())  # fmt: skip
+        except Exception:  # a fault of ours, not of the input: say so, never crash
+            return _internal_error(ctx, "scoring")
         request_id = uuid.uuid4().hex
         # the decision is written before the answer leaves: nothing answered is unlogged
-        self.audit.append_decisions(
-            Decision(request_id, r["parcel_id"], record, self.model.version,
-                     r["probability"], r["lane"], r["reasons"])
-            for r, record in zip(results, parcels, strict=True)
-        )  # fmt: skip
+        try:
+            self.audit.append_decisions(
+                Decision(request_id, r["parcel_id"], record, self.model.version,
+                         r["probability"], r["lane"], r["reasons"])
+                for r, record in zip(results, parcels, strict=True)
+            )  # fmt: skip
+        except SQLAlchemyError:
+            log.exception("audit store write failed for request %s", request_id)
+            return _error(ctx, 503, "audit store unavailable; no decision was released, retry",
+                          request_id=request_id)  # fmt: skip
         return {"request_id": request_id, "results": results}
 
     @bentoml.api(route="/explain")
@@ -116,7 +142,10 @@ class ParcelRisk:
         except ContractError as err:
             return _error(ctx, 422, "invalid parcels; nothing was explained",
                           problems=err.to_dicts())  # fmt: skip
-        e = explain(self.model.pipeline, frame)
+        try:
+            e = explain(self.model.pipeline, frame)
+        except Exception:
+            return _internal_error(ctx, "explaining")
         return {
             "model": {"name": "parcelrisk", "version": self.model.version},
             "space": "margin (log-odds before calibration)",
@@ -138,14 +167,18 @@ class ParcelRisk:
         """Record inspection results; training can read them back as labels."""
         if refused := self._refused(ctx):
             return refused
-        n = self.audit.append_outcomes(o.model_dump() for o in outcomes)
+        try:
+            n = self.audit.append_outcomes(o.model_dump() for o in outcomes)
+        except SQLAlchemyError:
+            log.exception("audit store write failed for %d outcomes", len(outcomes))
+            return _error(ctx, 503, "audit store unavailable; no outcome was recorded, retry")
         return {"recorded": n}
 
-    @bentoml.api(route="/model")
-    def model_info(self, ctx: bentoml.Context) -> dict[str, Any]:
+    @http.get("/model")
+    def model_info(self, x_api_key: str | None = Header(default=None)) -> JSONResponse:
         """Model metadata: version, training window, metrics, contract version."""
-        if refused := self._refused(ctx):
-            return refused
-        keep = ("name", "version", "training_window", "test_window", "contract_version",
-                "code_version", "lanes", "weighting", "promotion_score")  # fmt: skip
-        return {k: self.model.metadata.get(k) for k in keep}
+        if self.api_key and x_api_key != self.api_key:
+            return JSONResponse(
+                {"error": f"missing or wrong API key in header {API_KEY_HEADER!r}"}, 401
+            )
+        return JSONResponse(json_safe({k: self.model.metadata.get(k) for k in MODEL_FIELDS}))
