@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -45,7 +46,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from parcelrisk.schema import FIELDS, FIELDS_BY_NAME, Field, Kind
+from parcelrisk.schema import FIELDS, FIELDS_BY_NAME, Field, Kind, Role
 
 __all__ = [
     "CANONICAL_DTYPES",
@@ -241,6 +242,8 @@ def validate_records(
     ContractError
         Listing every unknown key and every problem of every record.
     """
+    if len(records) <= _FAST_MAX_RECORDS and (fast := _plain_records(records)) is not None:
+        return fast
     columns: dict[str, list[Any]] = {f.name: [] for f in FIELDS}
     problems: list[ContractProblem] = []
     for i, record in enumerate(records):
@@ -258,6 +261,91 @@ def validate_records(
     if problems:
         raise ContractError(problems)
     return out
+
+
+# --- fast path for small batches of plain records -------------------------------------------
+#
+# A request of a few parcels spends most of its validation time building pandas objects.
+# Plain records (strings, numbers, bools, ISO 8601 strings with a zone, no outcomes) are
+# checked value by value here; anything else, including every invalid record, goes to the
+# vectorised checks, which alone name problems. The two paths give identical frames
+# (tests/unit/test_validation.py compares them on valid and hostile records).
+
+_FAST_MAX_RECORDS = 1000
+_FAST_RE = {kind: re.compile(pattern) for kind, pattern in _PATTERNS.items()}
+_FAST_ISO = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?:Z|[+-][0-9]{2}:[0-9]{2})"
+)
+_FAST_MISSING = object()  # a value the fast path cannot take: fall back
+_EMPTY_IS_MISSING = (STRING_KINDS - {Kind.TEXT}) | {Kind.TIMESTAMP}
+
+
+def _plain_value(fld: Field, value: Any) -> Any:
+    """The canonical value of a plain valid ``value`` (None if missing), or _FAST_MISSING."""
+    kind = fld.kind
+    if value is None or (value == "" and kind in _EMPTY_IS_MISSING and type(value) is str):
+        return _FAST_MISSING if fld.required else None
+    if kind in STRING_KINDS:
+        if type(value) is not str:
+            return _FAST_MISSING
+        if kind is Kind.TEXT:
+            return value
+        if kind in (Kind.ID, Kind.CATEGORY):
+            return value if value.strip() else _FAST_MISSING
+        if kind is Kind.ENUM:
+            return value if value in fld.allowed else _FAST_MISSING
+        if not _FAST_RE[kind].fullmatch(value):
+            return _FAST_MISSING
+        if kind is Kind.HTS:
+            value = value.replace(".", "")
+            return value if len(value) in _HTS_LENGTHS else _FAST_MISSING
+        return value
+    if kind in (Kind.INT, Kind.FLOAT):
+        if type(value) not in (int, float) or (kind is Kind.INT and type(value) is not int):
+            return _FAST_MISSING
+        if not (math.isfinite(value) and -(2**53) <= value <= 2**53):  # beyond: vectorised
+            return _FAST_MISSING
+        if fld.min_value is not None and not (
+            value >= fld.min_value if fld.min_inclusive else value > fld.min_value
+        ):
+            return _FAST_MISSING
+        return float(value) if kind is Kind.FLOAT else value
+    if kind is Kind.BOOL:
+        return value if type(value) is bool else _FAST_MISSING
+    if type(value) is not str or not _FAST_ISO.fullmatch(value):
+        return _FAST_MISSING
+    try:
+        stamp = pd.Timestamp(value).tz_convert("UTC")
+    except (ValueError, OverflowError):  # e.g. 30 February
+        return _FAST_MISSING
+    return stamp if _TS_MIN <= stamp <= _TS_MAX else _FAST_MISSING
+
+
+def _plain_records(records: Sequence[Any]) -> pd.DataFrame | None:
+    """The canonical frame of plain, valid records, or None to use the vectorised checks."""
+    fields = [f for f in FIELDS if f.role in (Role.KEY, Role.INPUT)]
+    known = {f.name for f in fields}
+    columns: dict[str, list[Any]] = {f.name: [] for f in fields}
+    for record in records:
+        if type(record) is not dict or not record.keys() <= known:
+            return None
+        for fld in fields:
+            value = _plain_value(fld, record.get(fld.name))
+            if value is _FAST_MISSING:
+                return None
+            columns[fld.name].append(value)
+    ids = columns["parcel_id"]
+    if len(set(ids)) != len(ids):
+        return None
+    out = {}  # arrays, not Series: no index alignment
+    for fld in FIELDS:
+        values = columns.get(fld.name, [None] * len(records))
+        if fld.kind is Kind.FLOAT:
+            out[fld.name] = np.array([np.nan if v is None else v for v in values], dtype=float)
+        else:
+            out[fld.name] = pd.array(values, dtype=CANONICAL_DTYPES[fld.kind])
+    return pd.DataFrame(out, copy=False)
 
 
 def check(

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from records import valid_record
 
-from parcelrisk.schema import FIELDS, REQUIRED_COLUMNS, Kind
+from parcelrisk.schema import FIELDS, FIELDS_BY_NAME, REQUIRED_COLUMNS, Kind, Role
 from parcelrisk.validation import (
     CANONICAL_DTYPES,
     ContractError,
@@ -546,3 +546,50 @@ def test_every_required_field_is_checked():
 
 def test_canonical_dtypes_cover_every_kind():
     assert set(CANONICAL_DTYPES) == set(Kind)
+
+
+# --- the fast path for small batches of records ---------------------------------------------
+
+_FAST_PROBES = [
+    None, "", " ", "\u00a0", "\u2003x", "x ", "Ünïcödé 礼物 😀", "٢٧٢٠", "2720", "27200",
+    "CN", "cn", "CNSZX", "CNSZX ", "6109.10", "61.09.10.00.12", "6109..10", "610910001",
+    0, 1, -1, 2**53 + 1, 2**63 - 1, 2**63, 0.0, -0.0, 0.5, 1.0, 1e300, float("nan"),
+    float("inf"), True, False, [], {},
+    "2025-03-01T08:15:00Z", "2025-03-01T08:15:00+05:30", "2025-03-01T08:15:00.123456789Z",
+    "2025-03-01T08:15:00.1-02:00", "2025-03-01T08:15:00", "2025-02-30T08:15:00Z",
+    "1600-01-01T00:00:00Z", "2262-04-11T23:47:16.854775807Z", "2262-04-12T00:00:00Z",
+    "air", "AIR", "residential", "marketplace",
+]  # fmt: skip
+
+
+def _input_record(i: int) -> dict:
+    inputs = (Role.KEY, Role.INPUT)
+    return {k: v for k, v in valid_record(i).items() if FIELDS_BY_NAME[k].role in inputs}
+
+
+def test_fast_path_takes_plain_valid_records_and_equals_the_vectorised_checks(monkeypatch):
+    import random
+
+    from parcelrisk import validation
+
+    rng = random.Random(11)
+    names = list(_input_record(0))
+    taken = 0
+    for trial in range(200):
+        records = [_input_record(trial * 10 + j) for j in range(rng.randint(1, 3))]
+        for record in records:
+            for name in rng.sample(names, rng.randint(0, 3)):
+                record[name] = rng.choice(_FAST_PROBES)
+        fast = validation._plain_records(records)
+        with monkeypatch.context() as m:
+            m.setattr(validation, "_FAST_MAX_RECORDS", 0)
+            try:
+                slow = validate_records(records)
+            except ContractError:
+                slow = None
+        if fast is None:
+            continue
+        taken += 1
+        assert slow is not None, f"fast path accepted invalid records: {records}"
+        pd.testing.assert_frame_equal(fast, slow, check_exact=True)
+    assert taken > 20  # the fast path did take plain records
