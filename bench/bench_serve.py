@@ -1,12 +1,14 @@
 """Serving speed: HTTP latency and throughput of the real service, and batch decisions.
 
-Usage: python bench/bench_serve.py --model DIR --data FILE [--requests N]
+Usage: python bench/bench_serve.py --model DIR --data FILE [--requests N] [--workers N]
 
 Starts `bentoml serve` on a free 127.0.0.1 port with the model, then measures
 (bounded in count): one parcel per request with reasons (p50 / p99 latency; targets
-10 ms / 30 ms), batches of 100 (parcels/s; target 2,000), batch decisions through the
-Python API with reasons for the inspect and review lanes (parcels/s; target 30,000),
-and full explanations against shap.TreeExplainer on the same model and rows.
+10 ms / 30 ms) next to two references of the same run, the HTTP floor (GET /model) and
+the same decision in-process; one-parcel requests from 8 concurrent clients; batches of
+100 (parcels/s; target 2,000); batch decisions through the Python API with reasons for
+the inspect and review lanes (parcels/s; target 30,000); and full explanations against
+shap.TreeExplainer on the same model and rows.
 """
 
 from __future__ import annotations
@@ -33,17 +35,19 @@ from parcelrisk.tracking import example_input
 from parcelrisk.train import split_by_time
 
 
-def _serve(model_dir: Path, workdir: Path) -> tuple[subprocess.Popen, str]:
+def _serve(model_dir: Path, workdir: Path, workers: int) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "PARCELRISK_MODEL_DIR": str(model_dir), "BENTOML_DO_NOT_TRACK": "true",
+    log = (workdir / "serve.log").open("wb")
+    env = {**os.environ, "PARCELRISK_MODEL_DIR": str(model_dir.resolve()),
+           "BENTOML_DO_NOT_TRACK": "true", "PARCELRISK_WORKERS": str(workers),
            "PARCELRISK_AUDIT_URL": f"sqlite:///{workdir / 'audit.db'}"}  # fmt: skip
     bentoml = Path(sys.executable).parent / "bentoml"
     proc = subprocess.Popen(
         [str(bentoml), "serve", "parcelrisk.serving.service:ParcelRisk", "--host",
          "127.0.0.1", "--port", str(port)],
-        cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     for _ in range(240):
@@ -53,7 +57,39 @@ def _serve(model_dir: Path, workdir: Path) -> tuple[subprocess.Popen, str]:
         except httpx.HTTPError:
             time.sleep(0.5)
     proc.kill()
-    raise RuntimeError("service did not start")
+    raise RuntimeError("service did not start:\n" + (workdir / "serve.log").read_text()[-3000:])
+
+
+def _latencies(call, items) -> np.ndarray:
+    """Milliseconds of ``call(item)`` for each item; HTTP errors stop the benchmark."""
+    out = []
+    for item in items:
+        t0 = time.perf_counter()
+        result = call(item)
+        out.append(time.perf_counter() - t0)
+        if isinstance(result, httpx.Response):
+            result.raise_for_status()
+    return np.array(out) * 1e3
+
+
+def _p(ms: np.ndarray, q: float) -> float:
+    return float(np.percentile(ms, q))
+
+
+def _concurrent(base: str, records: list[dict], clients: int) -> float:
+    """Parcels/s of one-parcel requests sent by ``clients`` threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def send(chunk: list[dict]) -> None:
+        with httpx.Client(timeout=60) as client:
+            for rec in chunk:
+                client.post(f"{base}/score", json={"parcels": [rec]}).raise_for_status()
+
+    chunks = [records[i::clients] for i in range(clients)]
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(send, chunks))
+    return len(records) / (time.perf_counter() - t0)
 
 
 def main() -> None:
@@ -61,6 +97,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     model = load_model(args.model)
@@ -68,29 +105,39 @@ def main() -> None:
     records = json.loads(example_input(test, len(test)).to_json(orient="records"))
 
     with tempfile.TemporaryDirectory() as tmp:
-        proc, base = _serve(args.model, Path(tmp))
+        proc, base = _serve(args.model, Path(tmp), args.workers)
         try:
             with httpx.Client(timeout=60) as client:
                 for rec in records[:20]:  # warm-up
                     client.post(f"{base}/score", json={"parcels": [rec]})
-                lat = []
-                for rec in records[: args.requests]:
-                    t0 = time.perf_counter()
-                    client.post(f"{base}/score", json={"parcels": [rec]}).raise_for_status()
-                    lat.append(time.perf_counter() - t0)
+                floor = _latencies(lambda _: client.get(f"{base}/model"), range(args.requests))
+                lat = _latencies(
+                    lambda rec: client.post(f"{base}/score", json={"parcels": [rec]}),
+                    records[: args.requests],
+                )
                 n_batches = max(1, args.requests // 10)
                 t0 = time.perf_counter()
                 for i in range(n_batches):
                     chunk = records[i * 100 : (i + 1) * 100]
                     client.post(f"{base}/score", json={"parcels": chunk}).raise_for_status()
                 batch_rate = 100 * n_batches / (time.perf_counter() - t0)
+            concurrent_rate = _concurrent(base, records[: args.requests], clients=8)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    lat_ms = np.array(lat) * 1e3
+    in_process = _latencies(lambda rec: decide(model, [rec]), records[:100])
+    print(f"workers: {args.workers}")
     print(
-        f"1 parcel/request  p50 {np.percentile(lat_ms, 50):7.1f} ms (target <= 10)   "
-        f"p99 {np.percentile(lat_ms, 99):7.1f} ms (target <= 30)   n={len(lat_ms)}"
+        f"1 parcel/request  p50 {_p(lat, 50):7.1f} ms (target <= 10)   "
+        f"p99 {_p(lat, 99):7.1f} ms (target <= 30)   n={len(lat)}"
+    )
+    print(
+        f"  references: HTTP floor GET /model p50 {_p(floor, 50):.1f} ms; same decision "
+        f"in-process p50 {_p(in_process, 50):.1f} ms, p99 {_p(in_process, 99):.1f} ms"
+    )
+    print(
+        f"1 parcel/request, 8 concurrent clients {concurrent_rate:7,.0f} parcels/s "
+        f"(sequential {1e3 / np.mean(lat):,.0f} parcels/s)"
     )
     print(f"100 parcels/request {batch_rate:9,.0f} parcels/s (target >= 2,000)")
 

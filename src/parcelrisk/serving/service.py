@@ -9,7 +9,13 @@ Configuration comes from the environment, read when the service starts:
 - ``PARCELRISK_AUDIT_URL``: SQLAlchemy URL of the audit store (default
   ``sqlite:///audit.db`` in the working directory);
 - ``PARCELRISK_API_KEY``: if set, requests must send it in the ``X-API-Key`` header;
-- ``PARCELRISK_MAX_BATCH``: most parcels per request (default 1000).
+- ``PARCELRISK_MAX_BATCH``: most parcels per request (default 1000);
+- ``PARCELRISK_WORKERS``: worker processes, each with its own copy of the model (default 1;
+  one per core serves many small concurrent requests in parallel).
+
+Requests are not batched together: a parcel's history features count the other parcels
+of its own request, so merging requests would change scores and break replay. Concurrency
+comes from worker processes instead.
 """
 
 from __future__ import annotations
@@ -76,7 +82,11 @@ def _internal_error(ctx: bentoml.Context, what: str) -> dict[str, Any]:
 
 
 @bentoml.asgi_app(http, path="/")
-@bentoml.service(name="parcelrisk", traffic={"timeout": 60})
+@bentoml.service(
+    name="parcelrisk",
+    workers=int(os.environ.get("PARCELRISK_WORKERS", "1")),
+    traffic={"timeout": 60},
+)
 class ParcelRisk:
     """Scores parcel declarations: probability, lane, reasons; logs every decision."""
 
