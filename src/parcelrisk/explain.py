@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from parcelrisk.model import prediction_threads
+
 #: Input group -> prefixes of the feature names (source prefix included) that belong to it.
 INPUT_GROUPS: dict[str, tuple[str, ...]] = {
     "seller history": (
@@ -81,9 +83,9 @@ def explain_features(classifier, features: pd.DataFrame) -> Explanation:
     History features depend on the batch a parcel was scored with, so explanations of a
     scored batch must use the matrix that batch was scored on.
     """
-    booster = classifier.booster_.booster_
-    contrib = booster.predict(features, pred_contrib=True)
-    margin = booster.predict(features, raw_score=True)
+    threads = prediction_threads(len(features))
+    contrib = classifier.booster_.booster_.predict(features, pred_contrib=True, **threads)
+    margin = classifier.decision_function(features)
     return Explanation(
         by_feature=pd.DataFrame(contrib[:, :-1], columns=features.columns, index=features.index),
         base_value=contrib[:, -1],

@@ -102,7 +102,7 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         """Raw LightGBM margin (log-odds before calibration): what TreeSHAP explains."""
         check_is_fitted(self, "booster_")
-        return self.booster_.predict(X, raw_score=True)
+        return self.booster_.predict(X, raw_score=True, **prediction_threads(len(X)))
 
     def calibrated_logit(self, margin: np.ndarray) -> np.ndarray:
         """Calibrated log-odds of a margin: ``a * margin + b``."""
@@ -117,6 +117,16 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """1 where the calibrated probability is at least 0.5."""
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
+#: Below this many rows prediction runs on one thread: starting and joining threads for a
+#: small batch costs more than it saves (1 row: 1.8 ms on one thread, 4.1 ms on two).
+SMALL_BATCH_ROWS = 5_000
+
+
+def prediction_threads(n_rows: int) -> dict[str, int]:
+    """LightGBM prediction parameters for a batch of ``n_rows`` rows."""
+    return {"num_threads": 1} if n_rows < SMALL_BATCH_ROWS else {}
 
 
 def _platt(margin: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
