@@ -1,10 +1,18 @@
-"""Shared test data for the declaration contract (validation and io tests).
+"""Shared test fixtures.
 
 ``valid_frame``: a small hand-built valid frame covering every contract column;
-``generated``: a medium generated data set on the default settings.
+``generated``: a medium generated data set on the default settings;
+``postgres_url``: a throwaway PostgreSQL server for the audit store tests.
 """
 
 from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -78,3 +86,53 @@ def valid_frame() -> pd.DataFrame:
 def generated() -> pd.DataFrame:
     """A medium generated data set on the default settings (rates are measured on it)."""
     return generate(rows=200_000, seed=0)
+
+
+# --- a throwaway PostgreSQL server for the audit store -------------------------------------
+
+
+def _postgres_bindir() -> Path | None:
+    """Directory of a local PostgreSQL server's initdb and pg_ctl, if installed."""
+    import glob
+
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
+    found = shutil.which("initdb")
+    for initdb in [*candidates, *([found] if found else [])]:
+        bindir = Path(initdb).parent
+        if (bindir / "pg_ctl").exists() and (bindir / "postgres").exists():
+            return bindir
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """SQLAlchemy URL of a fresh PostgreSQL server on 127.0.0.1, stopped after the session.
+
+    Skipped where no server is installed, unless PARCELRISK_REQUIRE_POSTGRES is set (CI
+    sets it: there the test must run).
+    """
+    bindir = _postgres_bindir()
+    if bindir is None:
+        if os.environ.get("PARCELRISK_REQUIRE_POSTGRES"):
+            pytest.fail("PostgreSQL server binaries not found (PARCELRISK_REQUIRE_POSTGRES is set)")
+        pytest.skip("PostgreSQL server binaries not found")
+    root = Path(tempfile.mkdtemp(prefix="parcelrisk-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # the server refuses to run as root
+        shutil.chown(root, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data = root / "data"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run([*as_user, bindir / "initdb", "-D", data, "-A", "trust", "-U", "postgres",
+                    "--no-sync"], check=True, capture_output=True)  # fmt: skip
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run([*as_user, bindir / "pg_ctl", "-D", data, "-l", root / "server.log", "-o",
+                    options, "-w", "start"], check=True, capture_output=True)  # fmt: skip
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, bindir / "pg_ctl", "-D", data, "-m", "immediate", "stop"],
+                       capture_output=True)  # fmt: skip
+        shutil.rmtree(root, ignore_errors=True)

@@ -24,11 +24,11 @@ DECISIONS = sa.Table(
     _META,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("logged_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("request_id", sa.String(64), nullable=False, index=True),
-    sa.Column("parcel_id", sa.String(128), nullable=False, index=True),
+    sa.Column("request_id", sa.Text, nullable=False, index=True),
+    sa.Column("parcel_id", sa.Text, nullable=False, index=True),
     sa.Column("input_json", sa.Text, nullable=False),
     sa.Column("input_sha256", sa.String(64), nullable=False),
-    sa.Column("model_version", sa.String(64), nullable=False),
+    sa.Column("model_version", sa.Text, nullable=False),
     sa.Column("probability", sa.Float, nullable=False),
     sa.Column("lane", sa.String(16), nullable=False),
     sa.Column("reasons_json", sa.Text, nullable=True),
@@ -38,7 +38,7 @@ OUTCOMES = sa.Table(
     _META,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("parcel_id", sa.String(128), nullable=False, index=True),
+    sa.Column("parcel_id", sa.Text, nullable=False, index=True),
     sa.Column("inspected", sa.Boolean, nullable=False),
     sa.Column("violation_found", sa.Boolean, nullable=True),
     sa.Column("violation_type", sa.String(32), nullable=True),
@@ -164,8 +164,7 @@ class AuditStore:
                     "violation_type": _optional(o["violation_type"], str),
                     "inspection_reason": _optional(o["inspection_reason"], str),
                     "inspection_propensity": _optional(o["inspection_propensity"], float),
-                    "outcome_at": pd.Timestamp(o["recorded_at"]).tz_localize(None)
-                    .tz_localize("UTC").isoformat(),
+                    "outcome_at": _utc(o["recorded_at"]).isoformat(),
                 })  # fmt: skip
         return validate_records(rows, require_outcomes=True)
 
@@ -181,6 +180,14 @@ def _optional(value, kind):
     import pandas as pd
 
     return None if value is None or pd.isna(value) else kind(value)
+
+
+def _utc(value):
+    """A stored time in UTC: SQLite gives it back naive (it was written in UTC)."""
+    import pandas as pd
+
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def _decoded(row: dict) -> dict:

@@ -1,9 +1,12 @@
-"""The audit store: append-only decisions and outcomes in a real SQLite file."""
+"""The audit store: append-only decisions and outcomes in a real SQLite file and a real
+PostgreSQL server (see ``postgres_url`` in tests/conftest.py)."""
 
 import sqlite3
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from parcelrisk.audit import AuditStore, Decision, canonical_json, input_hash
 
@@ -14,9 +17,17 @@ def _decision(i: int, record: dict | None = None) -> Decision:
     return Decision("req-1", record["parcel_id"], record, "v1", 0.1 * i, "review", reasons)
 
 
-@pytest.fixture
-def store(tmp_path):
-    return AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        return AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+    server = request.getfixturevalue("postgres_url")
+    name = f"audit_{uuid.uuid4().hex}"  # a fresh database per test
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return AuditStore(server.rsplit("/", 1)[0] + f"/{name}")
 
 
 def test_decisions_round_trip_with_input_hash_and_reasons(store):
@@ -40,7 +51,8 @@ def test_canonical_json_is_key_order_independent():
     assert input_hash({"b": 1, "a": 2}) == input_hash({"a": 2, "b": 1})
 
 
-def test_sqlite_store_uses_write_ahead_logging(store, tmp_path):
+def test_sqlite_store_uses_write_ahead_logging(tmp_path):
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
     store.append_decisions([_decision(1)])
     with sqlite3.connect(tmp_path / "audit.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -54,7 +66,7 @@ def test_since_filters_by_logging_time(store):
 
 def test_a_failed_batch_writes_nothing(store):
     bad = Decision("req-2", None, {"parcel_id": None}, "v", 0.5, "inspect", None)
-    with pytest.raises(Exception, match="NOT NULL"):
+    with pytest.raises(sa.exc.IntegrityError, match=r"(?i)not[- ]null"):
         store.append_decisions([_decision(1), bad])
     assert store.decisions() == []
 
@@ -73,3 +85,33 @@ def test_outcomes_are_recorded(store):
 
 def test_the_store_offers_no_update_or_delete(store):
     assert not [m for m in dir(store) if m.startswith(("update", "delete", "remove", "clear"))]
+
+
+def test_long_ids_and_outcome_times_come_back_as_logged(store):
+    pid = "P" + "9" * 300  # the contract sets no length limit on ids
+    store.append_decisions([_decision(1, {"parcel_id": pid, "quantity": 1})])
+    before = datetime.now(UTC)
+    store.append_outcomes([{"parcel_id": pid, "inspected": True, "violation_found": False}])
+    [row] = store.decisions(parcel_id=pid)
+    assert row["parcel_id"] == pid
+    [outcome] = store.outcomes()
+    recorded = outcome["recorded_at"]
+    recorded = recorded if recorded.tzinfo else recorded.replace(tzinfo=UTC)
+    assert abs(recorded - before) < timedelta(minutes=1)
+
+
+def test_outcomes_come_back_as_labelled_declarations_with_utc_outcome_times(store):
+    from records import valid_record
+
+    from parcelrisk.schema import FIELDS_BY_NAME, Role
+
+    record = {k: v for k, v in valid_record(7).items()
+              if FIELDS_BY_NAME[k].role in (Role.KEY, Role.INPUT)}  # fmt: skip
+    store.append_decisions([_decision(7, record)])
+    store.append_outcomes([{"parcel_id": record["parcel_id"], "inspected": True,
+                            "violation_found": True, "violation_type": "counterfeit"}])  # fmt: skip
+    frame = store.labelled_declarations()
+    assert frame["parcel_id"].tolist() == [record["parcel_id"]]
+    assert bool(frame["violation_found"].iloc[0])
+    outcome_at = frame["outcome_at"].iloc[0]
+    assert abs(outcome_at - datetime.now(UTC)) < timedelta(minutes=1)
