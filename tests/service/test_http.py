@@ -15,6 +15,7 @@ import pytest
 
 from parcelrisk.artifact import save_model
 from parcelrisk.audit import AuditStore
+from parcelrisk.schema import CONTRACT_VERSION
 from parcelrisk.synth import generate
 from parcelrisk.tracking import example_input
 from parcelrisk.train import fit_model, split_by_time
@@ -134,7 +135,7 @@ def test_model_metadata(served):
     base, _, _, _ = served
     r = _post(base, "/model", {})
     assert r.status_code == 200, r.text
-    assert r.json()["version"] == "test-1" and r.json()["contract_version"] == "1.0"
+    assert r.json()["version"] == "test-1" and r.json()["contract_version"] == CONTRACT_VERSION
 
 
 def test_audit_replay_reproduces_every_logged_decision(served):
