@@ -545,3 +545,22 @@ def test_every_required_field_is_checked():
 
 def test_canonical_dtypes_cover_every_kind():
     assert set(CANONICAL_DTYPES) == set(Kind)
+
+
+def test_a_contract_variant_relaxes_only_the_fields_it_changes(valid_frame):
+    from dataclasses import replace
+
+    variant = [
+        replace(f, required=False) if f.name == "seller_id" else f
+        for f in (
+            replace(f, kind=Kind.CATEGORY) if f.name == "port_of_entry" else f for f in FIELDS
+        )
+    ]
+    frame = valid_frame.drop(columns=["seller_id"]).assign(port_of_entry="OFFICE-7")
+    out = validate(frame, fields=variant)
+    assert out["seller_id"].isna().all() and (out["port_of_entry"] == "OFFICE-7").all()
+    with pytest.raises(ContractError) as excinfo:
+        validate(frame)
+    assert {p.field for p in excinfo.value.problems} == {"seller_id", "port_of_entry"}
+    with pytest.raises(ValueError, match="same names in the same order"):
+        validate(valid_frame, fields=FIELDS[1:])
