@@ -10,7 +10,7 @@ stands for all parcels (docs/model.md shows the effect against unweighted traini
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from sklearn.pipeline import Pipeline
 from parcelrisk.artifact import save_model
 from parcelrisk.config import ModelConfig
 from parcelrisk.evaluate import Evaluation, evaluate_model
+from parcelrisk.features.pipeline import skipped
 from parcelrisk.labels import inverse_propensity
 from parcelrisk.model import make_model
 from parcelrisk.report import write_report
@@ -80,12 +81,17 @@ def labels_and_weights(
 
 @dataclass(frozen=True)
 class FittedModel:
-    """A fitted pipeline with the training matrix, labels and weights it was fitted on."""
+    """A fitted pipeline with the training matrix, labels and weights it was fitted on.
+
+    ``skipped``: inputs missing in every training declaration and the features this left
+    empty (:func:`parcelrisk.features.pipeline.skipped`).
+    """
 
     pipeline: Pipeline
     features: pd.DataFrame
     y: np.ndarray
     weight: np.ndarray
+    skipped: dict[str, list[str]] = field(default_factory=dict)
 
 
 def fit_model(
@@ -97,8 +103,14 @@ def fit_model(
     max_weight: float = 100.0,
     calibration_fraction: float = 0.2,
     random_state: int = 0,
+    extra_categorical: tuple[str, ...] = (),
+    extra_numeric: tuple[str, ...] = (),
 ) -> FittedModel:
-    """Fit the risk model on declarations in time order, with labels known at their end."""
+    """Fit the risk model on declarations in time order, with labels known at their end.
+
+    ``extra_categorical`` and ``extra_numeric`` name extra input columns of ``train``
+    (declared by a column mapping) to use as features too.
+    """
     train = train.sort_values("declared_at", kind="stable")
     # the generator's hidden truth never enters the model, not even as a passenger column
     declarations = train.drop(columns=[c for c in train.columns if is_ground_truth(c)])
@@ -108,10 +120,12 @@ def fit_model(
         value_threshold=value_threshold,
         calibration_fraction=calibration_fraction,
         random_state=random_state,
+        extra_categorical=extra_categorical,
+        extra_numeric=extra_numeric,
     )
     features = model.named_steps["features"].fit_transform(declarations)
     model.named_steps["classifier"].fit(features, y, sample_weight=w)
-    return FittedModel(model, features, y, w)
+    return FittedModel(model, features, y, w, skipped(declarations, features))
 
 
 @dataclass(frozen=True)
@@ -187,6 +201,7 @@ def _metadata(version, split, fitted, evaluation, config) -> dict[str, Any]:
         "lanes": dict(config.lanes),
         "lgbm_params": fitted.pipeline[-1].booster_.get_params(),
         "feature_names": list(fitted.features.columns),
+        **fitted.skipped,
         "importance": dict(
             zip(
                 fitted.features.columns,
