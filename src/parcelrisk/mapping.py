@@ -553,11 +553,18 @@ def _ids(table: pd.DataFrame, mapping: ColumnMapping) -> np.ndarray:
     return np.array([v if isinstance(v, str) and v else None for v in values], dtype=object)
 
 
+def _only_text(s: pd.Series) -> bool:
+    """Whether every value is a string or missing (a CSV column): vectorised paths apply."""
+    if ptypes.is_object_dtype(s.dtype):
+        return ptypes.infer_dtype(s, skipna=True) in ("string", "empty")
+    return ptypes.is_string_dtype(s.dtype)
+
+
 def _text(s: pd.Series) -> pd.Series:
     """Text as given; whole numbers (int columns, or ints among objects) as decimal text."""
     if ptypes.is_integer_dtype(s.dtype) and not ptypes.is_bool_dtype(s.dtype):
         return s.astype("string")
-    if ptypes.is_object_dtype(s.dtype):
+    if ptypes.is_object_dtype(s.dtype) and not _only_text(s):
         return s.map(
             lambda v: str(v) if isinstance(v, int | np.integer) and not isinstance(v, bool) else v
         )
@@ -598,10 +605,13 @@ def _problem(row: int, ids: np.ndarray, column: str, value: Any, reason: str, al
 
 def _is_missing(s: pd.Series) -> np.ndarray:
     missing = s.isna().to_numpy(dtype=bool)
-    if ptypes.is_object_dtype(s.dtype) or ptypes.is_string_dtype(s.dtype):
+    if _only_text(s):
+        blank = s.astype("string").str.strip().eq("")
+    elif ptypes.is_object_dtype(s.dtype):
         blank = s.map(lambda v: isinstance(v, str) and not v.strip())
-        missing = missing | blank.to_numpy(dtype=bool, na_value=False)
-    return missing
+    else:
+        return missing
+    return missing | blank.to_numpy(dtype=bool, na_value=False)
 
 
 def _times(
@@ -654,6 +664,10 @@ def _numbers(
         bad = ~missing
     elif ptypes.is_numeric_dtype(s.dtype):
         return pd.Series(s.to_numpy(dtype=float, na_value=np.nan), index=s.index)
+    elif _only_text(s):
+        text = s.astype("string").str.strip().mask(missing)
+        values = pd.to_numeric(text, errors="coerce").astype(float)
+        bad = values.isna().to_numpy() & ~missing
     else:
         is_bool = s.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
         text = s.mask(is_bool | missing)
@@ -679,8 +693,11 @@ def _binary_values(
 ) -> pd.Series:
     """True, False or NA per row; values outside the declared ones are problems."""
     missing = _is_missing(s)
-    text = s.map(lambda v: None if v is None or v is pd.NA else _plain_text(v))
-    text = text.mask(missing)
+    if _only_text(s):
+        text = s.astype("string").str.strip().str.lower().mask(missing)
+    else:
+        text = s.map(lambda v: None if v is None or v is pd.NA else _plain_text(v))
+        text = text.mask(missing)
     yes = text.isin([_plain_text(v) for v in spec.positive]).to_numpy(dtype=bool)
     no = text.isin([_plain_text(v) for v in spec.negative]).to_numpy(dtype=bool)
     bad = ~(yes | no | missing)
