@@ -90,6 +90,18 @@ def test_a_bad_mapping_exits_2_listing_every_problem(tmp_path):
     assert not (tmp_path / "m").exists()
 
 
+def test_evaluating_with_a_mapping_that_lacks_the_models_extras_is_refused(trained, tmp_path):
+    spec = yaml.safe_load(MAPPING.read_text())
+    del spec["extra"]
+    other = tmp_path / "mapping.yaml"
+    other.write_text(yaml.safe_dump(spec))
+    args = ["evaluate", "--model", str(trained.model), "--data", str(DATA),
+            "--mapping", str(other), "--json"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "extra input column(s) ['channel', 'duty_amount']" in " ".join(result.output.split())
+
+
 def test_a_changed_mapping_file_in_the_model_directory_is_refused(trained, tmp_path):
     copy = shutil.copytree(trained.model, tmp_path / "model")
     (copy / "mapping.yaml").write_text((copy / "mapping.yaml").read_text() + "\n# edited\n")

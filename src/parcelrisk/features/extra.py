@@ -52,6 +52,12 @@ class ExtraFeatures(TransformerMixin, BaseEstimator):
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """Category codes, then numbers, one row per parcel."""
         check_is_fitted(self, "codes_")
+        absent = [c for c in (*self.categorical, *self.numeric) if c not in X.columns]
+        if absent:
+            raise ValueError(
+                f"the model uses extra input column(s) {absent} that the data does not have; "
+                "read the data with the column mapping the model was trained with"
+            )
         numbers = pd.DataFrame(
             {c: X[c].to_numpy(dtype=float, na_value=np.nan) for c in self.numeric}, index=X.index
         )
