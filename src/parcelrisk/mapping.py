@@ -83,8 +83,11 @@ class MappedDataError(ContractError):
 
 @dataclass(frozen=True)
 class Binary:
-    """A yes/no column: which values mean yes and which mean no (compared case-insensitively,
-    whole numbers without '.0': ``1``, ``1.0``, ``"1"`` are the same value)."""
+    """A yes/no column: which values mean yes and which mean no.
+
+    Values compare as stripped, lower-case text; numbers as whole numbers where they are
+    (the number ``1.0`` is ``"1"``; the text ``"1.0"`` is not).
+    """
 
     column: str
     positive: tuple[str, ...] = _TRUE
