@@ -46,6 +46,7 @@ def valid_frame() -> pd.DataFrame:
             "seller_country": ["CN", "HK", "CN", "VN", "US"],
             "marketplace": ["MarketA", "MarketB", None, "MarketA", "MarketC"],
             "seller_account_age_days": [120.5, 3.0, nan, 0.0, 800.0],
+            "recipient_id": ["C1", "C2", None, "C1", "C3"],
             "recipient_name": ["Jane Doe", "John Roe", "A B", "C D", "E F"],
             "recipient_address": ["1 Main St", "2 Elm St", "3 Oak Ave", "4 Pine Rd", "5 Ash Ln"],
             "recipient_city": ["Springfield", None, "Austin", "Miami", "Reno"],

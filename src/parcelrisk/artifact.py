@@ -3,8 +3,10 @@
 A model directory holds ``model.joblib`` (the fitted pipeline: features, booster,
 calibration and the feature state learned up to the training cut-off) and
 ``metadata.json`` (version, training window, metrics, contract version, code version,
-and the SHA-256 of ``model.joblib``). Loading checks the hash and the contract version
-and refuses a corrupt or mismatched model with a clear error.
+and the SHA-256 of ``model.joblib``). A model trained on a table brought through a column
+mapping also holds ``mapping.yaml`` (its SHA-256 and content are in the metadata too):
+scoring reads records in the user's column names through it. Loading checks the hashes
+and the contract version and refuses a corrupt or mismatched model with a clear error.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import yaml
 from sklearn.pipeline import Pipeline
 
 from parcelrisk import __version__
+from parcelrisk.mapping import ColumnMapping, mapping_from_dict
 from parcelrisk.schema import CONTRACT_VERSION
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
+MAPPING_FILE = "mapping.yaml"
 
 
 class ModelIntegrityError(RuntimeError):
@@ -32,11 +37,12 @@ class ModelIntegrityError(RuntimeError):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A fitted pipeline with the metadata it was exported with."""
+    """A fitted pipeline with the metadata it was exported with (and its column mapping)."""
 
     pipeline: Pipeline
     metadata: dict[str, Any]
     path: Path
+    mapping: ColumnMapping | None = None
 
     @property
     def version(self) -> str:
@@ -64,8 +70,13 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_model(pipeline: Pipeline, directory: str | Path, metadata: dict[str, Any]) -> Path:
-    """Write the pipeline and its metadata (with hash and versions) into ``directory``."""
+def save_model(
+    pipeline: Pipeline,
+    directory: str | Path,
+    metadata: dict[str, Any],
+    mapping: ColumnMapping | None = None,
+) -> Path:
+    """Write the pipeline, its metadata (hashes, versions) and mapping into ``directory``."""
     directory = Path(directory)
     if directory.exists() and any(directory.iterdir()):
         raise FileExistsError(f"model directory {directory} already exists and is not empty")
@@ -78,6 +89,11 @@ def save_model(pipeline: Pipeline, directory: str | Path, metadata: dict[str, An
         "code_version": code_version(),
         "model_sha256": _sha256(model_path),
     }
+    if mapping is not None:
+        text = yaml.safe_dump(mapping.to_dict(), sort_keys=False, allow_unicode=True)
+        (directory / MAPPING_FILE).write_text(text, encoding="utf-8")
+        full["mapping"] = mapping.to_dict()
+        full["mapping_sha256"] = _sha256(directory / MAPPING_FILE)
     (directory / METADATA_FILE).write_text(json.dumps(full, indent=2, default=str) + "\n")
     return directory
 
@@ -99,8 +115,9 @@ def load_model(directory: str | Path) -> LoadedModel:
     Raises
     ------
     ModelIntegrityError
-        If a file is missing, the model file does not match its recorded SHA-256, or the
-        model was made for another major version of the declaration contract.
+        If a file is missing, the model or mapping file does not match its recorded
+        SHA-256, or the model was made for another major version of the declaration
+        contract.
     """
     directory = Path(directory)
     metadata = read_metadata(directory)
@@ -119,7 +136,25 @@ def load_model(directory: str | Path) -> LoadedModel:
             f"model in {directory} was made for declaration contract {made_for}; this "
             f"installation reads contract {CONTRACT_VERSION} (same major version required)"
         )
-    return LoadedModel(joblib.load(model_path), metadata, directory)
+    return LoadedModel(
+        joblib.load(model_path), metadata, directory, _load_mapping(directory, metadata)
+    )
+
+
+def _load_mapping(directory: Path, metadata: dict[str, Any]) -> ColumnMapping | None:
+    """The model's column mapping, after checking its hash; None if it has none."""
+    if "mapping_sha256" not in metadata:
+        return None
+    path = directory / MAPPING_FILE
+    if not path.is_file():
+        raise ModelIntegrityError(f"{directory} has no {MAPPING_FILE}, which its metadata records")
+    actual = _sha256(path)
+    if actual != metadata["mapping_sha256"]:
+        raise ModelIntegrityError(
+            f"{path} is corrupt or was changed: SHA-256 {actual} does not match "
+            f"{metadata['mapping_sha256']} recorded in {METADATA_FILE}"
+        )
+    return mapping_from_dict(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
 
 
 def latest_model(models_dir: Path) -> Path:

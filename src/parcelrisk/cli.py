@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,11 +74,26 @@ def generate(
     console.print(table)
 
 
+_MAPPING_HELP = "Column mapping (YAML) of a table in your own columns: docs/byo-data.md."
+
+
 @app.command()
 def train(
     data: Annotated[Path, typer.Option(help="Declarations with outcomes (.parquet or .csv).")],
     config: Annotated[
         Path | None, typer.Option(help="Model settings (default: configs/model.yaml).")
+    ] = None,
+    mapping: Annotated[Path | None, typer.Option(help=_MAPPING_HELP)] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Model directory (default: models-dir/parcelrisk-<time>).")
+    ] = None,
+    test_from: Annotated[
+        str | None,
+        typer.Option(help="Test window start (YYYY-MM-DD; the mapping's timezone, else UTC)."),
+    ] = None,
+    test_fraction: Annotated[
+        float | None,
+        typer.Option(help="Test on this share of the latest rows (default with --mapping: 0.2)."),
     ] = None,
     models_dir: Annotated[Path, typer.Option(help="Where the model directory goes.")] = Path(
         "models"
@@ -87,25 +103,64 @@ def train(
     ),
     track: Annotated[bool, typer.Option(help="Log the run to MLflow and register it.")] = True,
 ) -> None:
-    """Train on earlier weeks, evaluate on the latest, export the model, register it."""
+    """Train on earlier weeks, evaluate on the latest, export the model, register it.
+
+    With --mapping, DATA is a table in your own columns: the model is evaluated on the
+    labelled test rows (as `evaluate --json` does; kept in the model's metadata.json) and
+    exported with the mapping, without MLflow.
+    """
     from parcelrisk.config import load_config
     from parcelrisk.io import read_declarations
+    from parcelrisk.train import cutoff_for
     from parcelrisk.train import train as run
 
+    if mapping is not None:
+        _train_mapped(data, mapping, config, out, test_from, test_fraction, models_dir)
+        return
     with _user_errors():
         settings = load_config(config)
         with console.status(f"Reading {data}..."):
             frame = read_declarations(data, require_outcomes=True)
+        cutoff = None
+        if test_from is not None or test_fraction is not None:
+            cutoff = cutoff_for(frame, test_from=test_from, test_fraction=test_fraction)
         with console.status("Training...") as status:
             result = run(
                 frame, settings, models_dir=models_dir, reports_dir=reports_dir, track=track,
-                progress=lambda msg: status.update(msg + "..."),
+                progress=lambda msg: status.update(msg + "..."), cutoff=cutoff, out=out,
             )  # fmt: skip
     _print_targets(result.evaluation.targets)
     console.print(f"model: [bold]{result.model_dir}[/]  report: [bold]{result.report}[/]")
     if result.registry:
         r = result.registry
         console.print(f"registered parcelrisk v{r['version']} as @{r['alias']}: {r['reason']}")
+
+
+def _train_mapped(data, mapping, config, out, test_from, test_fraction, models_dir) -> None:
+    """`train --mapping`: read the table through the mapping, train, print the evaluation."""
+    from parcelrisk.config import load_config
+    from parcelrisk.mapping import load_mapping, read_mapped
+    from parcelrisk.train import cutoff_for, train_mapped
+
+    with _user_errors():
+        settings = load_config(config)
+        columns = load_mapping(mapping)
+        with console.status(f"Reading {data} through {mapping}..."):
+            frame = read_mapped(data, columns)
+        if test_from is None and test_fraction is None:
+            test_fraction = 0.2
+        cutoff = cutoff_for(
+            frame, test_from=test_from, test_fraction=test_fraction, timezone=columns.timezone
+        )
+        with console.status("Training...") as status:
+            result = train_mapped(
+                frame, columns, settings, cutoff, out=out, models_dir=models_dir,
+                progress=lambda msg: status.update(msg + "..."),
+            )  # fmt: skip
+    absent = result.skipped.get("absent_inputs", [])
+    console.print(f"inputs the data does not give (their features are skipped): {absent}")
+    _print_labelled(result.evaluation)
+    console.print(f"model: [bold]{result.model_dir}[/] (not logged to MLflow)")
 
 
 @app.command()
@@ -117,19 +172,53 @@ def evaluate(
     config: Annotated[
         Path | None, typer.Option(help="Model settings (default: configs/model.yaml).")
     ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help=_MAPPING_HELP + " Default: the model's own, if any.")
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON object (ROC-AUC, PR-AUC, precision and recall at "
+            "budgets of 1, 5 and 10% of the test rows) instead of the report.",
+        ),
+    ] = False,
     reports_dir: Annotated[Path, typer.Option(help="Where the report goes.")] = Path("reports"),
 ) -> None:
-    """Evaluate an exported model on the test window of a data file, against baselines."""
+    """Evaluate an exported model on the test window of a data file, against baselines.
+
+    The test window starts at the model's training cut-off. A table in your own columns
+    (--mapping, or a model trained with one) gets the labelled-rows evaluation of --json.
+    """
+    import pandas as pd
+
     from parcelrisk.artifact import latest_model, load_model
     from parcelrisk.config import load_config
-    from parcelrisk.evaluate import evaluate_exported
+    from parcelrisk.evaluate import evaluate_exported, evaluate_window
     from parcelrisk.io import read_declarations
+    from parcelrisk.mapping import load_mapping, read_mapped
 
     with _user_errors():
         settings = load_config(config)
         loaded = load_model(model or latest_model(Path("models")))
+        columns = load_mapping(mapping) if mapping else loaded.mapping
         with console.status(f"Reading {data}..."):
-            frame = read_declarations(data, require_outcomes=True)
+            if columns is None:
+                frame = read_declarations(data, require_outcomes=True)
+            else:
+                frame = read_mapped(data, columns)
+        if as_json or columns is not None:
+            cutoff = pd.Timestamp(loaded.metadata["training_window"]["end"])
+            with console.status("Evaluating..."):
+                figures = evaluate_window(
+                    loaded.pipeline, frame, cutoff, seed=settings.random_state
+                )
+            figures = {"model": loaded.version, **figures}
+            if not as_json:
+                _print_labelled(figures)
+                return
+            typer.echo(json.dumps(figures))
+            return
         with console.status("Evaluating..."):
             result, report = evaluate_exported(loaded, frame, settings, Path(reports_dir))
     _print_targets(result.targets)
@@ -145,17 +234,25 @@ def score(
     ] = None,
     top: Annotated[int, typer.Option(help="Print this many riskiest parcels.")] = 10,
     last_day: Annotated[bool, typer.Option(help="Score only the last day in the file.")] = False,
+    mapping: Annotated[
+        Path | None, typer.Option(help=_MAPPING_HELP + " Default: the model's own, if any.")
+    ] = None,
 ) -> None:
     """Score a file of declarations: probability and lane per parcel."""
     from parcelrisk.artifact import latest_model, load_model
     from parcelrisk.io import check_suffix, read_declarations
+    from parcelrisk.mapping import load_mapping, read_mapped
     from parcelrisk.predict import score as run
 
     with _user_errors():
         check_suffix(out)
         loaded = load_model(model or latest_model(Path("models")))
+        columns = load_mapping(mapping) if mapping else loaded.mapping
         with console.status(f"Reading {data}..."):
-            frame = read_declarations(data)
+            if columns is None:
+                frame = read_declarations(data)
+            else:
+                frame = read_mapped(data, columns, outcomes=False)
         if last_day:
             day = frame["declared_at"].max().floor("D")
             frame = frame[frame["declared_at"] >= day]
@@ -245,6 +342,25 @@ def audit_replay(
         console.print(d, highlight=False)
     if result.differences:
         raise typer.Exit(1)
+
+
+def _print_labelled(figures: dict) -> None:
+    """The labelled-rows evaluation as a table (on stderr, like every other message)."""
+    table = Table(title=f"test window {figures['test_from']} .. {figures['test_to']}")
+    for col in ("measure", "value"):
+        table.add_column(col)
+    for key in ("rows", "labelled", "positives", "roc_auc", "pr_auc"):
+        table.add_row(key, _figure(figures[key]))
+    for budget in figures["precision"]:
+        table.add_row(f"precision at {float(budget):.0%}", _figure(figures["precision"][budget]))
+        table.add_row(f"recall at {float(budget):.0%}", _figure(figures["recall"][budget]))
+    console.print(table)
+
+
+def _figure(value) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,}" if isinstance(value, int) else f"{value:.4f}"
 
 
 def _print_targets(targets: list[tuple[str, str, bool]]) -> None:

@@ -37,6 +37,7 @@ INPUT_GROUPS: dict[str, tuple[str, ...]] = {
                 "category__lading_port", "history__carrier_", "history__lading_"),
     "filer": ("history__filer_", "category__filer_type"),
     "missing data": ("commodity__n_missing_optional",),
+    "extra inputs": ("extra__",),  # columns a column mapping declares as extra features
 }  # fmt: skip
 
 
@@ -115,8 +116,12 @@ def reasons(
         row = groups.iloc[pos]
         key = {"raises": -row, "lowers": row, "both": -row.abs()}[direction]
         chosen = list(key.sort_values(kind="stable").index[:top])
-        if direction != "both":
-            chosen = [g for g in chosen if (row[g] > 0) == (direction == "raises") and row[g]]
+        # a group that moved nothing is no reason (e.g. inputs a mapped table lacks)
+        chosen = [
+            g
+            for g in chosen
+            if row[g] and (direction == "both" or (row[g] > 0) == (direction == "raises"))
+        ]
         feats = explanation.features.iloc[pos]
         parcel = declarations.iloc[pos]
         out.append(
@@ -142,24 +147,37 @@ def _money(v: float) -> str:
     return f"${v:,.2f}"
 
 
+def _history(f: pd.Series, entity: str) -> str:
+    """'v of n earlier inspected parcels violative' for an entity's history features."""
+    insp, viol = f[f"history__{entity}_n_inspected"], f[f"history__{entity}_n_violations"]
+    return f"{viol:.0f} of {insp:.0f} earlier inspected parcels violative"
+
+
 def evidence(group: str, f: pd.Series, parcel: pd.Series) -> str:
     """A sentence an auditor can check: what the parcel's data shows for this group."""
     if group == "seller history":
-        insp, viol = f["history__seller_n_inspected"], f["history__seller_n_violations"]
         age = f["party__seller_account_age_days"]
         prior = f["history__seller_n_prior"]
         parts = []
-        if insp > 0:
-            parts.append(f"{viol:.0f} of {insp:.0f} earlier inspected parcels violative")
+        if f["history__seller_n_inspected"] > 0:
+            parts.append(_history(f, "seller"))
         if pd.notna(age):
             parts.append(f"account {age:.0f} days old")
-        parts.append(f"{prior:.0f} earlier parcels")
+        if pd.notna(prior):  # missing when the data gives no seller id
+            parts.append(f"{prior:.0f} earlier parcels")
         shares = f["history__seller_share_undervalued"]
         if prior > 0 and pd.notna(shares) and shares > 0:
             parts.append(f"{shares:.0%} of them declared under half the listed price")
-        return "seller: " + ", ".join(parts)
+        return "seller: " + (", ".join(parts) or "no seller id or account age given")
     if group == "recipient and address":
-        parts = [f"{f['history__address_n_names']:.0f} names seen at this address before"]
+        parts = []
+        if pd.notna(parcel.get("recipient_id")):
+            parts.append(
+                f"id {parcel['recipient_id']}: {_history(f, 'recipient')}, "
+                f"{f['history__recipient_n_prior']:.0f} earlier parcels"
+            )
+        if pd.notna(f["history__address_n_names"]):  # missing when no address is given
+            parts.append(f"{f['history__address_n_names']:.0f} names seen at this address before")
         if f["party__name_placeholder"] > 0:
             parts.append(f"name {parcel['recipient_name']!r} looks like a placeholder")
         kind = parcel.get("recipient_address_type")
@@ -169,8 +187,10 @@ def evidence(group: str, f: pd.Series, parcel: pd.Series) -> str:
             parts.append(
                 f"{f['history__recipient_n_1d']:.0f} parcels to the same recipient in 24 h"
             )
-        return "recipient: " + ", ".join(parts)
+        return "recipient: " + (", ".join(parts) or "no recipient id, name or address given")
     if group == "description wording":
+        if pd.isna(parcel["description"]):
+            return "no description given"
         text = f"description {str(parcel['description'])[:60]!r}"
         if f["description__desc_vague_term"] > 0:
             text += " uses a vague term"
@@ -181,34 +201,47 @@ def evidence(group: str, f: pd.Series, parcel: pd.Series) -> str:
             )
         return text
     if group == "declared value":
-        value, qty = float(parcel["declared_value_usd"]), int(parcel["quantity"])
-        text = f"declared {_money(value)} for {qty} unit(s), {float(parcel['weight_kg']):.2f} kg"
+        value, qty, kg = (parcel[c] for c in ("declared_value_usd", "quantity", "weight_kg"))
+        text = (
+            f"declared {_money(value) if pd.notna(value) else 'value not given'} for "
+            f"{_given(qty, 'an unknown number of')} unit(s), "
+            f"{f'{kg:.2f} kg' if pd.notna(kg) else 'weight not given'}"
+        )
         listed = parcel.get("listed_price_usd")
-        if pd.notna(listed) and float(listed) > 0:
-            total = float(listed) * qty
+        if pd.notna(listed) and float(listed) > 0 and pd.notna(qty) and pd.notna(value):
+            total = float(listed) * int(qty)
             text += f"; listed price {_money(total)} (declared {value / total:.0%} of it)"
         # the feature is a difference of log(1 + value per kg): a ratio, roughly
         ratio = np.exp(f["commodity__value_per_kg_vs_heading"])
-        text += f"; value per kg about {ratio:.2f}x the median of its HTS heading"
+        if pd.notna(ratio):
+            text += f"; value per kg about {ratio:.2f}x the median of its HTS heading"
         if f["commodity__just_under_threshold"] > 0:
             text += "; just under the value threshold"
         return text
     if group == "routing":
         text = (
-            f"origin {parcel['origin_country']}, exported from {parcel['export_country']}"
-            f" via {_given(parcel.get('lading_port'), 'an unknown port')} by {parcel['carrier']}"
+            f"origin {_given(parcel['origin_country'], 'not given')}, exported from "
+            f"{_given(parcel['export_country'], 'a country not given')} via "
+            f"{_given(parcel.get('lading_port'), 'an unknown port')} by "
+            f"{_given(parcel['carrier'], 'a carrier not given')}"
         )
         freight = parcel.get("freight_cost_usd")
         if pd.notna(freight):
             text += f"; freight {_money(float(freight))}"
         return text
     if group == "commodity type":
-        return f"HTS {_given(parcel.get('hts_code'), 'not given')} from {parcel['origin_country']}"
+        origin = _given(parcel["origin_country"], "an origin not given")
+        return f"HTS {_given(parcel.get('hts_code'), 'not given')} from {origin}"
     if group == "filer":
+        if pd.isna(parcel["filer_code"]):
+            return f"filer not given; type {_given(parcel['filer_type'], 'not given')}"
         return (
             f"filer {parcel['filer_code']}: {f['history__filer_n_violations']:.0f} of "
             f"{f['history__filer_n_inspected']:.0f} inspected parcels violative"
         )
     if group == "missing data":
         return f"{f['commodity__n_missing_optional']:.0f} optional data elements missing"
+    if group == "extra inputs":
+        names = [str(c).removeprefix("extra__") for c in f.index if str(c).startswith("extra__")]
+        return ", ".join(f"{n} {_given(parcel.get(n), 'not given')}" for n in names)
     return group

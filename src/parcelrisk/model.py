@@ -143,11 +143,22 @@ def make_model(
     value_threshold: float = 800.0,
     calibration_fraction: float = 0.2,
     random_state: int = 0,
+    extra_categorical: tuple[str, ...] = (),
+    extra_numeric: tuple[str, ...] = (),
 ) -> Pipeline:
-    """The risk model pipeline: ``features`` then ``classifier``."""
+    """The risk model pipeline: ``features`` then ``classifier``.
+
+    ``extra_categorical`` and ``extra_numeric`` name extra input columns (see
+    :func:`parcelrisk.features.build_features`).
+    """
+    features = build_features(
+        value_threshold=value_threshold,
+        extra_categorical=extra_categorical,
+        extra_numeric=extra_numeric,
+    )
     return Pipeline(
         [
-            ("features", build_features(value_threshold=value_threshold)),
+            ("features", features),
             (
                 "classifier",
                 RiskClassifier(

@@ -50,12 +50,13 @@ def decide(
     Records are validated against the contract (a :class:`ContractError` lists every
     problem). Parcels in the inspect and review lanes (all, with ``explain_all``) get their
     top reasons by absolute contribution. The HTTP service and audit replay both call
-    this, so a replayed decision is computed exactly as the original one.
+    this, so a replayed decision is computed exactly as the original one. A model with a
+    column mapping reads records in the user's column names through it.
     """
     from parcelrisk.explain import explain_features, reasons
-    from parcelrisk.validation import validate_records
+    from parcelrisk.mapping import records_frame
 
-    frame = validate_records(records)
+    frame = records_frame(records, model.mapping)
     features = model.pipeline[:-1].transform(frame)  # once: scores and reasons share it
     scores = _scores(model, frame, features)
     wanted = scores["lane"].isin(["inspect", "review"]).to_numpy() | explain_all

@@ -115,6 +115,14 @@ FIELDS: tuple[Field, ...] = (
         min_value=0,
     ),
     # recipient
+    Field(
+        "recipient_id",
+        Kind.ID,
+        _I,
+        False,
+        "recipient",
+        "Id of the deliver-to party (importer, consignee) in the declaring system's records.",
+    ),
     Field("recipient_name", Kind.TEXT, _I, True, "recipient", "Final deliver-to party name."),
     Field("recipient_address", Kind.TEXT, _I, True, "recipient", "Street address line(s)."),
     Field("recipient_city", Kind.TEXT, _I, False, "recipient", "City."),

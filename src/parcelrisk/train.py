@@ -10,7 +10,7 @@ stands for all parcels (docs/model.md shows the effect against unweighted traini
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,10 @@ from sklearn.pipeline import Pipeline
 
 from parcelrisk.artifact import save_model
 from parcelrisk.config import ModelConfig
-from parcelrisk.evaluate import Evaluation, evaluate_model
+from parcelrisk.evaluate import Evaluation, evaluate_model, evaluate_window
+from parcelrisk.features.pipeline import skipped
 from parcelrisk.labels import inverse_propensity
+from parcelrisk.mapping import ColumnMapping
 from parcelrisk.model import make_model
 from parcelrisk.report import write_report
 from parcelrisk.schema import is_ground_truth
@@ -49,6 +51,46 @@ def split_by_time(frame: pd.DataFrame, test_days: float) -> TimeSplit:
         )
     before = (frame["declared_at"] < cutoff).to_numpy()
     return TimeSplit(frame[before], frame[~before], cutoff)
+
+
+def split_at(frame: pd.DataFrame, cutoff: pd.Timestamp) -> TimeSplit:
+    """Split into parcels declared before ``cutoff`` (training) and from it on (test)."""
+    before = (frame["declared_at"] < cutoff).to_numpy()
+    if before.all() or not before.any():
+        raise ValueError(
+            f"a cut-off at {cutoff} leaves no training or no test parcels: data spans "
+            f"{frame['declared_at'].min()} to {frame['declared_at'].max()}"
+        )
+    return TimeSplit(frame[before], frame[~before], cutoff)
+
+
+def cutoff_for(
+    frame: pd.DataFrame,
+    *,
+    test_from: str | None = None,
+    test_fraction: float | None = None,
+    timezone: str = "UTC",
+) -> pd.Timestamp:
+    """The training cut-off: a given time, or where the latest ``test_fraction`` of rows start.
+
+    ``test_from`` is a date or time (ISO 8601; in ``timezone`` unless it has an offset). With
+    ``test_fraction`` the cut-off is the declaration time of the first row of the latest
+    ``test_fraction`` of the rows in time order (rows declared at that very time are test
+    rows too, so the test share can be a little larger).
+    """
+    if (test_from is None) == (test_fraction is None):
+        raise ValueError("give exactly one of test_from (a date) and test_fraction")
+    if test_from is not None:
+        try:
+            stamp = pd.Timestamp(test_from)
+        except ValueError as err:
+            raise ValueError(f"test_from {test_from!r} is not a date (YYYY-MM-DD)") from err
+        local = stamp.tz_localize(timezone) if stamp.tzinfo is None else stamp
+        return local.tz_convert("UTC")
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must lie between 0 and 1, got {test_fraction}")
+    times = frame["declared_at"].sort_values(kind="stable")
+    return times.iloc[min(int(len(times) * (1 - test_fraction)), len(times) - 1)]
 
 
 def labels_and_weights(
@@ -80,12 +122,17 @@ def labels_and_weights(
 
 @dataclass(frozen=True)
 class FittedModel:
-    """A fitted pipeline with the training matrix, labels and weights it was fitted on."""
+    """A fitted pipeline with the training matrix, labels and weights it was fitted on.
+
+    ``skipped``: inputs missing in every training declaration and the features this left
+    empty (:func:`parcelrisk.features.pipeline.skipped`).
+    """
 
     pipeline: Pipeline
     features: pd.DataFrame
     y: np.ndarray
     weight: np.ndarray
+    skipped: dict[str, list[str]] = field(default_factory=dict)
 
 
 def fit_model(
@@ -97,8 +144,14 @@ def fit_model(
     max_weight: float = 100.0,
     calibration_fraction: float = 0.2,
     random_state: int = 0,
+    extra_categorical: tuple[str, ...] = (),
+    extra_numeric: tuple[str, ...] = (),
 ) -> FittedModel:
-    """Fit the risk model on declarations in time order, with labels known at their end."""
+    """Fit the risk model on declarations in time order, with labels known at their end.
+
+    ``extra_categorical`` and ``extra_numeric`` name extra input columns of ``train``
+    (declared by a column mapping) to use as features too.
+    """
     train = train.sort_values("declared_at", kind="stable")
     # the generator's hidden truth never enters the model, not even as a passenger column
     declarations = train.drop(columns=[c for c in train.columns if is_ground_truth(c)])
@@ -108,10 +161,12 @@ def fit_model(
         value_threshold=value_threshold,
         calibration_fraction=calibration_fraction,
         random_state=random_state,
+        extra_categorical=extra_categorical,
+        extra_numeric=extra_numeric,
     )
     features = model.named_steps["features"].fit_transform(declarations)
     model.named_steps["classifier"].fit(features, y, sample_weight=w)
-    return FittedModel(model, features, y, w)
+    return FittedModel(model, features, y, w, skipped(declarations, features))
 
 
 @dataclass(frozen=True)
@@ -136,12 +191,16 @@ def train(
     reports_dir: str | Path = "reports",
     track: bool = True,
     progress: Callable[[str], None] = _noop,
+    cutoff: pd.Timestamp | None = None,
+    out: str | Path | None = None,
 ) -> TrainResult:
     """Split by time, fit, evaluate against baselines, export, and log to MLflow.
 
     ``frame`` must satisfy the contract with outcomes (``validate(..., require_outcomes=True)``).
+    The test window starts at ``cutoff`` (default: the last ``config.test_days`` days); the
+    model goes to ``out`` (default: ``models_dir/parcelrisk-<version>``).
     """
-    split = split_by_time(frame, config.test_days)
+    split = split_by_time(frame, config.test_days) if cutoff is None else split_at(frame, cutoff)
     progress(f"fitting on {len(split.train):,} parcels declared before {split.cutoff:%Y-%m-%d}")
     fitted = fit_model(
         split.train,
@@ -159,7 +218,8 @@ def train(
     )  # fmt: skip
     version = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
     metadata = _metadata(version, split, fitted, evaluation, config)
-    model_dir = save_model(fitted.pipeline, Path(models_dir) / f"parcelrisk-{version}", metadata)
+    out = Path(out) if out else Path(models_dir) / f"parcelrisk-{version}"
+    model_dir = save_model(fitted.pipeline, out, metadata)
     progress(f"model exported to {model_dir}")
     report = write_report(evaluation, split.test, Path(reports_dir) / version, metadata)
     progress(f"report written to {report}")
@@ -173,6 +233,17 @@ def train(
 def _metadata(version, split, fitted, evaluation, config) -> dict[str, Any]:
     key = ("parcelrisk", "inspected_ipw")
     return {
+        **_fit_metadata(version, split, fitted, config, config.weighting),
+        "promotion_metric": "roc_auc on inspected test parcels weighted by 1/propensity",
+        "promotion_score": float(evaluation.table.loc[key, "roc_auc"]),
+        "metrics": evaluation.metrics(),
+    }
+
+
+def _fit_metadata(version, split, fitted, config, weighting: str) -> dict[str, Any]:
+    """What every exported model records: windows, sizes, settings, features, importance."""
+    booster = fitted.pipeline[-1].booster_
+    return {
         "name": "parcelrisk",
         "version": version,
         "training_window": {
@@ -182,21 +253,19 @@ def _metadata(version, split, fitted, evaluation, config) -> dict[str, Any]:
         "test_window": {"start": str(split.cutoff), "end": str(split.test["declared_at"].max())},
         "n_train_parcels": len(split.train),
         "n_labelled": int((fitted.weight > 0).sum()),
-        "weighting": config.weighting,
+        "weighting": weighting,
         "value_threshold": config.value_threshold,
         "lanes": dict(config.lanes),
-        "lgbm_params": fitted.pipeline[-1].booster_.get_params(),
+        "lgbm_params": booster.get_params(),
         "feature_names": list(fitted.features.columns),
+        **fitted.skipped,
         "importance": dict(
             zip(
                 fitted.features.columns,
-                fitted.pipeline[-1].booster_.booster_.feature_importance("gain").tolist(),
+                booster.booster_.feature_importance("gain").tolist(),
                 strict=True,
             )
         ),
-        "promotion_metric": "roc_auc on inspected test parcels weighted by 1/propensity",
-        "promotion_score": float(evaluation.table.loc[key, "roc_auc"]),
-        "metrics": evaluation.metrics(),
     }
 
 
@@ -234,3 +303,59 @@ def _track(model_dir, report, evaluation, metadata, config, test) -> dict[str, A
         promotion_score=champion_score,
         new_score=metadata["promotion_score"],
     )
+
+
+@dataclass(frozen=True)
+class MappedTrainResult:
+    """What training on a mapped table produced: the model directory and its evaluation."""
+
+    model_dir: Path
+    evaluation: dict[str, Any]
+    skipped: dict[str, list[str]]
+
+
+def train_mapped(
+    frame: pd.DataFrame,
+    mapping: ColumnMapping,
+    config: ModelConfig,
+    cutoff: pd.Timestamp,
+    *,
+    out: str | Path | None = None,
+    models_dir: str | Path = "models",
+    progress: Callable[[str], None] = _noop,
+) -> MappedTrainResult:
+    """Train on a table read through a column mapping, evaluate on its test window, export.
+
+    ``frame`` is :func:`parcelrisk.mapping.apply_mapping`'s output. Parcels declared before
+    ``cutoff`` train (with the labels known by their last declaration, as in
+    :func:`fit_model`), the others test (:func:`parcelrisk.evaluate.evaluate_window`).
+    Labelled parcels are weighted by inverse propensity only if the mapping gives
+    ``inspection_propensity`` and ``config.weighting`` is ``ipw``; otherwise equally.
+    The mapping is exported with the model; MLflow is not used.
+    """
+    split = split_at(frame, cutoff)
+    has_propensity = split.train["inspection_propensity"].notna().any()
+    weighting = config.weighting if has_propensity else "none"
+    progress(f"fitting on {len(split.train):,} parcels declared before {cutoff:%Y-%m-%d %H:%M}")
+    fitted = fit_model(
+        split.train,
+        lgbm_params=config.lgbm,
+        value_threshold=config.value_threshold,
+        weighting=weighting,
+        max_weight=config.max_weight,
+        calibration_fraction=config.calibration_fraction,
+        random_state=config.random_state,
+        extra_categorical=mapping.extra_categorical,
+        extra_numeric=mapping.extra_numeric,
+    )
+    progress(f"evaluating on {len(split.test):,} parcels from {cutoff:%Y-%m-%d %H:%M}")
+    evaluation = evaluate_window(fitted.pipeline, split.test, cutoff, seed=config.random_state)
+    version = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
+    metadata = {
+        **_fit_metadata(version, split, fitted, config, weighting),
+        "evaluation": {"model": version, **evaluation},
+    }
+    out = Path(out) if out else Path(models_dir) / f"parcelrisk-{version}"
+    model_dir = save_model(fitted.pipeline, out, metadata, mapping=mapping)
+    progress(f"model exported to {model_dir}")
+    return MappedTrainResult(model_dir, metadata["evaluation"], fitted.skipped)

@@ -30,6 +30,13 @@ Canonical frame
   field become ints (``2.0`` -> ``2``); timestamps are converted to UTC with nanosecond
   resolution (lossless; timestamps outside years 1677-2262 are reported as out of range).
 * The input frame is never modified; the output keeps the input's index.
+
+Variants of the contract
+------------------------
+Every function takes ``fields``: the contract's fields with some made optional or given
+a freer kind (same names, same order). Tables brought through a column mapping are
+checked this way (:mod:`parcelrisk.mapping`): a role the table does not have is
+optional, and a role whose values are the user's own codes is a free category.
 """
 
 from __future__ import annotations
@@ -157,6 +164,9 @@ class ContractError(ValueError):
         order. The message lists the first 50.
     """
 
+    #: What the problems are with, in the first line of the message.
+    heading = "with the declaration contract"
+
     def __init__(self, problems: Iterable[ContractProblem]) -> None:
         self.problems: list[ContractProblem] = sorted(problems, key=_problem_key)
         super().__init__(self._message())
@@ -166,7 +176,7 @@ class ContractError(ValueError):
 
     def _message(self) -> str:
         n = len(self.problems)
-        lines = [f"{n} problem{'' if n == 1 else 's'} with the declaration contract:"]
+        lines = [f"{n} problem{'' if n == 1 else 's'} {self.heading}:"]
         lines += [f"  {p}" for p in self.problems[:_MAX_LISTED]]
         if n > _MAX_LISTED:
             lines.append(f"  ... and {n - _MAX_LISTED} more")
@@ -185,7 +195,12 @@ class ContractError(ValueError):
         return [p.to_dict() for p in self.problems]
 
 
-def validate(frame: pd.DataFrame, *, require_outcomes: bool = False) -> pd.DataFrame:
+def validate(
+    frame: pd.DataFrame,
+    *,
+    require_outcomes: bool = False,
+    fields: Sequence[Field] | None = None,
+) -> pd.DataFrame:
     """Check a frame of declarations against the contract and return its canonical form.
 
     Parameters
@@ -196,6 +211,9 @@ def validate(frame: pd.DataFrame, *, require_outcomes: bool = False) -> pd.DataF
     require_outcomes : bool, default False
         Also require ``inspected`` on every row and ``violation_found`` on inspected rows
         (for training data).
+    fields : sequence of Field, optional
+        A variant of the contract (see the module docstring); default
+        :data:`parcelrisk.schema.FIELDS`.
 
     Returns
     -------
@@ -210,14 +228,17 @@ def validate(frame: pd.DataFrame, *, require_outcomes: bool = False) -> pd.DataF
     TypeError
         If ``frame`` is not a DataFrame.
     """
-    out, problems = check(frame, require_outcomes=require_outcomes)
+    out, problems = check(frame, require_outcomes=require_outcomes, fields=fields)
     if problems:
         raise ContractError(problems)
     return out
 
 
 def validate_records(
-    records: Sequence[Mapping[str, Any]], *, require_outcomes: bool = False
+    records: Sequence[Mapping[str, Any]],
+    *,
+    require_outcomes: bool = False,
+    fields: Sequence[Field] | None = None,
 ) -> pd.DataFrame:
     """Check JSON-like records against the contract and return the canonical frame.
 
@@ -231,6 +252,8 @@ def validate_records(
         aware datetimes or ISO 8601 strings for timestamps).
     require_outcomes : bool, default False
         As for :func:`validate`.
+    fields : sequence of Field, optional
+        As for :func:`validate`.
 
     Returns
     -------
@@ -242,7 +265,8 @@ def validate_records(
     ContractError
         Listing every unknown key and every problem of every record.
     """
-    if len(records) <= _FAST_MAX_RECORDS and (fast := _plain_records(records)) is not None:
+    plain = fields is None and not require_outcomes and len(records) <= _FAST_MAX_RECORDS
+    if plain and (fast := _plain_records(records)) is not None:
         return fast
     columns: dict[str, list[Any]] = {f.name: [] for f in FIELDS}
     problems: list[ContractProblem] = []
@@ -256,7 +280,7 @@ def validate_records(
         for name, values in columns.items():
             values.append(record.get(name))
     frame = pd.DataFrame({n: pd.Series(v, dtype=object) for n, v in columns.items()})
-    out, more = check(frame, require_outcomes=require_outcomes)
+    out, more = check(frame, require_outcomes=require_outcomes, fields=fields)
     problems += more
     if problems:
         raise ContractError(problems)
@@ -349,7 +373,10 @@ def _plain_records(records: Sequence[Any]) -> pd.DataFrame | None:
 
 
 def check(
-    frame: pd.DataFrame, *, require_outcomes: bool = False
+    frame: pd.DataFrame,
+    *,
+    require_outcomes: bool = False,
+    fields: Sequence[Field] | None = None,
 ) -> tuple[pd.DataFrame, list[ContractProblem]]:
     """Check a frame like :func:`validate`, but return the problems instead of raising.
 
@@ -358,6 +385,8 @@ def check(
     frame : pandas.DataFrame
         Declarations, as for :func:`validate`.
     require_outcomes : bool, default False
+        As for :func:`validate`.
+    fields : sequence of Field, optional
         As for :func:`validate`.
 
     Returns
@@ -370,20 +399,32 @@ def check(
     """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"expected a pandas DataFrame, got {type(frame).__name__}")
+    fields = _contract_variant(fields)
+    by_name = {f.name: f for f in fields}
     n = len(frame)
-    problems = _column_problems(frame, require_outcomes)
-    sources = {f.name: _source(frame, f.name) for f in FIELDS if f.name in frame.columns}
+    problems = _column_problems(frame, require_outcomes, fields)
+    sources = {f.name: _source(frame, f.name) for f in fields if f.name in frame.columns}
     checked = {
         f.name: _check_column(f, sources[f.name]) if f.name in sources else _absent(f, n)
-        for f in FIELDS
+        for f in fields
     }
     for name in sources:
-        if FIELDS_BY_NAME[name].required:
+        if by_name[name].required:
             checked[name].add(checked[name].missing, MISSING_VALUE)
     _check_duplicates(checked["parcel_id"])
     _check_outcomes(checked, require_outcomes, "inspected" in sources)
-    problems += _row_problems(checked, sources)
+    problems += _row_problems(checked, sources, by_name)
     return _assemble(frame, checked), sorted(problems, key=_problem_key)
+
+
+def _contract_variant(fields: Sequence[Field] | None) -> tuple[Field, ...]:
+    """The fields to check against: the contract, or a variant with the same names."""
+    if fields is None:
+        return FIELDS
+    fields = tuple(fields)
+    if [f.name for f in fields] != [f.name for f in FIELDS]:
+        raise ValueError("fields must be the contract's fields, same names in the same order")
+    return fields
 
 
 # --- per-column checks -------------------------------------------------------------------
@@ -686,10 +727,12 @@ def _parse_iso(s: pd.Series, result: _Checked) -> pd.Series:
 # --- whole-frame checks ------------------------------------------------------------------
 
 
-def _column_problems(frame: pd.DataFrame, require_outcomes: bool) -> list[ContractProblem]:
+def _column_problems(
+    frame: pd.DataFrame, require_outcomes: bool, fields: tuple[Field, ...]
+) -> list[ContractProblem]:
     names = set(frame.columns)
     problems = []
-    for fld in FIELDS:
+    for fld in fields:
         required = fld.required or (require_outcomes and fld.name == "inspected")
         if required and fld.name not in names:
             problems.append(_column_problem(fld, MISSING_COLUMN))
@@ -749,7 +792,7 @@ def _check_outcomes(
 
 
 def _row_problems(
-    checked: dict[str, _Checked], sources: dict[str, pd.Series]
+    checked: dict[str, _Checked], sources: dict[str, pd.Series], by_name: dict[str, Field]
 ) -> list[ContractProblem]:
     """One problem per (row, issue) of every column."""
     if not any(col.issues for col in checked.values()):
@@ -757,7 +800,7 @@ def _row_problems(
     ids = checked["parcel_id"].values.to_numpy(dtype=object, na_value=None)
     problems = []
     for name, col in checked.items():
-        allowed = FIELDS_BY_NAME[name].allowed_text()
+        allowed = by_name[name].allowed_text()
         source = sources.get(name)
         for positions, reasons in col.issues:
             values = [None] * len(positions) if source is None else source.iloc[positions]

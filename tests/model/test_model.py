@@ -361,6 +361,22 @@ def test_cli_evaluate_reproduces_the_training_evaluation(in_cli):
     assert evaluated == pytest.approx(trained, rel=1e-9)
 
 
+def test_cli_evaluate_json_gives_the_labelled_view_of_contract_data(in_cli):
+    model_dir = in_cli.models[0]
+    args = ["evaluate", "--model", str(model_dir), "--data", "parcels.parquet", "--json"]
+    result = runner.invoke(app, [*args, "--config", "model.yaml"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert set(figures["precision"]) == {"0.01", "0.05", "0.1"}
+    # the labelled rows of contract data are its inspected parcels, unweighted
+    metrics = json.loads((Path("reports") / figures["model"] / "metrics.json").read_text())
+    inspected = "parcelrisk.inspected."
+    assert figures["roc_auc"] == pytest.approx(metrics[inspected + "roc_auc"], rel=1e-12)
+    assert figures["precision"]["0.01"] == pytest.approx(
+        metrics[inspected + "precision_at_1pct"], rel=1e-12
+    )
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
 
+from live_service import bentoml_serve
 from parcelrisk.artifact import save_model
 from parcelrisk.audit import AuditStore
+from parcelrisk.schema import CONTRACT_VERSION
 from parcelrisk.synth import generate
 from parcelrisk.tracking import example_input
 from parcelrisk.train import fit_model, split_by_time
 
 API_KEY = "test-key"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -38,41 +28,16 @@ def served(tmp_path_factory):
         {"version": "test-1", "training_window": {"start": "x", "end": str(split.cutoff)},
          "lanes": {"inspect": 0.3, "review": 0.1}},
     )  # fmt: skip
-    port = _free_port()
     env = {
-        **os.environ,
         "PARCELRISK_MODEL_DIR": str(model_dir),
         "PARCELRISK_AUDIT_URL": f"sqlite:///{root / 'audit.db'}",
         "PARCELRISK_API_KEY": API_KEY,
         "PARCELRISK_MAX_BATCH": "50",
-        "BENTOML_DO_NOT_TRACK": "true",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
     }
-    bentoml = Path(sys.executable).parent / "bentoml"
-    proc = subprocess.Popen(
-        [str(bentoml), "serve", "parcelrisk.serving.service:ParcelRisk",
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            pytest.fail(f"bentoml serve exited: {proc.stdout.read().decode()[-3000:]}")
-        time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("bentoml serve did not become ready in 120 s")
-    # JSON as a client sends it: missing values are null
-    parcels = json.loads(example_input(split.test, 20).to_json(orient="records"))
-    yield base, parcels, AuditStore(env["PARCELRISK_AUDIT_URL"]), root
-    proc.terminate()
-    proc.wait(timeout=30)
+    with bentoml_serve(root, env) as base:
+        # JSON as a client sends it: missing values are null
+        parcels = json.loads(example_input(split.test, 20).to_json(orient="records"))
+        yield base, parcels, AuditStore(env["PARCELRISK_AUDIT_URL"]), root
 
 
 def _post(base, route, body, key=API_KEY):
@@ -158,7 +123,7 @@ def test_model_metadata(served):
     base, _, _, _ = served
     r = httpx.get(f"{base}/model", headers={"X-API-Key": API_KEY}, timeout=10)
     assert r.status_code == 200, r.text
-    assert r.json()["version"] == "test-1" and r.json()["contract_version"] == "1.1"
+    assert r.json()["version"] == "test-1" and r.json()["contract_version"] == CONTRACT_VERSION
     assert httpx.get(f"{base}/model", timeout=10).status_code == 401
     # the mounted GET route leaves the service's own routes alone
     assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200

@@ -17,6 +17,7 @@ def valid_record(i: int = 0) -> dict[str, Any]:
         "seller_country": "CN",
         "marketplace": "MarketA",
         "seller_account_age_days": 120.5,
+        "recipient_id": "C0042",
         "recipient_name": "Jane Doe",
         "recipient_address": "1 Main St",
         "recipient_city": "Springfield",

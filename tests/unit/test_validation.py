@@ -593,3 +593,30 @@ def test_fast_path_takes_plain_valid_records_and_equals_the_vectorised_checks(mo
         assert slow is not None, f"fast path accepted invalid records: {records}"
         pd.testing.assert_frame_equal(fast, slow, check_exact=True)
     assert taken > 20  # the fast path did take plain records
+
+
+def test_a_contract_variant_relaxes_only_the_fields_it_changes(valid_frame):
+    from dataclasses import replace
+
+    variant = [
+        replace(f, required=False) if f.name == "seller_id" else f
+        for f in (
+            replace(f, kind=Kind.CATEGORY) if f.name == "port_of_entry" else f for f in FIELDS
+        )
+    ]
+    frame = valid_frame.drop(columns=["seller_id"]).assign(port_of_entry="OFFICE-7")
+    out = validate(frame, fields=variant)
+    assert out["seller_id"].isna().all() and (out["port_of_entry"] == "OFFICE-7").all()
+    with pytest.raises(ContractError) as excinfo:
+        validate(frame)
+    assert {p.field for p in excinfo.value.problems} == {"seller_id", "port_of_entry"}
+    with pytest.raises(ValueError, match="same names in the same order"):
+        validate(valid_frame, fields=FIELDS[1:])
+
+
+def test_fast_path_leaves_required_outcomes_and_contract_variants_to_the_full_checks():
+    record = _input_record(1)
+    with pytest.raises(ContractError, match="outcomes are required"):
+        validate_records([record], require_outcomes=True)
+    variant = list(FIELDS)
+    assert validate_records([record], fields=variant)["parcel_id"].tolist() == ["P00000001"]

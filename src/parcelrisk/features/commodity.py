@@ -51,12 +51,12 @@ class CommodityFeatures(TransformerMixin, BaseEstimator):
         heading = X["hts_code"].astype("string").str[:4]
         per_kg = np.log1p(X["declared_value_usd"] / X["weight_kg"])
         unit = np.log1p(_listed_or_declared_unit(X))
-        frame = pd.DataFrame({"heading": heading, "per_kg": per_kg, "unit": unit}).dropna()
-        typical = frame.groupby("heading")[["per_kg", "unit"]].median()
-        self.typical_per_kg_ = typical["per_kg"].to_dict()
-        self.typical_unit_ = typical["unit"].to_dict()
-        self.overall_per_kg_ = float(frame["per_kg"].median())
-        self.overall_unit_ = float(frame["unit"].median())
+        # each median over the parcels that give its inputs (a table may lack weights)
+        frame = pd.DataFrame({"heading": heading, "per_kg": per_kg, "unit": unit})
+        self.typical_per_kg_ = frame.groupby("heading")["per_kg"].median().dropna().to_dict()
+        self.typical_unit_ = frame.groupby("heading")["unit"].median().dropna().to_dict()
+        self.overall_per_kg_ = float(frame.loc[heading.notna(), "per_kg"].median())
+        self.overall_unit_ = float(frame.loc[heading.notna(), "unit"].median())
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -87,7 +87,9 @@ class CommodityFeatures(TransformerMixin, BaseEstimator):
                 - typical_unit.to_numpy(),
                 "declared_vs_listed": np.where(listed_total > 0, value / listed_total, np.nan),
                 "threshold_gap": gap,
-                "just_under_threshold": ((gap > 0) & (gap <= self.bunching_band)).astype(float),
+                "just_under_threshold": np.where(
+                    np.isnan(gap), np.nan, (gap > 0) & (gap <= self.bunching_band)
+                ),
                 "hts_chapter": pd.to_numeric(heading.str[:2], errors="coerce").to_numpy(
                     dtype=float
                 ),

@@ -10,6 +10,11 @@ was recorded, ``outcome_at``, not from the parcel's declaration).
 ``transform`` time the state plus the new declarations themselves (never their outcomes)
 are the history. So scoring after the training cut-off uses the state learned up to it,
 and transforming the training data again gives the same features as ``fit_transform``.
+
+An entity whose inputs are missing in every training declaration (a table brought
+through a column mapping may have no seller, or no address) is skipped: its features
+are missing (NaN) rather than a count over all parcels lumped into one entity, which
+would only measure time. ``skipped_entities_`` names them.
 """
 
 from __future__ import annotations
@@ -35,27 +40,49 @@ from parcelrisk.features.text import DEFAULT_VAGUE_TERMS, normalize, per_unique,
 _DAY = 86_400
 
 
+def _text(f: pd.DataFrame, column: str) -> pd.Series:
+    """A column as text, missing values as '?' (one entity of unknowns)."""
+    return f[column].astype("string").fillna("?")
+
+
 def entity_keys(f: pd.DataFrame) -> dict[str, pd.Series]:
-    """Key of every entity of each parcel (seller, seller x HTS heading, address, ...)."""
-    seller = f["seller_id"].astype("string")
+    """Key of every entity of each parcel (seller, seller x HTS heading, address, ...).
+
+    The recipient is its id where one is given (``recipient_id``), else its normalised
+    name at the address.
+    """
+    seller = _text(f, "seller_id")
     hts4 = f["hts_code"].astype("string").str[:4].fillna("?")
     address = (
         normalize(f["recipient_address"]) + "|" + f["recipient_zip"].astype("string").fillna("")
     )
+    by_name = normalize(f["recipient_name"]) + "|" + address
     return {
         "seller": seller,
         "seller_hts": seller + "|" + hts4,
-        "hts_origin": hts4 + "|" + f["origin_country"].astype("string"),
-        "filer": f["filer_code"].astype("string"),
+        "hts_origin": hts4 + "|" + _text(f, "origin_country"),
+        "filer": _text(f, "filer_code"),
         "address": address,
-        "recipient": normalize(f["recipient_name"]) + "|" + address,
-        "carrier": f["carrier"].astype("string"),
-        "lading": f["lading_port"].astype("string").fillna("?"),
+        "recipient": ("#" + f["recipient_id"].astype("string")).fillna(by_name),
+        "carrier": _text(f, "carrier"),
+        "lading": _text(f, "lading_port"),
     }
 
 
 ENTITIES = ("seller", "seller_hts", "hts_origin", "filer", "address", "recipient", "carrier",
             "lading")  # fmt: skip
+#: What each entity is keyed on: it is skipped when every input of one group is missing
+#: throughout the training data (the recipient needs an id or a name).
+ENTITY_INPUTS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "seller": (("seller_id",),),
+    "seller_hts": (("seller_id",), ("hts_code",)),
+    "hts_origin": (("hts_code",),),
+    "filer": (("filer_code",),),
+    "address": (("recipient_address",),),
+    "recipient": (("recipient_id", "recipient_name"),),
+    "carrier": (("carrier",),),
+    "lading": (("lading_port",),),
+}
 #: Starting point of the smoothing prior before any outcome is known, and its weight.
 PRIOR_RATE, PRIOR_WEIGHT = 0.05, 20.0
 _PER_ENTITY = ("n_prior", "days_since_first", "n_recent", "n_inspected", "n_violations", "rate")
@@ -83,12 +110,13 @@ def cue_matrix(X: pd.DataFrame) -> np.ndarray:
     return np.column_stack(
         [
             np.nan_to_num(value / listed, nan=1.0) < 0.5,
-            (X["origin_country"] != X["export_country"]).to_numpy(dtype=bool),
+            (X["origin_country"] != X["export_country"]).fillna(False).to_numpy(dtype=bool),
             X["recipient_address_type"].isin(["forwarder", "po_box"]).to_numpy(dtype=bool),
             (X["listed_price_usd"].isna() | X["hts_code"].isna()).to_numpy(dtype=bool),
             vague,
             value < 5 * X["weight_kg"].to_numpy(dtype=float),
-            per_unique(X["recipient_name"], lambda n: _odd_name(normalize(n))).to_numpy(float),
+            per_unique(X["recipient_name"], lambda n: _odd_name(normalize(n))).to_numpy(float)
+            * X["recipient_name"].notna().to_numpy(),
         ]
     ).astype(float)
 
@@ -118,6 +146,11 @@ class EntityHistory(TransformerMixin, BaseEstimator):
     def fit(self, X: pd.DataFrame, y=None) -> EntityHistory:
         """Store the declarations and known outcomes of ``X`` as the history state."""
         self._validate_params()
+        self.skipped_entities_ = tuple(
+            name
+            for name, groups in ENTITY_INPUTS.items()
+            if any(all(X[c].isna().all() for c in group) for group in groups)
+        )
         keys = entity_keys(X)
         self.vocabulary_ = {name: pd.Index(k.unique()) for name, k in keys.items()}
         self.parcel_hashes_ = np.sort(_hash(X["parcel_id"]))
@@ -172,7 +205,20 @@ class EntityHistory(TransformerMixin, BaseEstimator):
             combined_count(recipient, codes["recipient"], t)
             - combined_count(recipient, codes["recipient"], t - _DAY)
         ).astype(float)
+        for feature in self._skipped_features():
+            out[feature] = np.full(len(X), np.nan)
         return pd.DataFrame(out, index=X.index)
+
+    def _skipped_features(self) -> list[str]:
+        """Features of the skipped entities (and those counting names at an address)."""
+        skipped = set(self.skipped_entities_)
+        names = [f"{e}_{s}" for e in ENTITIES if e in skipped for s in _PER_ENTITY]
+        names += [f"{e}_share_{c}" for e in PROFILED if e in skipped for c in CUES]
+        if skipped & {"address", "recipient"}:
+            names.append("address_n_names")
+        if "recipient" in skipped:
+            names.append("recipient_n_1d")
+        return names
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names of the features :meth:`transform` returns."""

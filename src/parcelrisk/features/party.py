@@ -32,8 +32,11 @@ class PartyFeatures(TransformerMixin, BaseEstimator):
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """Party features, one row per parcel."""
         check_is_fitted(self, "fitted_")
+        # a missing name or address has no shape: its cues are missing, not "short"
         names = per_unique(X["recipient_name"], _name_cues)
+        names[X["recipient_name"].isna().to_numpy()] = np.nan
         addresses = per_unique(X["recipient_address"], _address_cues)
+        addresses[X["recipient_address"].isna().to_numpy()] = np.nan
         age = pd.DataFrame(
             {"seller_account_age_days": X["seller_account_age_days"].to_numpy(dtype=float)},
             index=X.index,

@@ -1,35 +1,78 @@
 """The feature pipeline: raw declarations -> one numeric matrix, columns named by source.
 
 Each column name starts with the source it comes from (``history__``, ``description__``,
-``commodity__``, ``routing__``, ``category__``, ``party__``), which is how explanations
-are grouped back into inputs a person understands.
+``commodity__``, ``routing__``, ``category__``, ``party__``, and ``extra__`` for the extra
+inputs a column mapping declares), which is how explanations are grouped back into
+inputs a person understands.
+
+Inputs missing throughout the training data (a table brought through a column mapping
+may have no description, no seller, no weight) give missing (NaN) features, never an
+error; LightGBM cannot split on them. :func:`skipped` says which.
 """
 
 from __future__ import annotations
 
+import logging
+
+import pandas as pd
 from sklearn.pipeline import FeatureUnion
 
 from parcelrisk.features.commodity import CommodityFeatures
+from parcelrisk.features.extra import ExtraFeatures
 from parcelrisk.features.history import EntityHistory
 from parcelrisk.features.party import PartyFeatures
 from parcelrisk.features.routing import CategoryCodes, RoutingFeatures
 from parcelrisk.features.text import DescriptionFeatures
+from parcelrisk.schema import INPUT_COLUMNS
+
+logger = logging.getLogger(__name__)
 
 
 def build_features(
     value_threshold: float = 800.0,
     history_smoothing: float = 5.0,
     category_min_count: int = 20,
+    extra_categorical: tuple[str, ...] = (),
+    extra_numeric: tuple[str, ...] = (),
 ) -> FeatureUnion:
-    """The feature union, returning a pandas frame with prefixed column names."""
-    union = FeatureUnion(
-        [
-            ("history", EntityHistory(smoothing=history_smoothing)),
-            ("description", DescriptionFeatures()),
-            ("commodity", CommodityFeatures(value_threshold=value_threshold)),
-            ("routing", RoutingFeatures()),
-            ("category", CategoryCodes(min_count=category_min_count)),
-            ("party", PartyFeatures()),
-        ]
-    )
-    return union.set_output(transform="pandas")
+    """The feature union, returning a pandas frame with prefixed column names.
+
+    ``extra_categorical`` and ``extra_numeric`` name columns outside the contract to use
+    as features too (an ``extra`` part is added only when there are some).
+    """
+    parts = [
+        ("history", EntityHistory(smoothing=history_smoothing)),
+        ("description", DescriptionFeatures()),
+        ("commodity", CommodityFeatures(value_threshold=value_threshold)),
+        ("routing", RoutingFeatures()),
+        ("category", CategoryCodes(min_count=category_min_count)),
+        ("party", PartyFeatures()),
+    ]
+    if extra_categorical or extra_numeric:
+        extra = ExtraFeatures(
+            categorical=tuple(extra_categorical),
+            numeric=tuple(extra_numeric),
+            min_count=category_min_count,
+        )
+        parts.append(("extra", extra))
+    return FeatureUnion(parts).set_output(transform="pandas")
+
+
+def skipped(declarations: pd.DataFrame, features: pd.DataFrame) -> dict[str, list[str]]:
+    """What the pipeline could not use; logged (a warning when features were skipped).
+
+    Returns
+    -------
+    dict
+        ``absent_inputs``: contract inputs missing in every declaration;
+        ``skipped_features``: features missing for every declaration (so never used).
+    """
+    absent = [c for c in INPUT_COLUMNS if c not in declarations or declarations[c].isna().all()]
+    empty = [str(c) for c in features.columns if features[c].isna().all()]
+    logger.log(
+        logging.WARNING if empty else logging.INFO,
+        "inputs missing in every training declaration: %s; features skipped (missing for "
+        "every declaration, %d): %s",
+        ", ".join(absent) or "none", len(empty), ", ".join(empty) or "none",
+    )  # fmt: skip
+    return {"absent_inputs": absent, "skipped_features": empty}

@@ -101,11 +101,11 @@ class DescriptionFeatures(TransformerMixin, BaseEstimator):
         self.max_train_rows = max_train_rows
 
     def fit(self, X: pd.DataFrame, y=None) -> DescriptionFeatures:
-        """Train the description -> HTS heading classifier on declarations with a heading."""
+        """Train the description -> HTS heading classifier on declarations giving both."""
         self._validate_params()
         pairs = pd.DataFrame(
             {
-                "text": X["description"].astype("string").fillna(""),
+                "text": X["description"].astype("string"),
                 "heading": X["hts_code"].astype("string").str[:4],
             }
         ).dropna()
@@ -115,7 +115,7 @@ class DescriptionFeatures(TransformerMixin, BaseEstimator):
             counts = counts.nlargest(self.max_train_rows, "n")
         self.vague_pattern_ = word_pattern(self.vague_terms)
         self.vectorizer_ = _vectorizer(self.n_features)
-        self.classifier_ = None  # stays None when no declaration gives a heading
+        self.classifier_ = None  # stays None when no declaration gives both
         if not counts.empty:
             nb = MultinomialNB(alpha=0.05).fit(
                 self.vectorizer_.transform(_normalize_unique(counts["text"])),
@@ -140,13 +140,15 @@ class DescriptionFeatures(TransformerMixin, BaseEstimator):
         out = pd.DataFrame({k: v[codes] for k, v in cues.items()}, index=X.index)
         if proba is None:
             out["desc_hts_consistency"] = out["desc_hts_top_prob"] = np.nan
-            return out
-        classes = pd.Index(self.classifier_["classes"])
-        declared = classes.get_indexer(X["hts_code"].astype("string").str[:4])
-        p_declared = proba[codes, np.maximum(declared, 0)]
-        out["desc_hts_consistency"] = np.where(declared >= 0, p_declared, 0.0)
-        out.loc[X["hts_code"].isna().to_numpy(), "desc_hts_consistency"] = np.nan
-        out["desc_hts_top_prob"] = proba.max(axis=1)[codes]
+        else:
+            classes = pd.Index(self.classifier_["classes"])
+            declared = classes.get_indexer(X["hts_code"].astype("string").str[:4])
+            p_declared = proba[codes, np.maximum(declared, 0)]
+            out["desc_hts_consistency"] = np.where(declared >= 0, p_declared, 0.0)
+            out.loc[X["hts_code"].isna().to_numpy(), "desc_hts_consistency"] = np.nan
+            out["desc_hts_top_prob"] = proba.max(axis=1)[codes]
+        # no description, nothing to read: missing features, not those of an empty text
+        out[X["description"].isna().to_numpy()] = np.nan
         return out
 
     def _cues(self, raw: pd.Series) -> dict[str, np.ndarray]:

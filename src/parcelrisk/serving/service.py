@@ -35,10 +35,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from parcelrisk.artifact import latest_model, load_model
 from parcelrisk.audit import AuditStore, Decision
 from parcelrisk.explain import explain
+from parcelrisk.mapping import records_frame
 from parcelrisk.predict import decide
 from parcelrisk.schema import INSPECTION_REASONS, VIOLATION_TYPES
 from parcelrisk.tracking import registered_model_dir
-from parcelrisk.validation import ContractError, json_safe, validate_records
+from parcelrisk.validation import ContractError, json_safe
 
 API_KEY_HEADER = "x-api-key"
 MODEL_FIELDS = ("name", "version", "training_window", "test_window", "contract_version",
@@ -148,7 +149,7 @@ class ParcelRisk:
             return _error(ctx, 413 if parcels else 400,
                           f"send 1 to {self.max_batch} parcels in 'parcels'")  # fmt: skip
         try:
-            frame = validate_records(parcels)
+            frame = records_frame(parcels, self.model.mapping)
         except ContractError as err:
             return _error(ctx, 422, "invalid parcels; nothing was explained",
                           problems=err.to_dicts())  # fmt: skip

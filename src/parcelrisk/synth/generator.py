@@ -290,6 +290,7 @@ def generate(cfg: GeneratorConfig | None = None, **overrides: object) -> pd.Data
             "seller_account_age_days": np.where(
                 rng_parcel.random(cfg.rows) < 0.05, np.nan, np.round(np.maximum(age, 0), 2)
             ),
+            "recipient_id": None,  # manifests name the deliver-to party, with no id
             "recipient_name": rec["name"],
             "recipient_address": rec["address"],
             "recipient_city": rec["city"],

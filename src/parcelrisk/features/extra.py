@@ -1,0 +1,68 @@
+"""Extra inputs a column mapping declares: columns of the user's table with no contract role.
+
+Numeric columns pass through as numbers; categorical ones become integer codes of their
+frequent values (rare, unseen and missing values are NaN), as :class:`CategoryCodes`
+does for the contract's categories. Output columns keep the user's column names.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
+
+from parcelrisk.features.routing import CategoryCodes
+
+
+class ExtraFeatures(TransformerMixin, BaseEstimator):
+    """Declared extra inputs: numbers as they are, categories as codes of frequent values.
+
+    Parameters
+    ----------
+    categorical
+        Columns to encode as categories.
+    numeric
+        Columns of numbers (already parsed, e.g. by :func:`parcelrisk.mapping.apply_mapping`).
+    min_count
+        Occurrences in the training data a category needs to get its own code.
+    """
+
+    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn convention)
+        "categorical": [tuple, list],
+        "numeric": [tuple, list],
+        "min_count": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, categorical=(), numeric=(), min_count: int = 20):
+        self.categorical = categorical
+        self.numeric = numeric
+        self.min_count = min_count
+
+    def fit(self, X: pd.DataFrame, y=None) -> ExtraFeatures:
+        """Learn the vocabulary of each categorical column."""
+        self._validate_params()
+        self.codes_ = CategoryCodes(columns=tuple(self.categorical), min_count=self.min_count)
+        self.codes_.fit(X)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Category codes, then numbers, one row per parcel."""
+        check_is_fitted(self, "codes_")
+        absent = [c for c in (*self.categorical, *self.numeric) if c not in X.columns]
+        if absent:
+            raise ValueError(
+                f"the model uses extra input column(s) {absent} that the data does not have; "
+                "read the data with the column mapping the model was trained with"
+            )
+        numbers = pd.DataFrame(
+            {c: X[c].to_numpy(dtype=float, na_value=np.nan) for c in self.numeric}, index=X.index
+        )
+        return pd.concat([self.codes_.transform(X), numbers], axis=1)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """The categorical then the numeric column names."""
+        return np.asarray([*self.categorical, *self.numeric], dtype=object)
