@@ -10,7 +10,9 @@ group's contribution comes with a short reason text and the evidence behind it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -111,28 +113,30 @@ def reasons(
     if direction not in ("raises", "lowers", "both"):
         raise ValueError(f"direction must be 'raises', 'lowers' or 'both', got {direction!r}")
     groups = explanation.by_group
+    names, values = list(groups.columns), groups.to_numpy()
+    key = {"raises": -values, "lowers": values, "both": -np.abs(values)}[direction]
+    ranked = np.argsort(key, axis=1, kind="stable")[:, :top]
+    # plain dicts: reading a pandas row per parcel costs more than the whole ranking
+    features = explanation.features.to_dict("records")
+    parcels = declarations.to_dict("records")
     out = []
-    for pos in range(len(groups)):
-        row = groups.iloc[pos]
-        key = {"raises": -row, "lowers": row, "both": -row.abs()}[direction]
-        chosen = list(key.sort_values(kind="stable").index[:top])
+    for pos, columns in enumerate(ranked):
+        row = values[pos]
         # a group that moved nothing is no reason (e.g. inputs a mapped table lacks)
         chosen = [
-            g
-            for g in chosen
-            if row[g] and (direction == "both" or (row[g] > 0) == (direction == "raises"))
+            c
+            for c in columns
+            if row[c] and (direction == "both" or (row[c] > 0) == (direction == "raises"))
         ]
-        feats = explanation.features.iloc[pos]
-        parcel = declarations.iloc[pos]
         out.append(
             [
                 {
-                    "group": g,
-                    "contribution": float(row[g]),
-                    "direction": "raises" if row[g] > 0 else "lowers",
-                    "text": evidence(g, feats, parcel),
+                    "group": names[c],
+                    "contribution": float(row[c]),
+                    "direction": "raises" if row[c] > 0 else "lowers",
+                    "text": evidence(names[c], features[pos], parcels[pos]),
                 }
-                for g in chosen
+                for c in chosen
             ]
         )
     return out
@@ -147,14 +151,18 @@ def _money(v: float) -> str:
     return f"${v:,.2f}"
 
 
-def _history(f: pd.Series, entity: str) -> str:
+def _history(f: Mapping[str, Any], entity: str) -> str:
     """'v of n earlier inspected parcels violative' for an entity's history features."""
     insp, viol = f[f"history__{entity}_n_inspected"], f[f"history__{entity}_n_violations"]
     return f"{viol:.0f} of {insp:.0f} earlier inspected parcels violative"
 
 
-def evidence(group: str, f: pd.Series, parcel: pd.Series) -> str:
-    """A sentence an auditor can check: what the parcel's data shows for this group."""
+def evidence(group: str, f: Mapping[str, Any], parcel: Mapping[str, Any]) -> str:
+    """A sentence an auditor can check: what the parcel's data shows for this group.
+
+    ``f`` maps feature names to the parcel's values, ``parcel`` field names to its inputs
+    (dicts or pandas rows).
+    """
     if group == "seller history":
         age = f["party__seller_account_age_days"]
         prior = f["history__seller_n_prior"]
@@ -242,6 +250,6 @@ def evidence(group: str, f: pd.Series, parcel: pd.Series) -> str:
     if group == "missing data":
         return f"{f['commodity__n_missing_optional']:.0f} optional data elements missing"
     if group == "extra inputs":
-        names = [str(c).removeprefix("extra__") for c in f.index if str(c).startswith("extra__")]
+        names = [str(c).removeprefix("extra__") for c in f.keys() if str(c).startswith("extra__")]
         return ", ".join(f"{n} {_given(parcel.get(n), 'not given')}" for n in names)
     return group
