@@ -247,7 +247,9 @@ def _facts_table(d: pd.Series, done: Recomputed, lanes: dict[str, float]) -> str
                  f"{lanes['inspect']:.0%})"),
         ("decided at", f"{d['logged_at']:%Y-%m-%d %H:%M:%S} UTC"),
         ("model", f"parcelrisk version {done.model.version}, trained on declarations "
-                  f"{_day(window.get('start'))} to {_day(window.get('end'))}"),
+                  f"{_day(window.get('start'))} to {_day(window.get('end'))} (declaration "
+                  f"contract {meta.get('contract_version', '?')}, code "
+                  f"{meta.get('code_version', '?')})"),
         ("request", f"{d['request_id']}"),
         ("input integrity", ("the SHA-256 of the input matches the one logged"
                              if hash_ok else "the input does NOT match its logged SHA-256")),
@@ -267,12 +269,16 @@ def _reasons_html(logged: bool, why: list[dict]) -> str:
         "review lanes); these are computed now from the logged input and model, the same way."
     )
     items = [
-        f"<li><span class='{r['direction']}'>{'raises' if r['direction'] == 'raises' else 'lowers'}"
-        f" the risk by {abs(r['contribution']):.2f}</span> <b>{_e(r['group'])}</b>: "
+        f"<li><span class='{r['direction']}'>{r['direction']} the risk "
+        f"({r['contribution']:+.2f})</span> <b>{_e(r['group'])}</b>: "
         f"{_e(r['text'])}<br><small>{_e(GROUP_MEANING.get(r['group'], ''))}</small></li>"
         for r in why
     ]
-    return f"<p>{note}</p><ol class='reasons'>{''.join(items)}</ol>"
+    units = (
+        " The number in brackets is how much the input group moved the parcel's score "
+        "(log-odds; the waterfall below shows how they add up)."
+    )
+    return f"<p>{note}{units}</p><ol class='reasons'>{''.join(items)}</ol>"
 
 
 def _groups_table(contributions: pd.Series, done: Recomputed) -> str:
@@ -387,7 +393,8 @@ def _probability_figure(decisions: pd.DataFrame, lanes: dict[str, float]) -> Fig
         if len(p):
             ax.hist(p, bins=bins, color=LANE_COLOURS[lane], label=f"{lane} ({len(p):,})")
     for lane, threshold in lanes.items():
-        ax.axvline(threshold, color=LANE_COLOURS[lane], ls="--", lw=1)
+        ax.axvline(threshold, color=LANE_COLOURS[lane], ls="--", lw=1,
+                   label=f"{lane} threshold {threshold:.0%}")  # fmt: skip
     ax.set_yscale("log")
     ax.set(xlabel="probability of a violation", ylabel="parcels (log scale)",
            title="distribution of probabilities, by lane", xlim=(0, 1))  # fmt: skip
@@ -433,7 +440,7 @@ def _riskiest_table(decisions: pd.DataFrame, top: int = 20) -> str:
     rows = []
     for d in decisions.nlargest(top, "probability").itertuples():
         first = d.reasons[0] if d.reasons else None
-        reason = f"{first['group']}: {first['text']}" if first else "(no reasons returned)"
+        reason = f"{first['text']} ({first['group']})" if first else "(no reasons returned)"
         rows.append((d.parcel_id, f"{d.logged_at:%H:%M:%S}", f"{d.probability:.1%}", d.lane,
                      d.model_version, reason))  # fmt: skip
     return _table(["parcel", "logged (UTC)", "probability", "lane", "model", "main reason"], rows)

@@ -20,6 +20,8 @@ from parcelrisk.explain import Explanation, feature_group
 LANE_COLOURS = {"inspect": "#c0392b", "review": "#e67e22", "release": "#7f8c8d"}
 _RAISES, _LOWERS = "#c0392b", "#2e86c1"
 _MARGIN_LABEL = "score before calibration (margin, log-odds)"
+#: Marker size and opacity per lane: the rare lanes drawn larger and on top.
+_LANE_MARKERS = {"release": (4, 0.35), "review": (9, 0.7), "inspect": (16, 0.95)}
 _PROBABILITY_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.99)
 
 
@@ -61,8 +63,9 @@ def waterfall_figure(
         colour = _RAISES if value > 0 else _LOWERS
         ax.barh(y[pos], value, left=running, color=colour, height=0.6)
         ax.plot([running, running], [y[pos - 1] - 0.3, y[pos] + 0.3], color="grey", lw=0.6)
+        label = f"{value:+.2f}" if abs(value) >= 0.005 else "0.00"
         ax.annotate(
-            f"{value:+.2f}", (running + value, y[pos]), xytext=(4 if value >= 0 else -4, 0),
+            label, (running + value, y[pos]), xytext=(4 if value >= 0 else -4, 0),
             textcoords="offset points", va="center", ha="left" if value >= 0 else "right",
             fontsize=9,
         )  # fmt: skip
@@ -137,7 +140,7 @@ def group_beeswarm_figure(
     fig = Figure(figsize=(8, 0.6 * len(order) + 1.5))
     ax = fig.subplots()
     rng = np.random.default_rng(0)
-    for lane in ("release", "review", "inspect"):  # the rare lanes drawn last, on top
+    for lane, (size, alpha) in _LANE_MARKERS.items():
         rows = lanes == lane
         if not rows.any():
             continue
@@ -145,7 +148,7 @@ def group_beeswarm_figure(
             values = by_group[group].to_numpy()[rows]
             jitter = rng.uniform(-0.3, 0.3, len(values))
             ax.scatter(
-                values, pos + jitter, s=6, alpha=0.5, color=LANE_COLOURS[lane],
+                values, pos + jitter, s=size, alpha=alpha, color=LANE_COLOURS[lane],
                 label=lane if pos == 0 else None, linewidths=0,
             )  # fmt: skip
     ax.axvline(0, color="black", lw=0.8)
@@ -180,22 +183,26 @@ def dependence_figure(
     x = explanation.features[feature].to_numpy(dtype=float)
     shap_values = explanation.by_feature[feature].to_numpy()
     known = ~np.isnan(x)
-    colours = (
-        [LANE_COLOURS.get(lane, "grey") for lane in np.asarray(lanes, dtype=object)[known]]
-        if lanes is not None
-        else "#34495e"
-    )
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
-    ax.scatter(x[known], shap_values[known], s=8, alpha=0.6, c=colours, linewidths=0)
+    if lanes is None:
+        ax.scatter(x[known], shap_values[known], s=8, alpha=0.6, color="#34495e", linewidths=0)
+    else:
+        lanes = np.asarray(lanes, dtype=object)
+        for lane, (size, alpha) in _LANE_MARKERS.items():
+            rows = known & (lanes == lane)
+            if rows.any():
+                ax.scatter(x[rows], shap_values[rows], s=size, alpha=alpha, linewidths=0,
+                           color=LANE_COLOURS[lane], label=lane)  # fmt: skip
+        ax.legend(title="lane", fontsize=8, markerscale=1.5)
     ax.axhline(0, color="black", lw=0.8)
     missing = int((~known).sum())
-    note = f"; {missing} parcels without a value not shown" if missing else ""
+    note = f"; {missing:,} parcels without a value not shown" if missing else ""
     ax.set(
         xlabel=f"{feature} (feature value)",
         ylabel="contribution (margin, log-odds)",
-        title=f"{feature_group(feature)}: {feature}{note}",
+        title=f"{feature}\n(input group: {feature_group(feature)}{note})",
     )
-    ax.title.set_fontsize(9)
+    ax.title.set_fontsize(10)
     fig.tight_layout()
     return fig

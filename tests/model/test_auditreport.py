@@ -159,7 +159,7 @@ def test_released_parcel_report_computes_reasons_like_replay(audit):
     assert "No reasons were returned at the time" in text
     for r in reasons_on_demand(audit.store, audit.models, pid):
         assert html.escape(r["text"]) in text
-        assert f"{abs(r['contribution']):.2f}" in text
+        assert f"({r['contribution']:+.2f})" in text
 
 
 def test_report_escapes_the_logged_input(audit, tmp_path):
