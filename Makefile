@@ -44,12 +44,12 @@ test: lint ## Run the lint checks and the test suite
 	$(RUN)/pytest
 
 lint: install ## Check style and lint with ruff
-	$(RUN)/ruff check src tests bench
-	$(RUN)/ruff format --check src tests bench
+	$(RUN)/ruff check src tests bench notebooks
+	$(RUN)/ruff format --check src tests bench notebooks
 
 format: install ## Format the code with ruff
-	$(RUN)/ruff check --fix src tests bench
-	$(RUN)/ruff format src tests bench
+	$(RUN)/ruff check --fix src tests bench notebooks
+	$(RUN)/ruff format src tests bench notebooks
 
 bench: install ## Run the speed and memory benchmarks
 	$(RUN)/python bench/bench_generate.py
