@@ -9,9 +9,6 @@ figures are embedded as PNG data and nothing (script, stylesheet, font) is fetch
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -27,6 +24,7 @@ from parcelrisk.audit import AuditStore, input_hash
 from parcelrisk.config import ModelConfig
 from parcelrisk.explain import Explanation, evidence, explain, reasons
 from parcelrisk.explain_plots import LANE_COLOURS, waterfall_figure
+from parcelrisk.htmlpage import escape, image, page, table
 from parcelrisk.schema import FIELDS_BY_NAME
 
 LANES = ("inspect", "review", "release")
@@ -167,21 +165,6 @@ def _stack(frames: list[pd.DataFrame], order: np.ndarray) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True).iloc[order].reset_index(drop=True)
 
 
-def figure_png(fig: Figure) -> str:
-    """The figure as a base64 PNG ``data:`` URI, ready for an ``<img src>``."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def write_html(text: str, out: str | Path) -> Path:
-    """Write a report to ``out`` (folders created)."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    return out
-
-
 def _lanes(model: LoadedModel | None) -> dict[str, float]:
     return dict((model.metadata.get("lanes") if model else None) or ModelConfig().lanes)
 
@@ -209,22 +192,22 @@ def parcel_report(store: AuditStore, models_dir: str | Path, parcel_id: str) -> 
         title=f"parcel {parcel_id}: from the average parcel to this parcel's score",
     )  # fmt: skip
     body = [
-        f"<h1>Parcel <code>{_e(parcel_id)}</code> "
-        f"<span class='lane {_e(d['lane'])}'>{_e(d['lane'])}</span></h1>",
-        f"<p class='lead'>This parcel was {_e(LANE_MEANING[d['lane']].format(**lanes))}.</p>",
-        _facts_table(d, done, lanes),
+        f"<h1>Parcel <code>{escape(parcel_id)}</code> "
+        f"<span class='lane {escape(d['lane'])}'>{escape(d['lane'])}</span></h1>",
+        f"<p class='lead'>This parcel was {escape(LANE_MEANING[d['lane']].format(**lanes))}.</p>",
+        _facts_cells(d, done, lanes),
         "<h2>Why: the main reasons</h2>",
         _reasons_html(d["reasons"] is not None, done.reasons[0]),
         "<h2>How the score adds up</h2>",
-        f"<img src='{figure_png(figure)}' alt='waterfall of contributions by input group'>",
+        image(figure, "waterfall of contributions by input group"),
         f"<p class='caption'>{_WATERFALL_CAPTION}</p>",
         "<h2>Every input group</h2>",
-        _groups_table(contributions, done),
+        _groups_cells(contributions, done),
         "<h2>The declaration as received</h2>",
-        _input_table(d["input"]),
+        _input_cells(d["input"]),
     ]
     if len(mine) > 1:
-        body += ["<h2>Every logged decision for this parcel</h2>", _history_table(mine)]
+        body += ["<h2>Every logged decision for this parcel</h2>", _history_cells(mine)]
     return _page(f"parcelrisk: parcel {parcel_id}", body)
 
 
@@ -237,7 +220,7 @@ _WATERFALL_CAPTION = (
 )
 
 
-def _facts_table(d: pd.Series, done: Recomputed, lanes: dict[str, float]) -> str:
+def _facts_cells(d: pd.Series, done: Recomputed, lanes: dict[str, float]) -> str:
     meta = done.model.metadata
     window = meta.get("training_window") or {}
     hash_ok = input_hash(d["input"]) == d["input_sha256"]
@@ -258,7 +241,7 @@ def _facts_table(d: pd.Series, done: Recomputed, lanes: dict[str, float]) -> str
                             f"the logged input scored again gives {done.probability[0]:.6f}, "
                             "NOT the logged probability")),
     ]  # fmt: skip
-    return _table(["", ""], rows, header=False)
+    return _cells(["", ""], rows, header=False)
 
 
 def _reasons_html(logged: bool, why: list[dict]) -> str:
@@ -270,8 +253,8 @@ def _reasons_html(logged: bool, why: list[dict]) -> str:
     )
     items = [
         f"<li><span class='{r['direction']}'>{r['direction']} the risk "
-        f"({r['contribution']:+.2f})</span> <b>{_e(r['group'])}</b>: "
-        f"{_e(r['text'])}<br><small>{_e(GROUP_MEANING.get(r['group'], ''))}</small></li>"
+        f"({r['contribution']:+.2f})</span> <b>{escape(r['group'])}</b>: "
+        f"{escape(r['text'])}<br><small>{escape(GROUP_MEANING.get(r['group'], ''))}</small></li>"
         for r in why
     ]
     units = (
@@ -281,7 +264,7 @@ def _reasons_html(logged: bool, why: list[dict]) -> str:
     return f"<p>{note}{units}</p><ol class='reasons'>{''.join(items)}</ol>"
 
 
-def _groups_table(contributions: pd.Series, done: Recomputed) -> str:
+def _groups_cells(contributions: pd.Series, done: Recomputed) -> str:
     features, parcel = done.explanation.features.iloc[0], done.declarations.iloc[0]
     order = contributions.abs().sort_values(ascending=False).index
     rows = [
@@ -290,27 +273,27 @@ def _groups_table(contributions: pd.Series, done: Recomputed) -> str:
          evidence(group, features, parcel), GROUP_MEANING.get(group, ""))
         for group in order
     ]  # fmt: skip
-    return _table(["input group", "contribution", "effect", "what the data shows",
+    return _cells(["input group", "contribution", "effect", "what the data shows",
                    "what the group covers"], rows)  # fmt: skip
 
 
-def _input_table(record: dict) -> str:
+def _input_cells(record: dict) -> str:
     names = [n for n in FIELDS_BY_NAME if n in record] + sorted(set(record) - set(FIELDS_BY_NAME))
     rows = [
         (name, "(not given)" if record[name] is None else str(record[name]),
          FIELDS_BY_NAME[name].doc if name in FIELDS_BY_NAME else "")
         for name in names
     ]  # fmt: skip
-    return _table(["field", "value", "meaning"], rows)
+    return _cells(["field", "value", "meaning"], rows)
 
 
-def _history_table(decisions: pd.DataFrame) -> str:
+def _history_cells(decisions: pd.DataFrame) -> str:
     rows = [
         (f"{d.logged_at:%Y-%m-%d %H:%M:%S}", d.model_version, f"{d.probability:.1%}", d.lane,
          d.request_id)
         for d in decisions.itertuples()
     ]  # fmt: skip
-    return _table(["logged at (UTC)", "model version", "probability", "lane", "request"], rows)
+    return _cells(["logged at (UTC)", "model version", "probability", "lane", "request"], rows)
 
 
 def batch_report(
@@ -343,28 +326,27 @@ def batch_report(
         f"{decisions['logged_at'].min():%H:%M:%S} and {decisions['logged_at'].max():%H:%M:%S} "
         "UTC.</p>",
         "<h2>Lanes</h2>",
-        _lanes_table(decisions, lanes),
-        f"<img src='{figure_png(_probability_figure(decisions, lanes))}' "
-        "alt='distribution of probabilities by lane'>",
+        _lanes_cells(decisions, lanes),
+        image(_probability_figure(decisions, lanes), "distribution of probabilities by lane"),
         "<h2>By model version</h2>",
-        _versions_table(decisions),
+        _versions_cells(decisions),
         "<h2>Most frequent reasons</h2>",
         _reason_counts_html(decisions),
         "<h2>Riskiest parcels of the day</h2>",
         "<p>For the full explanation of one parcel: <code>parcelrisk report PARCEL_ID</code>.</p>",
-        _riskiest_table(decisions),
+        _riskiest_cells(decisions),
     ]
     return _page(f"parcelrisk: decisions of {day}", body)
 
 
-def _lanes_table(decisions: pd.DataFrame, lanes: dict[str, float]) -> str:
+def _lanes_cells(decisions: pd.DataFrame, lanes: dict[str, float]) -> str:
     counts = decisions["lane"].value_counts()
     rows = [
         (lane, f"{counts.get(lane, 0):,}", f"{counts.get(lane, 0) / len(decisions):.1%}",
          LANE_MEANING[lane].format(**lanes))
         for lane in LANES
     ]  # fmt: skip
-    return _table(["lane", "parcels", "share", "what it means"], rows)
+    return _cells(["lane", "parcels", "share", "what it means"], rows)
 
 
 def _as_date(day: str | date) -> date:
@@ -403,13 +385,13 @@ def _probability_figure(decisions: pd.DataFrame, lanes: dict[str, float]) -> Fig
     return fig
 
 
-def _versions_table(decisions: pd.DataFrame) -> str:
+def _versions_cells(decisions: pd.DataFrame) -> str:
     rows = []
     for version, part in decisions.groupby("model_version", sort=True):
         counts = part["lane"].value_counts()
         rows.append((version, f"{len(part):,}", *(f"{counts.get(lane, 0):,}" for lane in LANES),
                      f"{part['probability'].mean():.2%}"))  # fmt: skip
-    return _table(["model version", "decisions", *LANES, "mean probability"], rows)
+    return _cells(["model version", "decisions", *LANES, "mean probability"], rows)
 
 
 def _reason_counts_html(decisions: pd.DataFrame) -> str:
@@ -432,73 +414,34 @@ def _reason_counts_html(decisions: pd.DataFrame) -> str:
     return (
         f"<p>Among the {explained:,} decisions returned with reasons (inspect and review lanes, "
         "or all parcels of requests that asked for them); each decision gives up to three.</p>"
-        + _table(head, rows)
+        + _cells(head, rows)
     )
 
 
-def _riskiest_table(decisions: pd.DataFrame, top: int = 20) -> str:
+def _riskiest_cells(decisions: pd.DataFrame, top: int = 20) -> str:
     rows = []
     for d in decisions.nlargest(top, "probability").itertuples():
         first = d.reasons[0] if d.reasons else None
         reason = f"{first['text']} ({first['group']})" if first else "(no reasons returned)"
         rows.append((d.parcel_id, f"{d.logged_at:%H:%M:%S}", f"{d.probability:.1%}", d.lane,
                      d.model_version, reason))  # fmt: skip
-    return _table(["parcel", "logged (UTC)", "probability", "lane", "model", "main reason"], rows)
+    return _cells(["parcel", "logged (UTC)", "probability", "lane", "model", "main reason"], rows)
 
 
-def _table(head: list[str], rows: list[tuple], header: bool = True) -> str:
-    thead = "<tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>" if header else ""
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f"<td class='lane {_e(v)}'>{_e(v)}</td>" if v in LANES else f"<td>{_e(v)}</td>"
-            for v in row
-        )
-        + "</tr>"
-        for row in rows
-    )
-    return f"<table>{thead}{body}</table>"
-
-
-def _e(value) -> str:
-    return html.escape(str(value), quote=True)
+def _cells(head: list[str], rows: list[tuple], header: bool = True) -> str:
+    """A table whose lane names are coloured."""
+    return table(head, rows, header=header, cell_class={lane: f"lane {lane}" for lane in LANES})
 
 
 def _day(stamp) -> str:
     return "?" if stamp is None else f"{pd.Timestamp(stamp):%Y-%m-%d}"
 
 
-_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif;
-       max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
-h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 1.8em;
-     border-bottom: 1px solid #ddd; padding-bottom: .2em; }
-.lead { font-size: 1.1em; }
-table { border-collapse: collapse; margin: .8em 0; font-size: .92em; }
-th, td { border: 1px solid #ddd; padding: .35em .6em; text-align: left; vertical-align: top; }
-th { background: #f4f6f7; }
-img { max-width: 100%; border: 1px solid #eee; }
-.caption, small, footer { color: #555; }
-.lane { font-weight: bold; text-transform: uppercase; }
-span.lane { color: #fff; padding: .1em .5em; border-radius: .3em; font-size: .8em;
-            vertical-align: middle; }
-span.inspect { background: #c0392b; } span.review { background: #e67e22; }
-span.release { background: #7f8c8d; }
-td.inspect { color: #c0392b; } td.review { color: #d35400; } td.release { color: #566573; }
-.raises { color: #c0392b; font-weight: bold; } .lowers { color: #2e86c1; font-weight: bold; }
-ol.reasons li { margin-bottom: .6em; }
-footer { margin-top: 3em; font-size: .85em; border-top: 1px solid #ddd; padding-top: .5em; }
-"""
-
-
 def _page(title: str, body: list[str]) -> str:
     made = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return (
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>\n"
-        + "\n".join(body)
-        + f"\n<footer>Written {made} by parcelrisk {__version__} from the audit log. "
-        "Probabilities are the model's calibrated probability that an inspection would find "
-        "a violation. Contributions are exact TreeSHAP values in log-odds before calibration."
-        "</footer>\n</body></html>\n"
+    footer = (
+        f"Written {made} by parcelrisk {__version__} from the audit log. Probabilities are "
+        "the model's calibrated probability that an inspection would find a violation. "
+        "Contributions are exact TreeSHAP values in log-odds before calibration."
     )
+    return page(title, body, footer)

@@ -262,7 +262,8 @@ def report(
     models_dir: Annotated[Path, typer.Option(help="Where exported models live.")] = Path("models"),
 ) -> None:
     """Write a self-contained HTML report from the audit log: one parcel, or a day (--batch)."""
-    from parcelrisk.auditreport import batch_report, open_store, parcel_report, write_html
+    from parcelrisk.auditreport import batch_report, open_store, parcel_report
+    from parcelrisk.htmlpage import write_html
 
     with _user_errors():
         if batch == (parcel_id is not None):

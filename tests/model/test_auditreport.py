@@ -27,7 +27,6 @@ from parcelrisk.auditreport import (
     open_store,
     parcel_report,
     recompute,
-    write_html,
 )
 from parcelrisk.cli import app
 from parcelrisk.explain import INPUT_GROUPS, reasons
@@ -238,11 +237,6 @@ def test_every_input_group_and_lane_is_described():
     assert set(LANE_MEANING) == {"inspect", "review", "release"}
     for text in LANE_MEANING.values():
         assert "%" in text.format(**LANES)
-
-
-def test_write_html_creates_folders(tmp_path):
-    out = write_html("<p>x</p>", tmp_path / "a" / "b" / "r.html")
-    assert out.read_text() == "<p>x</p>"
 
 
 def test_probability_and_margin_are_inverse(audit):
