@@ -9,7 +9,7 @@ VENV := .venv
 RUN := $(VENV)/bin
 DATA := data/parcels.parquet
 
-.PHONY: help install demo serve test lint format bench clean
+.PHONY: help install demo serve notebooks lab strip test lint format bench clean
 
 help: ## List every task
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,16 +30,26 @@ demo: install ## Generate 1M parcels, train, evaluate, and score the last day
 serve: install ## Serve the newest model in models/ on 127.0.0.1:3000 (run `make demo` first)
 	$(RUN)/bentoml serve parcelrisk.serving.service:ParcelRisk --host 127.0.0.1 --port 3000
 
+notebooks: install ## Run both notebooks on their default data into notebooks/work (about 4 minutes)
+	cd notebooks && ../$(RUN)/papermill 01_retrain.ipynb work/01_retrain.ipynb -p work_dir work
+	cd notebooks && ../$(RUN)/papermill 02_explain_for_auditors.ipynb work/02_explain_for_auditors.ipynb -p work_dir work
+
+lab: install ## Open the notebooks in JupyterLab (fetched by uv into a cache, not into .venv)
+	uv run --with jupyterlab jupyter lab notebooks/
+
+strip: install ## Strip outputs and execution counts from the notebooks before committing
+	$(RUN)/nbstripout notebooks/*.ipynb
+
 test: lint ## Run the lint checks and the test suite
 	$(RUN)/pytest
 
 lint: install ## Check style and lint with ruff
-	$(RUN)/ruff check src tests bench
-	$(RUN)/ruff format --check src tests bench
+	$(RUN)/ruff check src tests bench notebooks
+	$(RUN)/ruff format --check src tests bench notebooks
 
 format: install ## Format the code with ruff
-	$(RUN)/ruff check --fix src tests bench
-	$(RUN)/ruff format src tests bench
+	$(RUN)/ruff check --fix src tests bench notebooks
+	$(RUN)/ruff format src tests bench notebooks
 
 bench: install ## Run the speed and memory benchmarks
 	$(RUN)/python bench/bench_generate.py
@@ -48,4 +58,4 @@ bench: install ## Run the speed and memory benchmarks
 	@echo "serving: $(RUN)/python bench/bench_serve.py --model models/<dir> --data $(DATA)"
 
 clean: ## Remove generated data, reports, local MLflow store, caches and the virtualenv
-	rm -rf $(VENV) data reports mlflow.db mlartifacts audit.db* models/parcelrisk-* .pytest_cache .ruff_cache
+	rm -rf $(VENV) data reports mlflow.db mlartifacts audit.db* models/parcelrisk-* notebooks/work .pytest_cache .ruff_cache

@@ -363,6 +363,38 @@ def _figure(value) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:.4f}"
 
 
+@app.command()
+def report(
+    parcel_id: Annotated[
+        str | None, typer.Argument(help="Parcel id to explain (omit with --batch).")
+    ] = None,
+    batch: Annotated[bool, typer.Option(help="Summarise a day's decisions instead.")] = False,
+    day: Annotated[
+        str | None,
+        typer.Option(help="Day of --batch (YYYY-MM-DD, UTC; default: the newest logged day)."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html"),
+    db: Annotated[str, _AUDIT_URL] = "sqlite:///audit.db",
+    models_dir: Annotated[Path, typer.Option(help="Where exported models live.")] = Path("models"),
+) -> None:
+    """Write a self-contained HTML report from the audit log: one parcel, or a day (--batch)."""
+    from parcelrisk.auditreport import batch_report, open_store, parcel_report
+    from parcelrisk.htmlpage import write_html
+
+    with _user_errors():
+        if batch == (parcel_id is not None):
+            raise ValueError("give a PARCEL_ID, or --batch for a day's decisions (not both)")
+        if day is not None and not batch:
+            raise ValueError("--day goes with --batch; a parcel's report covers its decisions")
+        store = open_store(db)
+        if batch:
+            text = batch_report(store, day, models_dir)
+        else:
+            text = parcel_report(store, models_dir, parcel_id)
+        path = write_html(text, out)
+    console.print(f"report written to [bold]{path}[/]")
+
+
 def _print_targets(targets: list[tuple[str, str, bool]]) -> None:
     table = Table(title="targets")
     for col in ("target", "measured", "met"):

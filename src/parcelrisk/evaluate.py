@@ -76,6 +76,28 @@ def _top(score: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarra
     return mask
 
 
+def label_views(test: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Each evaluation view of the test parcels as (rows it sees, labels, weights).
+
+    Rows are a mask over all test parcels; labels and weights are given for every parcel
+    and only meaningful on the view's rows. Views: ``random``, ``inspected``,
+    ``inspected_ipw`` and, when the frame has the generator's truth, ``ground_truth``.
+    """
+    found = test["violation_found"].fillna(False).to_numpy(dtype=bool)
+    inspected = test["inspected"].fillna(False).to_numpy(dtype=bool)
+    random = test["inspection_reason"].eq("random").fillna(False).to_numpy(dtype=bool)
+    ones = np.ones(len(test))
+    views = {
+        "random": (random, found, ones),
+        "inspected": (inspected, found, ones),
+        "inspected_ipw": (inspected, found, inverse_propensity(test)),
+    }
+    if "gt_violation" in test:
+        truth = test["gt_violation"].fillna(False).to_numpy(dtype=bool)
+        views["ground_truth"] = (np.ones(len(test), dtype=bool), truth, ones)
+    return views
+
+
 def evaluate_scores(
     test: pd.DataFrame,
     score: np.ndarray,
@@ -93,21 +115,8 @@ def evaluate_scores(
     score = np.asarray(score, float)
     rng = np.random.default_rng(seed)
     selected = {b: _top(score, b, rng) for b in budgets}
-    found = test["violation_found"].fillna(False).to_numpy(dtype=bool)
-    inspected = test["inspected"].fillna(False).to_numpy(dtype=bool)
-    random = test["inspection_reason"].eq("random").fillna(False).to_numpy(dtype=bool)
-    ipw = inverse_propensity(test)
-    ones = np.ones(len(test))
-    views = {
-        "random": (random, found, ones),
-        "inspected": (inspected, found, ones),
-        "inspected_ipw": (inspected, found, ipw),
-    }
-    if "gt_violation" in test:
-        truth = test["gt_violation"].fillna(False).to_numpy(dtype=bool)
-        views["ground_truth"] = (np.ones(len(test), dtype=bool), truth, ones)
     out = {}
-    for view, (rows, y, w) in views.items():
+    for view, (rows, y, w) in label_views(test).items():
         y, w = y[rows], w[rows]
         metrics = _ranking_metrics(y, score[rows], w, is_probability)
         for b in budgets:

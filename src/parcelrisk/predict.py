@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 import pandas as pd
 
 from parcelrisk.artifact import LoadedModel
+from parcelrisk.audit import AuditStore, Decision
 from parcelrisk.config import ModelConfig
 
 
@@ -79,3 +82,24 @@ def decide(
             scores["parcel_id"], scores["probability"], scores["lane"], why, strict=True
         )
     ]
+
+
+def decide_and_log(
+    store: AuditStore, model: LoadedModel, records: list[dict], *, explain_all: bool = False
+) -> tuple[str, list[dict]]:
+    """Decide one request and append every decision to the audit store before returning.
+
+    The request gets a fresh id; its decisions are written in one transaction, so a
+    request is logged whole or not at all. This is what the HTTP service does per request;
+    replay re-scores logged requests the same way. Returns the request id and the
+    decisions of :func:`decide`. Raises :class:`ContractError` for invalid records (nothing
+    is logged) and the store's error if it cannot be written (nothing is returned).
+    """
+    results = decide(model, records, explain_all=explain_all)
+    request_id = uuid.uuid4().hex
+    store.append_decisions(
+        Decision(request_id, r["parcel_id"], record, model.version, r["probability"],
+                 r["lane"], r["reasons"])
+        for r, record in zip(results, records, strict=True)
+    )  # fmt: skip
+    return request_id, results

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +11,15 @@ import pandas as pd
 from matplotlib.figure import Figure  # figures drawn straight to files: no pyplot state
 from sklearn.metrics import precision_recall_curve
 
-from parcelrisk.labels import inverse_propensity
+from parcelrisk.evaluate import label_views
 
 
-def plot_pr_curves(y, scores: dict[str, np.ndarray], path: Path, title: str, w=None) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def pr_curve_figure(y, scores: Mapping[str, np.ndarray], title: str, w=None) -> Figure:
     """Precision-recall curve of each scorer on one view."""
     fig = Figure(figsize=(6, 4.5))
     ax = fig.subplots()
@@ -23,38 +29,62 @@ def plot_pr_curves(y, scores: dict[str, np.ndarray], path: Path, title: str, w=N
     ax.set(xlabel="recall", ylabel="precision", title=title, xlim=(0, 1), ylim=(0, 1.02))
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return path
+    return fig
+
+
+def plot_pr_curves(y, scores: dict[str, np.ndarray], path: Path, title: str, w=None) -> Path:
+    """Precision-recall curve of each scorer on one view, written to ``path``."""
+    return _save(pr_curve_figure(y, scores, title, w), path)
+
+
+def calibration_figure(
+    y, probabilities: Mapping[str, np.ndarray], title: str, w=None, bins: int = 20
+) -> Figure:
+    """Observed rate against mean predicted probability over equal-mass bins, per model."""
+    y = np.asarray(y, float)
+    w = np.ones(len(y)) if w is None else np.asarray(w, float)
+    fig = Figure(figsize=(4.5, 4.5))
+    ax = fig.subplots()
+    top = 0.0
+    for name, p in probabilities.items():
+        p = np.asarray(p, float)
+        groups = [g for g in np.array_split(np.argsort(p), bins) if len(g)]
+        mean_p = [np.average(p[g], weights=w[g]) for g in groups]
+        rate = [np.average(y[g], weights=w[g]) for g in groups]
+        ax.plot(mean_p, rate, marker="o", label=name)
+        top = max(top, *mean_p, *rate)
+    ax.plot([0, top * 1.05], [0, top * 1.05], color="grey", lw=1, ls="--")
+    ax.set(xlabel="mean predicted probability", ylabel="observed rate", title=title)
+    if len(probabilities) > 1:
+        ax.legend()
+    fig.tight_layout()
+    return fig
 
 
 def plot_calibration(y, p, path: Path, title: str, w=None, bins: int = 20) -> Path:
-    """Observed rate against mean predicted probability over equal-mass bins."""
-    w = np.ones(len(p)) if w is None else np.asarray(w, float)
-    groups = [g for g in np.array_split(np.argsort(p), bins) if len(g)]
-    mean_p = [np.average(p[g], weights=w[g]) for g in groups]
-    rate = [np.average(y[g], weights=w[g]) for g in groups]
-    fig = Figure(figsize=(4.5, 4.5))
-    ax = fig.subplots()
-    top = max(max(mean_p), max(rate)) * 1.05
-    ax.plot([0, top], [0, top], color="grey", lw=1, ls="--")
-    ax.plot(mean_p, rate, marker="o")
-    ax.set(xlabel="mean predicted probability", ylabel="observed rate", title=title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return path
+    """Observed rate against mean predicted probability, written to ``path``."""
+    return _save(calibration_figure(y, {"parcelrisk": p}, title, w, bins), path)
 
 
-def plot_precision_at_budget(table: pd.DataFrame, view: str, path: Path) -> Path:
+def precision_at_budget_figure(table: pd.DataFrame, view: str) -> Figure:
     """Precision at each inspection budget, one bar group per scorer."""
     budgets = [c for c in table.columns if c.startswith("precision@")]
     data = table.xs(view, level="view")[budgets]
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     data.T.plot.bar(ax=ax, rot=0)
-    ax.set(ylabel="precision", title=f"precision at budget ({view.replace('_', ' ')})")
+    ax.set(
+        xlabel="inspection budget (share of all parcels)",
+        ylabel="precision",
+        title=f"precision at budget ({view.replace('_', ' ')})",
+    )
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return path
+    return fig
+
+
+def plot_precision_at_budget(table: pd.DataFrame, view: str, path: Path) -> Path:
+    """Precision at each inspection budget, written to ``path``."""
+    return _save(precision_at_budget_figure(table, view), path)
 
 
 def write_markdown(
@@ -94,7 +124,7 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *body])
 
 
-def plot_importance(importance: pd.Series, path: Path, top: int = 20) -> Path:
+def importance_figure(importance: pd.Series, top: int = 20) -> Figure:
     """Gain importance of the strongest features."""
     data = importance.sort_values().tail(top)
     fig = Figure(figsize=(7, 0.3 * len(data) + 1))
@@ -102,32 +132,37 @@ def plot_importance(importance: pd.Series, path: Path, top: int = 20) -> Path:
     ax.barh(data.index, data.to_numpy())
     ax.set(xlabel="total gain", title="feature importance")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return path
+    return fig
+
+
+def plot_importance(importance: pd.Series, path: Path, top: int = 20) -> Path:
+    """Gain importance of the strongest features, written to ``path``."""
+    return _save(importance_figure(importance, top), path)
+
+
+def headline_view(test: pd.DataFrame) -> str:
+    """The view the report plots: the ground truth on generated data, else inspected IPW."""
+    return "ground_truth" if "gt_violation" in test else "inspected_ipw"
 
 
 def write_report(evaluation, test: pd.DataFrame, out_dir: Path, metadata: dict) -> Path:
     """Write ``evaluation.md``, ``metrics.json``, feature importance and plots to ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    if "gt_violation" in test:
-        view, rows = "ground_truth", np.ones(len(test), dtype=bool)
-        y, w = test["gt_violation"].fillna(False).to_numpy(dtype=bool), None
-    else:
-        view, rows = "inspected_ipw", test["inspected"].fillna(False).to_numpy(dtype=bool)
-        y = test["violation_found"].fillna(False).to_numpy(dtype=bool)[rows]
-        w = inverse_propensity(test)[rows]
+    views = label_views(test)
+    view = headline_view(test)
+    rows, y, w = views[view]
     scores = {name: s[rows] for name, (s, _) in evaluation.scores.items()}
-    inspected = test["inspected"].fillna(False).to_numpy(dtype=bool)
-    found = test["violation_found"].fillna(False).to_numpy(dtype=bool)[inspected]
-    ipw = inverse_propensity(test)[inspected]
+    inspected, found, ipw = views["inspected_ipw"]
     ours = evaluation.scores["parcelrisk"][0]
     booster = metadata["feature_names"]
     gains = pd.Series(metadata.get("importance", {}), dtype=float)
     plots = [
-        plot_pr_curves(y, scores, out_dir / "pr_curve.png", f"precision-recall ({view})", w),
+        plot_pr_curves(
+            y[rows], scores, out_dir / "pr_curve.png", f"precision-recall ({view})", w[rows]
+        ),
         plot_calibration(
-            found, ours[inspected], out_dir / "calibration.png",
-            "calibration (inspected, IPW)", ipw,
+            found[inspected], ours[inspected], out_dir / "calibration.png",
+            "calibration (inspected, IPW)", ipw[inspected],
         ),
         plot_precision_at_budget(evaluation.table, view, out_dir / "precision_at_budget.png"),
     ]  # fmt: skip

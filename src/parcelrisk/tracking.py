@@ -140,6 +140,18 @@ def _promote(client, version: str, promotion_score, new_score: float) -> tuple[s
     return CHALLENGER, f"champion v{current.version} kept: {new_score:.4f} <= {old:.4f}"
 
 
+def alias_version(alias: str = CHAMPION) -> str | None:
+    """The registered version of ``parcelrisk`` that holds ``alias``; None if none does."""
+    _configure()
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        return str(MlflowClient().get_model_version_by_alias(REGISTERED_MODEL, alias).version)
+    except MlflowException:
+        return None
+
+
 def registered_model_dir(uri: str) -> Path:
     """Local directory of the exported model behind a registry URI.
 

@@ -157,3 +157,13 @@ def test_registry_alias_resolves_to_the_exported_model_directory(tracked, client
     champion = registered_model_dir(f"models:/{REGISTERED_MODEL}@{CHAMPION}")
     assert read_metadata(champion)["version"] == read_metadata(tracked.first.model_dir)["version"]
     assert load_model(champion).version == load_model(tracked.first.model_dir).version
+
+
+def test_alias_version_names_the_version_or_none(tracked, client, tmp_path, monkeypatch):
+    from parcelrisk.tracking import alias_version
+
+    assert (alias_version(), alias_version(CHALLENGER)) == ("1", "2")
+    assert alias_version("nobody") is None
+    mlflow_environment(monkeypatch, tmp_path)  # a fresh store: nothing registered yet
+    assert alias_version() is None
+    mlflow.set_tracking_uri(None)

@@ -33,10 +33,10 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.exc import SQLAlchemyError
 
 from parcelrisk.artifact import latest_model, load_model
-from parcelrisk.audit import AuditStore, Decision
+from parcelrisk.audit import AuditStore
 from parcelrisk.explain import explain
 from parcelrisk.mapping import records_frame
-from parcelrisk.predict import decide
+from parcelrisk.predict import decide_and_log
 from parcelrisk.schema import INSPECTION_REASONS, VIOLATION_TYPES
 from parcelrisk.tracking import registered_model_dir
 from parcelrisk.validation import ContractError, json_safe
@@ -120,24 +120,18 @@ class ParcelRisk:
                 ctx, 413, f"{len(parcels)} parcels in one request; at most {self.max_batch}"
             )
         try:
-            results = decide(self.model, parcels, explain_all=explain_all)
+            # every decision is written before the answer leaves: nothing answered is unlogged
+            request_id, results = decide_and_log(
+                self.audit, self.model, parcels, explain_all=explain_all
+            )
         except ContractError as err:
             return _error(ctx, 422, "invalid parcels; nothing was scored",
                           problems=err.to_dicts())  # fmt: skip
+        except SQLAlchemyError:
+            log.exception("audit store write failed")
+            return _error(ctx, 503, "audit store unavailable; no decision was released, retry")
         except Exception:  # a fault of ours, not of the input: say so, never crash
             return _internal_error(ctx, "scoring")
-        request_id = uuid.uuid4().hex
-        # the decision is written before the answer leaves: nothing answered is unlogged
-        try:
-            self.audit.append_decisions(
-                Decision(request_id, r["parcel_id"], record, self.model.version,
-                         r["probability"], r["lane"], r["reasons"])
-                for r, record in zip(results, parcels, strict=True)
-            )  # fmt: skip
-        except SQLAlchemyError:
-            log.exception("audit store write failed for request %s", request_id)
-            return _error(ctx, 503, "audit store unavailable; no decision was released, retry",
-                          request_id=request_id)  # fmt: skip
         return {"request_id": request_id, "results": results}
 
     @bentoml.api(route="/explain")

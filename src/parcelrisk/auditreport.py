@@ -1,0 +1,449 @@
+"""Audit reports: why a logged parcel got its lane, and a summary of a day's decisions.
+
+Everything comes from the audit store (each decision as logged: the input as received,
+model version, probability, lane, reasons) and from the exported model of the logged
+version. A parcel's explanation is recomputed exactly from its logged request, as replay
+does, and checked against the logged probability. Reports are single HTML files:
+figures are embedded as PNG data and nothing (script, stylesheet, font) is fetched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from matplotlib.figure import Figure
+
+from parcelrisk import __version__
+from parcelrisk.artifact import LoadedModel, find_model, load_model
+from parcelrisk.audit import AuditStore, input_hash
+from parcelrisk.config import ModelConfig
+from parcelrisk.explain import Explanation, evidence, explain, reasons
+from parcelrisk.explain_plots import LANE_COLOURS, waterfall_figure
+from parcelrisk.htmlpage import escape, image, page, table
+from parcelrisk.schema import FIELDS_BY_NAME
+
+LANES = ("inspect", "review", "release")
+
+#: What a lane means for the parcel, in words; thresholds are filled in from the model.
+LANE_MEANING = {
+    "inspect": "selected for physical inspection: the model's probability that an "
+    "inspection finds a violation is at or above the inspect threshold ({inspect:.0%})",
+    "review": "flagged for an officer to review the declaration before release: the "
+    "probability is at or above the review threshold ({review:.0%}) and below the inspect "
+    "threshold ({inspect:.0%})",
+    "release": "released without inspection: the probability is below the review "
+    "threshold ({review:.0%})",
+}
+
+#: What each input group of an explanation covers, in words.
+GROUP_MEANING = {
+    "seller history": "what was known about the seller before this parcel: account age, "
+    "earlier parcels and their inspection results, red flags in them, seller country and "
+    "marketplace",
+    "recipient and address": "the deliver-to party: address type (residential, commercial, "
+    "forwarder, PO box), how many names use the address, whether the name looks made up, "
+    "parcels to the same recipient in the last 24 hours",
+    "description wording": "the goods description: vague words such as 'gift' or 'parts', "
+    "and how well the wording fits the declared tariff (HTS) heading",
+    "declared value": "declared value, quantity and weight against the listed price and "
+    "against other parcels of the same tariff heading; values just under the threshold",
+    "commodity type": "the tariff (HTS) chapter and the record of its heading from this origin",
+    "routing": "origin, export country and port of lading (transshipment), carrier and its "
+    "record, port of entry, mode of transport, freight cost",
+    "filer": "the filer (marketplace, carrier or broker) and its inspection record",
+    "missing data": "how many optional data elements the declaration left out",
+    "extra inputs": "columns of the user's own table that its column mapping declares as "
+    "extra features",
+}
+
+
+def open_store(url: str) -> AuditStore:
+    """The audit store at ``url``; a SQLite file must exist (never create one to read)."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database
+        if not path or path == ":memory:" or not Path(path).is_file():
+            raise FileNotFoundError(f"audit store {url} does not exist (no SQLite file {path})")
+    return AuditStore(url)
+
+
+def logged_decisions(
+    store: AuditStore, *, parcel_id: str | None = None, day: str | date | None = None
+) -> pd.DataFrame:
+    """Logged decisions, oldest first: all, those of one parcel, or those logged on a day.
+
+    ``day`` is a UTC calendar day (``YYYY-MM-DD``). Columns: ``id``, ``logged_at``
+    (UTC), ``request_id``, ``parcel_id``, ``model_version``, ``probability``, ``lane``,
+    ``reasons`` (as returned; None if none were), ``input`` (as received),
+    ``input_sha256``.
+    """
+    rows = store.decisions(parcel_id=parcel_id)
+    columns = ["id", "logged_at", "request_id", "parcel_id", "model_version", "probability",
+               "lane", "reasons", "input", "input_sha256"]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=columns)
+    # SQLite keeps no time zone; the store writes UTC
+    frame["logged_at"] = pd.to_datetime(frame["logged_at"], utc=True)
+    if day is not None:
+        start = pd.Timestamp(_as_date(day)).tz_localize("UTC")
+        frame = frame[
+            (frame["logged_at"] >= start) & (frame["logged_at"] < start + pd.Timedelta(days=1))
+        ]
+    return frame.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Recomputed:
+    """Logged decisions explained again from their logged requests with the logged model.
+
+    ``decisions``: the decisions, in the order given; ``declarations``: their logged
+    inputs, validated; ``explanation``: exact TreeSHAP of each parcel as scored within its
+    request; ``probability``: the recomputed calibrated probability; ``reasons``: the
+    reasons as logged, or computed as the service would for parcels logged without.
+    """
+
+    decisions: pd.DataFrame
+    declarations: pd.DataFrame
+    explanation: Explanation
+    probability: np.ndarray
+    reasons: list[list[dict]]
+    model: LoadedModel
+
+    @property
+    def matches_log(self) -> bool:
+        """Whether every recomputed probability equals the logged one exactly."""
+        return bool(np.array_equal(self.probability, self.decisions["probability"].to_numpy()))
+
+
+def recompute(store: AuditStore, models_dir: str | Path, decisions: pd.DataFrame) -> Recomputed:
+    """Explain logged decisions of one model version, each within its whole logged request.
+
+    History features count the other parcels of a request, so each request is
+    re-scored whole (as :mod:`parcelrisk.replay` does) and the wanted rows are kept.
+    """
+    from parcelrisk.validation import validate_records
+
+    if decisions.empty:
+        raise ValueError("no logged decisions to explain")
+    versions = sorted(decisions["model_version"].unique())
+    if len(versions) > 1:
+        raise ValueError(f"decisions of {len(versions)} model versions {versions}; "
+                         "explain one version at a time")  # fmt: skip
+    model = load_model(find_model(models_dir, versions[0]))
+    everything = logged_decisions(store)
+    parts, frames = [], []
+    for request_id in decisions["request_id"].unique():
+        request = everything[everything["request_id"] == request_id]
+        wanted = request["id"].isin(decisions["id"]).to_numpy()
+        frame = validate_records(list(request["input"]))
+        e = explain(model.pipeline, frame)
+        parts.append((request["id"].to_numpy()[wanted], e, wanted))
+        frames.append(frame[wanted])
+    ids = np.concatenate([ids for ids, _, _ in parts])
+    order = pd.Index(ids).get_indexer(decisions["id"])
+    explanation = Explanation(
+        by_feature=_stack([e.by_feature[w] for _, e, w in parts], order),
+        base_value=np.concatenate([e.base_value[w] for _, e, w in parts])[order],
+        margin=np.concatenate([e.margin[w] for _, e, w in parts])[order],
+        features=_stack([e.features[w] for _, e, w in parts], order),
+        calibration_slope=parts[0][1].calibration_slope,
+    )
+    declarations = _stack(frames, order)
+    probability = model.pipeline[-1].predict_proba(explanation.features)[:, 1]
+    computed = reasons(explanation, declarations, top=3, direction="both")
+    why = [
+        logged if logged is not None else mine
+        for logged, mine in zip(decisions["reasons"], computed, strict=True)
+    ]
+    return Recomputed(decisions.reset_index(drop=True), declarations, explanation,
+                      probability, why, model)  # fmt: skip
+
+
+def _stack(frames: list[pd.DataFrame], order: np.ndarray) -> pd.DataFrame:
+    return pd.concat(frames, ignore_index=True).iloc[order].reset_index(drop=True)
+
+
+def _lanes(model: LoadedModel | None) -> dict[str, float]:
+    return dict((model.metadata.get("lanes") if model else None) or ModelConfig().lanes)
+
+
+def parcel_report(store: AuditStore, models_dir: str | Path, parcel_id: str) -> str:
+    """HTML report of the latest logged decision of a parcel: lane, reasons, waterfall, input.
+
+    Raises
+    ------
+    ValueError
+        If the store has no decision for ``parcel_id``.
+    FileNotFoundError
+        If the logged model version is not under ``models_dir``.
+    """
+    mine = logged_decisions(store, parcel_id=parcel_id)
+    if mine.empty:
+        raise ValueError(f"no logged decision for parcel {parcel_id!r} in {store.url}")
+    done = recompute(store, models_dir, mine.tail(1))
+    d = done.decisions.iloc[0]
+    lanes = _lanes(done.model)
+    calibration = tuple(float(v) for v in done.model.pipeline[-1].calibration_)
+    contributions = done.explanation.by_group.iloc[0]
+    figure = waterfall_figure(
+        contributions, float(done.explanation.base_value[0]), calibration, lanes,
+        title=f"parcel {parcel_id}: from the average parcel to this parcel's score",
+    )  # fmt: skip
+    body = [
+        f"<h1>Parcel <code>{escape(parcel_id)}</code> "
+        f"<span class='lane {escape(d['lane'])}'>{escape(d['lane'])}</span></h1>",
+        f"<p class='lead'>This parcel was {escape(LANE_MEANING[d['lane']].format(**lanes))}.</p>",
+        _facts_cells(d, done, lanes),
+        "<h2>Why: the main reasons</h2>",
+        _reasons_html(d["reasons"] is not None, done.reasons[0]),
+        "<h2>How the score adds up</h2>",
+        image(figure, "waterfall of contributions by input group"),
+        f"<p class='caption'>{_WATERFALL_CAPTION}</p>",
+        "<h2>Every input group</h2>",
+        _groups_cells(contributions, done),
+        "<h2>The declaration as received</h2>",
+        _input_cells(d["input"]),
+    ]
+    if len(mine) > 1:
+        body += ["<h2>Every logged decision for this parcel</h2>", _history_cells(mine)]
+    return _page(f"parcelrisk: parcel {parcel_id}", body)
+
+
+_WATERFALL_CAPTION = (
+    "Read from the top. The model starts from the score of an average parcel (base value). "
+    "Each input group then raises the score (red, to the right) or lowers it (blue, to the "
+    "left) by the amount shown. The sum is this parcel's score, shown as a probability on "
+    "the top axis; the dashed lines are the lane thresholds. Scores are log-odds before "
+    "calibration, where the contributions add up exactly (exact TreeSHAP)."
+)
+
+
+def _facts_cells(d: pd.Series, done: Recomputed, lanes: dict[str, float]) -> str:
+    meta = done.model.metadata
+    window = meta.get("training_window") or {}
+    hash_ok = input_hash(d["input"]) == d["input_sha256"]
+    rows = [
+        ("probability of a violation", f"{d['probability']:.1%}"),
+        ("lane", f"{d['lane']} (review from {lanes['review']:.0%}, inspect from "
+                 f"{lanes['inspect']:.0%})"),
+        ("decided at", f"{d['logged_at']:%Y-%m-%d %H:%M:%S} UTC"),
+        ("model", f"parcelrisk version {done.model.version}, trained on declarations "
+                  f"{_day(window.get('start'))} to {_day(window.get('end'))} (declaration "
+                  f"contract {meta.get('contract_version', '?')}, code "
+                  f"{meta.get('code_version', '?')})"),
+        ("request", f"{d['request_id']}"),
+        ("input integrity", ("the SHA-256 of the input matches the one logged"
+                             if hash_ok else "the input does NOT match its logged SHA-256")),
+        ("recomputed now", ("the logged input scored again with the logged model gives the "
+                            "same probability" if done.matches_log else
+                            f"the logged input scored again gives {done.probability[0]:.6f}, "
+                            "NOT the logged probability")),
+    ]  # fmt: skip
+    return _cells(["", ""], rows, header=False)
+
+
+def _reasons_html(logged: bool, why: list[dict]) -> str:
+    note = (
+        "The reasons returned with the decision, strongest first."
+        if logged
+        else "No reasons were returned at the time (they are returned for the inspect and "
+        "review lanes); these are computed now from the logged input and model, the same way."
+    )
+    items = [
+        f"<li><span class='{r['direction']}'>{r['direction']} the risk "
+        f"({r['contribution']:+.2f})</span> <b>{escape(r['group'])}</b>: "
+        f"{escape(r['text'])}<br><small>{escape(GROUP_MEANING.get(r['group'], ''))}</small></li>"
+        for r in why
+    ]
+    units = (
+        " The number in brackets is how much the input group moved the parcel's score "
+        "(log-odds; the waterfall below shows how they add up)."
+    )
+    return f"<p>{note}{units}</p><ol class='reasons'>{''.join(items)}</ol>"
+
+
+def _groups_cells(contributions: pd.Series, done: Recomputed) -> str:
+    features, parcel = done.explanation.features.iloc[0], done.declarations.iloc[0]
+    order = contributions.abs().sort_values(ascending=False).index
+    rows = [
+        (group, f"{contributions[group]:+.3f}",
+         "raises" if contributions[group] > 0 else "lowers" if contributions[group] < 0 else "none",
+         evidence(group, features, parcel), GROUP_MEANING.get(group, ""))
+        for group in order
+    ]  # fmt: skip
+    return _cells(["input group", "contribution", "effect", "what the data shows",
+                   "what the group covers"], rows)  # fmt: skip
+
+
+def _input_cells(record: dict) -> str:
+    names = [n for n in FIELDS_BY_NAME if n in record] + sorted(set(record) - set(FIELDS_BY_NAME))
+    rows = [
+        (name, "(not given)" if record[name] is None else str(record[name]),
+         FIELDS_BY_NAME[name].doc if name in FIELDS_BY_NAME else "")
+        for name in names
+    ]  # fmt: skip
+    return _cells(["field", "value", "meaning"], rows)
+
+
+def _history_cells(decisions: pd.DataFrame) -> str:
+    rows = [
+        (f"{d.logged_at:%Y-%m-%d %H:%M:%S}", d.model_version, f"{d.probability:.1%}", d.lane,
+         d.request_id)
+        for d in decisions.itertuples()
+    ]  # fmt: skip
+    return _cells(["logged at (UTC)", "model version", "probability", "lane", "request"], rows)
+
+
+def batch_report(
+    store: AuditStore, day: str | date | None = None, models_dir: str | Path = "models"
+) -> str:
+    """HTML summary of the decisions logged on one UTC day (default: the newest day).
+
+    Lanes, the distribution of probabilities, the most frequent reasons (as returned)
+    and a breakdown by model version, with the riskiest parcels of the day.
+
+    Raises
+    ------
+    ValueError
+        If the store holds no decision, or none on ``day``.
+    """
+    everything = logged_decisions(store)
+    if everything.empty:
+        raise ValueError(f"no decisions logged in {store.url}")
+    first, last = everything["logged_at"].min(), everything["logged_at"].max()
+    day = _as_date(day) if day is not None else last.date()
+    decisions = logged_decisions(store, day=day)
+    if decisions.empty:
+        raise ValueError(f"no decisions logged on {day} (UTC) in {store.url}; decisions "
+                         f"span {first:%Y-%m-%d} to {last:%Y-%m-%d}")  # fmt: skip
+    lanes = _lanes(_newest_model(models_dir, decisions["model_version"]))
+    body = [
+        f"<h1>Decisions logged on {day} (UTC)</h1>",
+        f"<p class='lead'>{len(decisions):,} decisions on {decisions['parcel_id'].nunique():,} "
+        f"parcels in {decisions['request_id'].nunique():,} requests, between "
+        f"{decisions['logged_at'].min():%H:%M:%S} and {decisions['logged_at'].max():%H:%M:%S} "
+        "UTC.</p>",
+        "<h2>Lanes</h2>",
+        _lanes_cells(decisions, lanes),
+        image(_probability_figure(decisions, lanes), "distribution of probabilities by lane"),
+        "<h2>By model version</h2>",
+        _versions_cells(decisions),
+        "<h2>Most frequent reasons</h2>",
+        _reason_counts_html(decisions),
+        "<h2>Riskiest parcels of the day</h2>",
+        "<p>For the full explanation of one parcel: <code>parcelrisk report PARCEL_ID</code>.</p>",
+        _riskiest_cells(decisions),
+    ]
+    return _page(f"parcelrisk: decisions of {day}", body)
+
+
+def _lanes_cells(decisions: pd.DataFrame, lanes: dict[str, float]) -> str:
+    counts = decisions["lane"].value_counts()
+    rows = [
+        (lane, f"{counts.get(lane, 0):,}", f"{counts.get(lane, 0) / len(decisions):.1%}",
+         LANE_MEANING[lane].format(**lanes))
+        for lane in LANES
+    ]  # fmt: skip
+    return _cells(["lane", "parcels", "share", "what it means"], rows)
+
+
+def _as_date(day: str | date) -> date:
+    if isinstance(day, date):
+        return day
+    try:
+        return date.fromisoformat(day)
+    except ValueError as err:
+        raise ValueError(f"day {day!r} is not a date of the form YYYY-MM-DD") from err
+
+
+def _newest_model(models_dir, versions: pd.Series) -> LoadedModel | None:
+    """The model of the newest version logged, when its directory is at hand."""
+    try:
+        return load_model(find_model(models_dir, sorted(versions.unique())[-1]))
+    except FileNotFoundError:
+        return None
+
+
+def _probability_figure(decisions: pd.DataFrame, lanes: dict[str, float]) -> Figure:
+    fig = Figure(figsize=(8, 3.6))
+    ax = fig.subplots()
+    bins = np.linspace(0, 1, 51)
+    for lane in reversed(LANES):
+        p = decisions.loc[decisions["lane"] == lane, "probability"]
+        if len(p):
+            ax.hist(p, bins=bins, color=LANE_COLOURS[lane], label=f"{lane} ({len(p):,})")
+    for lane, threshold in lanes.items():
+        ax.axvline(threshold, color=LANE_COLOURS[lane], ls="--", lw=1,
+                   label=f"{lane} threshold {threshold:.0%}")  # fmt: skip
+    ax.set_yscale("log")
+    ax.set(xlabel="probability of a violation", ylabel="parcels (log scale)",
+           title="distribution of probabilities, by lane", xlim=(0, 1))  # fmt: skip
+    ax.legend(title="lane")
+    fig.tight_layout()
+    return fig
+
+
+def _versions_cells(decisions: pd.DataFrame) -> str:
+    rows = []
+    for version, part in decisions.groupby("model_version", sort=True):
+        counts = part["lane"].value_counts()
+        rows.append((version, f"{len(part):,}", *(f"{counts.get(lane, 0):,}" for lane in LANES),
+                     f"{part['probability'].mean():.2%}"))  # fmt: skip
+    return _cells(["model version", "decisions", *LANES, "mean probability"], rows)
+
+
+def _reason_counts_html(decisions: pd.DataFrame) -> str:
+    given = [(r["group"], r["direction"]) for rs in decisions["reasons"].dropna() for r in rs]
+    explained = int(decisions["reasons"].notna().sum())
+    if not given:
+        return "<p>No reasons were returned on this day (none of the parcels was explained).</p>"
+    counts = (
+        pd.DataFrame(given, columns=["group", "direction"]).value_counts().unstack(fill_value=0)
+    )
+    counts = counts.reindex(columns=["raises", "lowers"], fill_value=0)
+    counts = counts.loc[counts.sum(axis=1).sort_values(ascending=False).index]
+    rows = [
+        (group, f"{row['raises']:,}", f"{row['lowers']:,}",
+         f"{(row['raises'] + row['lowers']) / explained:.0%}", GROUP_MEANING.get(group, ""))
+        for group, row in counts.iterrows()
+    ]  # fmt: skip
+    head = ["input group", "raised the risk", "lowered the risk", "share of decisions",
+            "what the group covers"]  # fmt: skip
+    return (
+        f"<p>Among the {explained:,} decisions returned with reasons (inspect and review lanes, "
+        "or all parcels of requests that asked for them); each decision gives up to three.</p>"
+        + _cells(head, rows)
+    )
+
+
+def _riskiest_cells(decisions: pd.DataFrame, top: int = 20) -> str:
+    rows = []
+    for d in decisions.nlargest(top, "probability").itertuples():
+        first = d.reasons[0] if d.reasons else None
+        reason = f"{first['text']} ({first['group']})" if first else "(no reasons returned)"
+        rows.append((d.parcel_id, f"{d.logged_at:%H:%M:%S}", f"{d.probability:.1%}", d.lane,
+                     d.model_version, reason))  # fmt: skip
+    return _cells(["parcel", "logged (UTC)", "probability", "lane", "model", "main reason"], rows)
+
+
+def _cells(head: list[str], rows: list[tuple], header: bool = True) -> str:
+    """A table whose lane names are coloured."""
+    return table(head, rows, header=header, cell_class={lane: f"lane {lane}" for lane in LANES})
+
+
+def _day(stamp) -> str:
+    return "?" if stamp is None else f"{pd.Timestamp(stamp):%Y-%m-%d}"
+
+
+def _page(title: str, body: list[str]) -> str:
+    made = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    footer = (
+        f"Written {made} by parcelrisk {__version__} from the audit log. Probabilities are "
+        "the model's calibrated probability that an inspection would find a violation. "
+        "Contributions are exact TreeSHAP values in log-odds before calibration."
+    )
+    return page(title, body, footer)
