@@ -125,7 +125,7 @@ def recompute(store: AuditStore, models_dir: str | Path, decisions: pd.DataFrame
     History features count the other parcels of a request, so each request is
     re-scored whole (as :mod:`parcelrisk.replay` does) and the wanted rows are kept.
     """
-    from parcelrisk.validation import validate_records
+    from parcelrisk.mapping import records_frame
 
     if decisions.empty:
         raise ValueError("no logged decisions to explain")
@@ -139,7 +139,7 @@ def recompute(store: AuditStore, models_dir: str | Path, decisions: pd.DataFrame
     for request_id in decisions["request_id"].unique():
         request = everything[everything["request_id"] == request_id]
         wanted = request["id"].isin(decisions["id"]).to_numpy()
-        frame = validate_records(list(request["input"]))
+        frame = records_frame(list(request["input"]), model.mapping)  # as it was scored
         e = explain(model.pipeline, frame)
         parts.append((request["id"].to_numpy()[wanted], e, wanted))
         frames.append(frame[wanted])

@@ -8,8 +8,8 @@ raising (used by :mod:`parcelrisk.io` to merge its own parse problems).
 
 Checks beyond each field's kind
 -------------------------------
-* Blank (whitespace-only) text counts as missing in a required id, text or label field;
-  in an optional label field it is an error; optional free text may be blank.
+* Blank (whitespace-only) text counts as missing in a required id or label field; in an
+  optional label field it is an error. Free text may be empty or blank (it is kept).
 * ``parcel_id`` is unique; every duplicated row is reported.
 * Outcomes (``inspection_reason``, ``violation_found``, ``violation_type``, ``outcome_at``)
   only for rows with ``inspected`` true; ``violation_type`` only where ``violation_found``
@@ -301,49 +301,49 @@ _FAST_ISO = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
     r"(?:Z|[+-][0-9]{2}:[0-9]{2})"
 )
-_FAST_MISSING = object()  # a value the fast path cannot take: fall back
+_FALL_BACK = object()  # a value the fast path cannot take: use the vectorised checks
 _EMPTY_IS_MISSING = (STRING_KINDS - {Kind.TEXT}) | {Kind.TIMESTAMP}
 
 
 def _plain_value(fld: Field, value: Any) -> Any:
-    """The canonical value of a plain valid ``value`` (None if missing), or _FAST_MISSING."""
+    """The canonical value of a plain valid ``value`` (None if missing), or _FALL_BACK."""
     kind = fld.kind
-    if value is None or (value == "" and kind in _EMPTY_IS_MISSING and type(value) is str):
-        return _FAST_MISSING if fld.required else None
+    if value is None or (type(value) is str and value == "" and kind in _EMPTY_IS_MISSING):
+        return _FALL_BACK if fld.required else None
     if kind in STRING_KINDS:
         if type(value) is not str:
-            return _FAST_MISSING
+            return _FALL_BACK
         if kind is Kind.TEXT:
             return value
         if kind in (Kind.ID, Kind.CATEGORY):
-            return value if value.strip() else _FAST_MISSING
+            return value if value.strip() else _FALL_BACK
         if kind is Kind.ENUM:
-            return value if value in fld.allowed else _FAST_MISSING
+            return value if value in fld.allowed else _FALL_BACK
         if not _FAST_RE[kind].fullmatch(value):
-            return _FAST_MISSING
+            return _FALL_BACK
         if kind is Kind.HTS:
             value = value.replace(".", "")
-            return value if len(value) in _HTS_LENGTHS else _FAST_MISSING
+            return value if len(value) in _HTS_LENGTHS else _FALL_BACK
         return value
     if kind in (Kind.INT, Kind.FLOAT):
         if type(value) not in (int, float) or (kind is Kind.INT and type(value) is not int):
-            return _FAST_MISSING
+            return _FALL_BACK
         if not (math.isfinite(value) and -(2**53) <= value <= 2**53):  # beyond: vectorised
-            return _FAST_MISSING
+            return _FALL_BACK
         if fld.min_value is not None and not (
             value >= fld.min_value if fld.min_inclusive else value > fld.min_value
         ):
-            return _FAST_MISSING
+            return _FALL_BACK
         return float(value) if kind is Kind.FLOAT else value
     if kind is Kind.BOOL:
-        return value if type(value) is bool else _FAST_MISSING
+        return value if type(value) is bool else _FALL_BACK
     if type(value) is not str or not _FAST_ISO.fullmatch(value):
-        return _FAST_MISSING
+        return _FALL_BACK
     try:
         stamp = pd.Timestamp(value).tz_convert("UTC")
     except (ValueError, OverflowError):  # e.g. 30 February
-        return _FAST_MISSING
-    return stamp if _TS_MIN <= stamp <= _TS_MAX else _FAST_MISSING
+        return _FALL_BACK
+    return stamp if _TS_MIN <= stamp <= _TS_MAX else _FALL_BACK
 
 
 def _plain_records(records: Sequence[Any]) -> pd.DataFrame | None:
@@ -356,7 +356,7 @@ def _plain_records(records: Sequence[Any]) -> pd.DataFrame | None:
             return None
         for fld in fields:
             value = _plain_value(fld, record.get(fld.name))
-            if value is _FAST_MISSING:
+            if value is _FALL_BACK:
                 return None
             columns[fld.name].append(value)
     ids = columns["parcel_id"]

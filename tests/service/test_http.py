@@ -183,8 +183,9 @@ def test_outcomes_are_recorded_and_inconsistent_ones_refused(served):
 
 
 def test_health_and_metrics_endpoints(served):
-    base, _, _, _ = served
+    base, parcels, _, _ = served
     assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+    assert _post(base, "/score", {"parcels": parcels[:1]}).status_code == 200  # a request counted
     metrics = httpx.get(f"{base}/metrics", timeout=10)
     assert metrics.status_code == 200 and "bentoml" in metrics.text
 

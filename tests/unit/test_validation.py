@@ -614,6 +614,14 @@ def test_a_contract_variant_relaxes_only_the_fields_it_changes(valid_frame):
         validate(valid_frame, fields=FIELDS[1:])
 
 
+@pytest.mark.parametrize("value", [pd.NA, np.nan, np.float64(2.0), np.array([1]), pd.NaT])
+def test_fast_path_hands_non_json_values_to_the_full_checks(value):
+    from parcelrisk import validation
+
+    record = dict(_input_record(1), recipient_city=value, quantity=value)
+    assert validation._plain_records([record]) is None
+
+
 def test_fast_path_leaves_required_outcomes_and_contract_variants_to_the_full_checks():
     record = _input_record(1)
     with pytest.raises(ContractError, match="outcomes are required"):

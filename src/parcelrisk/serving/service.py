@@ -20,6 +20,7 @@ comes from worker processes instead.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import uuid
@@ -44,7 +45,7 @@ from parcelrisk.validation import ContractError, json_safe
 API_KEY_HEADER = "x-api-key"
 MODEL_FIELDS = ("name", "version", "training_window", "test_window", "contract_version",
                 "code_version", "lanes", "weighting", "promotion_metric", "promotion_score",
-                "metrics")  # fmt: skip
+                "metrics", "evaluation")  # fmt: skip
 log = logging.getLogger("parcelrisk.serving")
 # plain GET routes (BentoML APIs are POST): mounted next to the service's own routes
 http = FastAPI(title="parcelrisk", docs_url=None, redoc_url=None, openapi_url=None)
@@ -74,6 +75,21 @@ def _error(ctx: bentoml.Context, status: int, message: str, **extra: Any) -> dic
     return {"error": message, **extra}
 
 
+def _setting(name: str, default: int) -> int:
+    """A positive whole number from the environment, or a start-up error naming it."""
+    raw = os.environ.get(name, str(default))
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {raw!r}")
+    return int(raw)
+
+
+def _key_matches(expected: str | None, given: str | None) -> bool:
+    """True if no key is configured, else whether ``given`` is it (constant time)."""
+    if not expected:
+        return True
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
 def _internal_error(ctx: bentoml.Context, what: str) -> dict[str, Any]:
     """A 500 that names an error id to find in the server log, and says nothing was logged."""
     error_id = uuid.uuid4().hex
@@ -85,7 +101,7 @@ def _internal_error(ctx: bentoml.Context, what: str) -> dict[str, Any]:
 @bentoml.asgi_app(http, path="/")
 @bentoml.service(
     name="parcelrisk",
-    workers=int(os.environ.get("PARCELRISK_WORKERS", "1")),
+    workers=_setting("PARCELRISK_WORKERS", 1),
     traffic={"timeout": 60},
 )
 class ParcelRisk:
@@ -99,10 +115,10 @@ class ParcelRisk:
         self.model = load_model(model_dir)
         self.audit = AuditStore(os.environ.get("PARCELRISK_AUDIT_URL", "sqlite:///audit.db"))
         self.api_key = os.environ.get("PARCELRISK_API_KEY") or None
-        self.max_batch = int(os.environ.get("PARCELRISK_MAX_BATCH", "1000"))
+        self.max_batch = _setting("PARCELRISK_MAX_BATCH", 1000)
 
     def _refused(self, ctx: bentoml.Context) -> dict[str, Any] | None:
-        if self.api_key and ctx.request.headers.get(API_KEY_HEADER) != self.api_key:
+        if not _key_matches(self.api_key, ctx.request.headers.get(API_KEY_HEADER)):
             return _error(ctx, 401, f"missing or wrong API key in header {API_KEY_HEADER!r}")
         return None
 
@@ -144,12 +160,11 @@ class ParcelRisk:
                           f"send 1 to {self.max_batch} parcels in 'parcels'")  # fmt: skip
         try:
             frame = records_frame(parcels, self.model.mapping)
+            e = explain(self.model.pipeline, frame)
         except ContractError as err:
             return _error(ctx, 422, "invalid parcels; nothing was explained",
                           problems=err.to_dicts())  # fmt: skip
-        try:
-            e = explain(self.model.pipeline, frame)
-        except Exception:
+        except Exception:  # a fault of ours, not of the input
             return _internal_error(ctx, "explaining")
         return {
             "model": {"name": "parcelrisk", "version": self.model.version},
@@ -182,7 +197,7 @@ class ParcelRisk:
     @http.get("/model")
     def model_info(self, x_api_key: str | None = Header(default=None)) -> JSONResponse:
         """Model metadata: version, training window, metrics, contract version."""
-        if self.api_key and x_api_key != self.api_key:
+        if not _key_matches(self.api_key, x_api_key):
             return JSONResponse(
                 {"error": f"missing or wrong API key in header {API_KEY_HEADER!r}"}, 401
             )
