@@ -133,8 +133,15 @@ def _promote(client, version: str, promotion_score, new_score: float) -> tuple[s
         return CHAMPION, "no champion yet"
     if promotion_score is None:
         return CHALLENGER, f"champion v{current.version} kept: no comparison data"
-    champion = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}@{CHAMPION}")
-    old = promotion_score(champion)
+    try:
+        champion = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}@{CHAMPION}")
+        old = promotion_score(champion)
+    except Exception as err:  # e.g. a champion pickled by an older parcelrisk
+        return CHALLENGER, (
+            f"champion v{current.version} kept: this installation could not score it on the "
+            f"test window ({type(err).__name__}: {err}); compare the two by hand and move "
+            f"the '{CHAMPION}' alias if the new model is better"
+        )
     if new_score > old:
         return CHAMPION, f"beats champion v{current.version}: {new_score:.4f} > {old:.4f}"
     return CHALLENGER, f"champion v{current.version} kept: {new_score:.4f} <= {old:.4f}"

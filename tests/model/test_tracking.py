@@ -167,3 +167,15 @@ def test_alias_version_names_the_version_or_none(tracked, client, tmp_path, monk
     mlflow_environment(monkeypatch, tmp_path)  # a fresh store: nothing registered yet
     assert alias_version() is None
     mlflow.set_tracking_uri(None)
+
+
+def test_a_champion_this_installation_cannot_score_is_kept_with_the_reason(tracked, client):
+    from parcelrisk.tracking import _promote
+
+    def broken(champion):
+        raise AttributeError("'EntityHistory' object has no attribute 'skipped_entities_'")
+
+    alias, reason = _promote(client, "2", broken, 0.99)
+    assert alias == CHALLENGER
+    assert reason.startswith("champion v1 kept: this installation could not score it")
+    assert "skipped_entities_" in reason
