@@ -25,6 +25,7 @@ import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -62,6 +63,8 @@ _KEYS = ("version", "id", "time", "label", "inspected", "outcome_delay_days", "r
          "extra")  # fmt: skip
 _MAX_COLUMNS_LISTED = 40
 # a time of day followed by 'Z' or a UTC offset: such values carry their own timezone
+# the range of the canonical frame's nanosecond timestamps
+_EARLIEST, _LATEST = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
 _OFFSET = re.compile(r".*\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$")
 
 
@@ -620,13 +623,27 @@ def _is_missing(s: pd.Series) -> np.ndarray:
 def _times(
     s: pd.Series, mapping: ColumnMapping, ids: np.ndarray, problems: list[ContractProblem]
 ) -> pd.Series:
-    """Times in UTC: with an offset as given, without one in the mapping's timezone."""
+    """Times in UTC: with an offset as given, without one in the mapping's timezone.
+
+    Values that are neither text nor timestamps (JSON numbers, booleans) and times outside
+    the nanosecond range of the canonical frame are problems, not guesses or crashes.
+    """
     missing = _is_missing(s)
+    what = f"format {mapping.time_format!r}" if mapping.time_format else "ISO 8601"
+    allowed = f"a time in {what} (timezone {mapping.timezone} unless the value has an offset)"
     if ptypes.is_datetime64_any_dtype(s.dtype):
         has_tz = getattr(s.dtype, "tz", None) is not None
         utc = s.dt.tz_convert("UTC") if has_tz else _localize(s, mapping.timezone)
         unparsed = np.zeros(len(s), dtype=bool)
     else:
+        wrong = np.zeros(len(s), dtype=bool)
+        if not _only_text(s):
+            wrong = ~missing & ~s.map(_time_like).to_numpy(dtype=bool)
+        for i in np.flatnonzero(wrong):
+            problems.append(_problem(i, ids, mapping.time, s.iloc[i],
+                                     f"expected text or a timestamp, got {_type(s.iloc[i])}",
+                                     allowed))  # fmt: skip
+        missing = missing | wrong
         text = s.astype("string").str.strip().mask(missing)
         fmt = mapping.time_format or "ISO8601"
         utc = pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
@@ -638,8 +655,11 @@ def _times(
             wall = utc[local].dt.tz_localize(None)
             utc = utc.copy()
             utc[local] = _localize(wall, mapping.timezone)
-    what = f"format {mapping.time_format!r}" if mapping.time_format else "ISO 8601"
-    allowed = f"a time in {what} (timezone {mapping.timezone} unless the value has an offset)"
+    # parsing may give a coarser unit than the canonical nanoseconds, with a wider range
+    outside = ((utc < _EARLIEST) | (utc > _LATEST)).to_numpy(dtype=bool, na_value=False)
+    for i in np.flatnonzero(outside):
+        problems.append(_problem(i, ids, mapping.time, s.iloc[i],
+                                 "timestamp out of range (years 1677 to 2262)", allowed))  # fmt: skip
     for i in np.flatnonzero(unparsed):
         problems.append(_problem(i, ids, mapping.time, s.iloc[i], f"not a time in {what}",
                                  allowed))  # fmt: skip
@@ -648,7 +668,14 @@ def _times(
                                  f"this local time does not exist or is ambiguous in "
                                  f"{mapping.timezone} (a daylight-saving change)",
                                  allowed))  # fmt: skip
-    return utc.dt.as_unit("ns")
+    return utc.mask(outside).dt.as_unit("ns")
+
+
+def _time_like(value: Any) -> bool:
+    """Whether a value of an untyped time column is text, a timestamp or missing."""
+    if isinstance(value, str | datetime | np.datetime64) or value is None or value is pd.NA:
+        return True
+    return isinstance(value, float) and value != value  # NaN
 
 
 def _localize(naive: pd.Series, timezone: str) -> pd.Series:

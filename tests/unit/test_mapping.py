@@ -289,3 +289,40 @@ def test_records_in_user_columns_are_read_and_bad_keys_named(mapping):
         (1, "net_mas"): "unknown field; did you mean 'net_mass'?",
         (3, "value"): "not a number",
     }
+
+
+def test_times_outside_the_nanosecond_range_are_problems_not_crashes(mapping):
+    dates = ["31/12/9999 10:00", "01/01/0001 00:00", "02/03/2025 00:15", "03/03/2025 23:59"]
+    with pytest.raises(MappedDataError) as excinfo:
+        apply_mapping(table(date=dates), mapping)
+    assert problems_of(excinfo) == {
+        (0, "date"): "timestamp out of range (years 1677 to 2262)",
+        (1, "date"): "timestamp out of range (years 1677 to 2262)",
+    }
+    iso = mapping_from_dict({**MAPPING, "time": "date"})
+    dates = ["9999-12-31T23:59:59Z", "0001-01-01", "2025-03-01", "2025-03-02"]
+    with pytest.raises(MappedDataError) as excinfo:
+        apply_mapping(table(date=dates), iso)
+    assert set(problems_of(excinfo)) == {(0, "date"), (1, "date")}
+    typed = pd.Series(pd.to_datetime(["9999-12-31", "2025-03-01", "2025-03-01", "2025-03-02"],
+                                     utc=True).as_unit("us"))  # fmt: skip
+    with pytest.raises(MappedDataError, match=r"row 0 .*timestamp out of range"):
+        apply_mapping(table(date=typed), iso)
+
+
+def test_times_that_are_not_text_or_timestamps_are_problems(mapping):
+    iso = mapping_from_dict({**MAPPING, "time": "date"})
+    records = table(date=["2025-03-01", "2025-03-02", "2025-03-02", "2025-03-03"])
+    records = records.drop(columns=["ignored", "illicit"]).to_dict(orient="records")
+    records[0]["date"], records[1]["date"], records[2]["date"] = 2025, 20250301, True
+    with pytest.raises(MappedDataError) as excinfo:
+        records_frame(records, iso)
+    assert problems_of(excinfo) == {
+        (0, "date"): "expected text or a timestamp, got int",
+        (1, "date"): "expected text or a timestamp, got int",
+        (2, "date"): "expected text or a timestamp, got bool",
+    }
+    numbers = table(date=[2025, 2026, 2027, 2028])  # a numeric column from Parquet
+    with pytest.raises(MappedDataError, match=r"4 problems"):
+        apply_mapping(numbers.astype({"date": "int64"}), iso)
+
