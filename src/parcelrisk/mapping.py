@@ -606,7 +606,7 @@ def _plain_text(value: Any) -> str:
 
 
 def _problem(row: int, ids: np.ndarray, column: str, value: Any, reason: str, allowed: str):
-    return ContractProblem(int(row), ids[row], column, value, reason, allowed)
+    return ContractProblem(int(row), ids[row], column, _plain(value), reason, allowed)
 
 
 def _is_missing(s: pd.Series) -> np.ndarray:
@@ -687,13 +687,14 @@ def _localize(naive: pd.Series, timezone: str) -> pd.Series:
 def _numbers(
     s: pd.Series, column: str, ids: np.ndarray, problems: list[ContractProblem]
 ) -> pd.Series:
-    """Numbers as float64 (NaN where missing); text that is not a number is a problem."""
+    """Numbers as float64 (NaN where missing); text that is not a finite number is a problem."""
     missing = _is_missing(s)
     if ptypes.is_bool_dtype(s.dtype):
         values = pd.Series(np.nan, index=s.index)
         bad = ~missing
     elif ptypes.is_numeric_dtype(s.dtype):
-        return pd.Series(s.to_numpy(dtype=float, na_value=np.nan), index=s.index)
+        values = pd.Series(s.to_numpy(dtype=float, na_value=np.nan), index=s.index)
+        bad = np.zeros(len(s), dtype=bool)
     elif _only_text(s):
         text = s.astype("string").str.strip().mask(missing)
         values = pd.to_numeric(text, errors="coerce").astype(float)
@@ -705,9 +706,11 @@ def _numbers(
             text = text.map(lambda v: v.strip() if isinstance(v, str) else v)
         values = pd.to_numeric(text, errors="coerce").astype(float)
         bad = values.isna().to_numpy() & ~missing
-    for i in np.flatnonzero(bad):
-        problems.append(_problem(i, ids, column, s.iloc[i], "not a number", "a number"))
-    return values.mask(bad)
+    infinite = np.isinf(values.to_numpy())
+    for i in np.flatnonzero(bad | infinite):
+        reason = "not a finite number" if infinite[i] else "not a number"
+        problems.append(_problem(i, ids, column, s.iloc[i], reason, "a finite number"))
+    return values.mask(bad | infinite)
 
 
 def _role_values(

@@ -326,3 +326,16 @@ def test_times_that_are_not_text_or_timestamps_are_problems(mapping):
     with pytest.raises(MappedDataError, match=r"4 problems"):
         apply_mapping(numbers.astype({"date": "int64"}), iso)
 
+
+def test_non_finite_numbers_are_problems(mapping):
+    with pytest.raises(MappedDataError) as excinfo:
+        apply_mapping(table(duty=["inf", "-1e999", "", "8"]), mapping)
+    assert problems_of(excinfo) == {(0, "duty"): "not a finite number",
+                                    (1, "duty"): "not a finite number"}  # fmt: skip
+    records = table().drop(columns=["ignored", "illicit"]).to_dict(orient="records")
+    records[2]["duty"] = float("inf")
+    with pytest.raises(MappedDataError, match=r"row 2 .*'duty' has value inf: not a finite"):
+        records_frame(records, mapping)
+    typed = table(duty=pd.Series([1.0, np.inf, np.nan, 8.0]))
+    with pytest.raises(MappedDataError, match=r"row 1 .*'duty' has value inf: not a finite"):
+        apply_mapping(typed, mapping)
