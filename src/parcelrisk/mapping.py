@@ -237,6 +237,13 @@ def mapping_from_dict(raw: Any, source: str = "(dict)") -> ColumnMapping:
     outcome_columns = {"id": id_, "time": time, "label": label and label.column}
     if inspected is not None:
         outcome_columns["inspected"] = inspected.column
+    parts = {**outcome_columns, **{f"roles.{r}": c for r, c in roles.items()}}
+    for where, column in parts.items():
+        if column and is_ground_truth(column):
+            problems.append(
+                f"{where}: column {column!r} has the gt_ prefix of generated ground truth, "
+                "which must never reach the model; map the observed columns instead"
+            )
     for where, column in outcome_columns.items():
         used = [f"roles.{r}" for r, c in roles.items() if c == column]
         used += [f"extra ({column})" for c in categorical + numeric if c == column]
@@ -658,8 +665,8 @@ def _times(
     # parsing may give a coarser unit than the canonical nanoseconds, with a wider range
     outside = ((utc < _EARLIEST) | (utc > _LATEST)).to_numpy(dtype=bool, na_value=False)
     for i in np.flatnonzero(outside):
-        problems.append(_problem(i, ids, mapping.time, s.iloc[i],
-                                 "timestamp out of range (years 1677 to 2262)", allowed))  # fmt: skip
+        reason = "timestamp out of range (years 1677 to 2262)"
+        problems.append(_problem(i, ids, mapping.time, s.iloc[i], reason, allowed))
     for i in np.flatnonzero(unparsed):
         problems.append(_problem(i, ids, mapping.time, s.iloc[i], f"not a time in {what}",
                                  allowed))  # fmt: skip

@@ -339,3 +339,21 @@ def test_non_finite_numbers_are_problems(mapping):
     typed = table(duty=pd.Series([1.0, np.inf, np.nan, 8.0]))
     with pytest.raises(MappedDataError, match=r"row 1 .*'duty' has value inf: not a finite"):
         apply_mapping(typed, mapping)
+
+
+def test_ground_truth_columns_cannot_be_mapped_to_any_part():
+    spec = {**MAPPING, "id": "gt_id", "time": "gt_time",
+            "label": {"column": "gt_violation"},
+            "inspected": "gt_inspected",
+            "roles": {**MAPPING["roles"], "seller_id": "gt_bad_actor"}}  # fmt: skip
+    with pytest.raises(MappingError) as excinfo:
+        mapping_from_dict(spec)
+    problems = excinfo.value.problems
+    parts = {"id": "gt_id", "time": "gt_time", "label": "gt_violation",
+             "inspected": "gt_inspected", "roles.seller_id": "gt_bad_actor"}  # fmt: skip
+    for where, column in parts.items():
+        assert (
+            f"{where}: column {column!r} has the gt_ prefix of generated ground truth, which "
+            "must never reach the model; map the observed columns instead"
+        ) in problems
+
