@@ -318,7 +318,18 @@ def _binary(raw: Any, where: str, problems: list[str], *, required: bool) -> Bin
         ):
             problems.append(f"{where}.{side} must be a list of values, got {given!r}")
             given = list(default)
-        values[side] = tuple(str(v) for v in given)
+        flags = [v for v in given if isinstance(v, bool)]
+        if flags:
+            problems.append(
+                f"{where}.{side}: {flags[0]!r} is a YAML boolean (yes, no, true, false, on and "
+                "off without quotes are); quote the values as they appear in the data, e.g. "
+                "['yes']"
+            )
+            given = list(default)
+        # as data values are read: the number 1.0 is "1" (the text "1.0" stays "1.0")
+        values[side] = tuple(
+            str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in given
+        )
     both = {_plain_text(v) for v in values["positive"]} & {
         _plain_text(v) for v in values["negative"]
     }

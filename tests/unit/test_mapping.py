@@ -357,3 +357,22 @@ def test_ground_truth_columns_cannot_be_mapped_to_any_part():
             "must never reach the model; map the observed columns instead"
         ) in problems
 
+
+def test_declared_label_values_compare_like_the_data():
+    spec = {**MAPPING, "label": yaml.safe_load("{column: illicit, positive: [1.0], negative: [0]}")}
+    frame = apply_mapping(table(illicit=[1.0, 0.0, None, 1]), mapping_from_dict(spec))
+    assert frame["violation_found"].tolist() == [True, False, pd.NA, True]
+    unquoted = yaml.safe_load("{column: illicit, positive: [yes], negative: [no]}")
+    spec = {**MAPPING, "label": unquoted}
+    with pytest.raises(MappingError) as excinfo:
+        mapping_from_dict(spec)
+    assert excinfo.value.problems == [
+        "label.positive: True is a YAML boolean (yes, no, true, false, on and off without "
+        "quotes are); quote the values as they appear in the data, e.g. ['yes']",
+        "label.negative: False is a YAML boolean (yes, no, true, false, on and off without "
+        "quotes are); quote the values as they appear in the data, e.g. ['yes']",
+    ]
+    quoted = yaml.safe_load("{column: illicit, positive: ['yes'], negative: ['no']}")
+    frame = apply_mapping(table(illicit=["Yes", "no", "", "YES"]),
+                          mapping_from_dict({**MAPPING, "label": quoted}))  # fmt: skip
+    assert frame["violation_found"].tolist() == [True, False, pd.NA, True]
