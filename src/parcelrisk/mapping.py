@@ -63,6 +63,7 @@ _KEYS = ("version", "id", "time", "label", "inspected", "outcome_delay_days", "r
          "extra")  # fmt: skip
 _MAX_COLUMNS_LISTED = 40
 # a time of day followed by 'Z' or a UTC offset: such values carry their own timezone
+_FLOAT_MAX = float(np.finfo(float).max)  # a Python float: compares with any int exactly
 # the range of the canonical frame's nanosecond timestamps
 _EARLIEST, _LATEST = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
 _OFFSET = re.compile(r".*\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$")
@@ -721,7 +722,7 @@ def _numbers(
         is_bool = s.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
         text = s.mask(is_bool | missing)
         if ptypes.is_object_dtype(text.dtype):
-            text = text.map(lambda v: v.strip() if isinstance(v, str) else v)
+            text = text.map(_number_like)
         values = pd.to_numeric(text, errors="coerce").astype(float)
         bad = values.isna().to_numpy() & ~missing
     infinite = np.isinf(values.to_numpy())
@@ -729,6 +730,15 @@ def _numbers(
         reason = "not a finite number" if infinite[i] else "not a number"
         problems.append(_problem(i, ids, column, s.iloc[i], reason, "a finite number"))
     return values.mask(bad | infinite)
+
+
+def _number_like(value: Any) -> Any:
+    """Text stripped; a whole number beyond float range as an infinity (not finite)."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int) and abs(value) > _FLOAT_MAX:
+        return np.inf if value > 0 else -np.inf
+    return value
 
 
 def _role_values(

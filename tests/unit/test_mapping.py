@@ -376,3 +376,10 @@ def test_declared_label_values_compare_like_the_data():
     frame = apply_mapping(table(illicit=["Yes", "no", "", "YES"]),
                           mapping_from_dict({**MAPPING, "label": quoted}))  # fmt: skip
     assert frame["violation_found"].tolist() == [True, False, pd.NA, True]
+
+
+def test_a_json_integer_beyond_float_range_is_not_finite(mapping):
+    records = table().drop(columns=["ignored", "illicit"]).to_dict(orient="records")
+    records[1]["duty"] = 10**400
+    with pytest.raises(MappedDataError, match=r"row 1 .*'duty' has value 1000.*not a finite"):
+        records_frame(records, mapping)
