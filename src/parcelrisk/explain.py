@@ -179,7 +179,8 @@ def evidence(group: str, f: Mapping[str, Any], parcel: Mapping[str, Any]) -> str
         return "seller: " + (", ".join(parts) or "no seller id or account age given")
     if group == "recipient and address":
         parts = []
-        if pd.notna(parcel.get("recipient_id")):
+        # the history is the id's only when the model keys recipients on ids
+        if pd.notna(parcel.get("recipient_id")) and pd.notna(f["history__recipient_n_prior"]):
             parts.append(
                 f"id {parcel['recipient_id']}: {_history(f, 'recipient')}, "
                 f"{f['history__recipient_n_prior']:.0f} earlier parcels"

@@ -25,6 +25,7 @@ import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -62,6 +63,9 @@ _KEYS = ("version", "id", "time", "label", "inspected", "outcome_delay_days", "r
          "extra")  # fmt: skip
 _MAX_COLUMNS_LISTED = 40
 # a time of day followed by 'Z' or a UTC offset: such values carry their own timezone
+_FLOAT_MAX = float(np.finfo(float).max)  # a Python float: compares with any int exactly
+# the range of the canonical frame's nanosecond timestamps
+_EARLIEST, _LATEST = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
 _OFFSET = re.compile(r".*\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$")
 
 
@@ -234,6 +238,13 @@ def mapping_from_dict(raw: Any, source: str = "(dict)") -> ColumnMapping:
     outcome_columns = {"id": id_, "time": time, "label": label and label.column}
     if inspected is not None:
         outcome_columns["inspected"] = inspected.column
+    parts = {**outcome_columns, **{f"roles.{r}": c for r, c in roles.items()}}
+    for where, column in parts.items():
+        if column and is_ground_truth(column):
+            problems.append(
+                f"{where}: column {column!r} has the gt_ prefix of generated ground truth, "
+                "which must never reach the model; map the observed columns instead"
+            )
     for where, column in outcome_columns.items():
         used = [f"roles.{r}" for r, c in roles.items() if c == column]
         used += [f"extra ({column})" for c in categorical + numeric if c == column]
@@ -308,7 +319,18 @@ def _binary(raw: Any, where: str, problems: list[str], *, required: bool) -> Bin
         ):
             problems.append(f"{where}.{side} must be a list of values, got {given!r}")
             given = list(default)
-        values[side] = tuple(str(v) for v in given)
+        flags = [v for v in given if isinstance(v, bool)]
+        if flags:
+            problems.append(
+                f"{where}.{side}: {flags[0]!r} is a YAML boolean (yes, no, true, false, on and "
+                "off without quotes are); quote the values as they appear in the data, e.g. "
+                "['yes']"
+            )
+            given = list(default)
+        # as data values are read: the number 1.0 is "1" (the text "1.0" stays "1.0")
+        values[side] = tuple(
+            str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in given
+        )
     both = {_plain_text(v) for v in values["positive"]} & {
         _plain_text(v) for v in values["negative"]
     }
@@ -603,7 +625,7 @@ def _plain_text(value: Any) -> str:
 
 
 def _problem(row: int, ids: np.ndarray, column: str, value: Any, reason: str, allowed: str):
-    return ContractProblem(int(row), ids[row], column, value, reason, allowed)
+    return ContractProblem(int(row), ids[row], column, _plain(value), reason, allowed)
 
 
 def _is_missing(s: pd.Series) -> np.ndarray:
@@ -620,13 +642,27 @@ def _is_missing(s: pd.Series) -> np.ndarray:
 def _times(
     s: pd.Series, mapping: ColumnMapping, ids: np.ndarray, problems: list[ContractProblem]
 ) -> pd.Series:
-    """Times in UTC: with an offset as given, without one in the mapping's timezone."""
+    """Times in UTC: with an offset as given, without one in the mapping's timezone.
+
+    Values that are neither text nor timestamps (JSON numbers, booleans) and times outside
+    the nanosecond range of the canonical frame are problems, not guesses or crashes.
+    """
     missing = _is_missing(s)
+    what = f"format {mapping.time_format!r}" if mapping.time_format else "ISO 8601"
+    allowed = f"a time in {what} (timezone {mapping.timezone} unless the value has an offset)"
     if ptypes.is_datetime64_any_dtype(s.dtype):
         has_tz = getattr(s.dtype, "tz", None) is not None
         utc = s.dt.tz_convert("UTC") if has_tz else _localize(s, mapping.timezone)
         unparsed = np.zeros(len(s), dtype=bool)
     else:
+        wrong = np.zeros(len(s), dtype=bool)
+        if not _only_text(s):
+            wrong = ~missing & ~s.map(_time_like).to_numpy(dtype=bool)
+        for i in np.flatnonzero(wrong):
+            problems.append(_problem(i, ids, mapping.time, s.iloc[i],
+                                     f"expected text or a timestamp, got {_type(s.iloc[i])}",
+                                     allowed))  # fmt: skip
+        missing = missing | wrong
         text = s.astype("string").str.strip().mask(missing)
         fmt = mapping.time_format or "ISO8601"
         utc = pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
@@ -638,8 +674,11 @@ def _times(
             wall = utc[local].dt.tz_localize(None)
             utc = utc.copy()
             utc[local] = _localize(wall, mapping.timezone)
-    what = f"format {mapping.time_format!r}" if mapping.time_format else "ISO 8601"
-    allowed = f"a time in {what} (timezone {mapping.timezone} unless the value has an offset)"
+    # parsing may give a coarser unit than the canonical nanoseconds, with a wider range
+    outside = ((utc < _EARLIEST) | (utc > _LATEST)).to_numpy(dtype=bool, na_value=False)
+    for i in np.flatnonzero(outside):
+        reason = "timestamp out of range (years 1677 to 2262)"
+        problems.append(_problem(i, ids, mapping.time, s.iloc[i], reason, allowed))
     for i in np.flatnonzero(unparsed):
         problems.append(_problem(i, ids, mapping.time, s.iloc[i], f"not a time in {what}",
                                  allowed))  # fmt: skip
@@ -648,7 +687,14 @@ def _times(
                                  f"this local time does not exist or is ambiguous in "
                                  f"{mapping.timezone} (a daylight-saving change)",
                                  allowed))  # fmt: skip
-    return utc.dt.as_unit("ns")
+    return utc.mask(outside).dt.as_unit("ns")
+
+
+def _time_like(value: Any) -> bool:
+    """Whether a value of an untyped time column is text, a timestamp or missing."""
+    if isinstance(value, str | datetime | np.datetime64) or value is None or value is pd.NA:
+        return True
+    return isinstance(value, float) and value != value  # NaN
 
 
 def _localize(naive: pd.Series, timezone: str) -> pd.Series:
@@ -660,13 +706,14 @@ def _localize(naive: pd.Series, timezone: str) -> pd.Series:
 def _numbers(
     s: pd.Series, column: str, ids: np.ndarray, problems: list[ContractProblem]
 ) -> pd.Series:
-    """Numbers as float64 (NaN where missing); text that is not a number is a problem."""
+    """Numbers as float64 (NaN where missing); text that is not a finite number is a problem."""
     missing = _is_missing(s)
     if ptypes.is_bool_dtype(s.dtype):
         values = pd.Series(np.nan, index=s.index)
         bad = ~missing
     elif ptypes.is_numeric_dtype(s.dtype):
-        return pd.Series(s.to_numpy(dtype=float, na_value=np.nan), index=s.index)
+        values = pd.Series(s.to_numpy(dtype=float, na_value=np.nan), index=s.index)
+        bad = np.zeros(len(s), dtype=bool)
     elif _only_text(s):
         text = s.astype("string").str.strip().mask(missing)
         values = pd.to_numeric(text, errors="coerce").astype(float)
@@ -675,12 +722,23 @@ def _numbers(
         is_bool = s.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
         text = s.mask(is_bool | missing)
         if ptypes.is_object_dtype(text.dtype):
-            text = text.map(lambda v: v.strip() if isinstance(v, str) else v)
+            text = text.map(_number_like)
         values = pd.to_numeric(text, errors="coerce").astype(float)
         bad = values.isna().to_numpy() & ~missing
-    for i in np.flatnonzero(bad):
-        problems.append(_problem(i, ids, column, s.iloc[i], "not a number", "a number"))
-    return values.mask(bad)
+    infinite = np.isinf(values.to_numpy())
+    for i in np.flatnonzero(bad | infinite):
+        reason = "not a finite number" if infinite[i] else "not a number"
+        problems.append(_problem(i, ids, column, s.iloc[i], reason, "a finite number"))
+    return values.mask(bad | infinite)
+
+
+def _number_like(value: Any) -> Any:
+    """Text stripped; a whole number beyond float range as an infinity (not finite)."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int) and abs(value) > _FLOAT_MAX:
+        return np.inf if value > 0 else -np.inf
+    return value
 
 
 def _role_values(

@@ -115,3 +115,38 @@ def test_outcomes_come_back_as_labelled_declarations_with_utc_outcome_times(stor
     assert bool(frame["violation_found"].iloc[0])
     outcome_at = frame["outcome_at"].iloc[0]
     assert abs(outcome_at - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+def test_mapped_records_come_back_through_the_models_mapping(tmp_path):
+    import csv
+    from pathlib import Path
+
+    import pytest
+
+    from parcelrisk.mapping import load_mapping, read_mapped
+
+    example = Path(__file__).parents[2] / "examples" / "byo"
+    mapping = load_mapping(example / "mapping.yaml")
+    with open(example / "declarations.csv", encoding="utf-8") as f:
+        rows = [r for _, r in zip(range(3), csv.DictReader(f), strict=False)]
+    inputs = [{k: v for k, v in r.items() if k != "illicit"} for r in rows]  # as the service logs
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+    store.append_decisions([
+        Decision(request_id=f"r{i}", parcel_id=r["declaration_no"], record=r,
+                 model_version="m", probability=0.5, lane="review", reasons=None)
+        for i, r in enumerate(inputs)
+    ])  # fmt: skip
+    store.append_outcomes([
+        {"parcel_id": inputs[0]["declaration_no"], "inspected": True, "violation_found": True},
+        {"parcel_id": inputs[2]["declaration_no"], "inspected": True, "violation_found": False},
+    ])  # fmt: skip
+    with pytest.raises(ValueError, match=r"column mapping's names .*pass the model's mapping"):
+        store.labelled_declarations()
+    frame = store.labelled_declarations(mapping=mapping)
+    assert frame["parcel_id"].tolist() == [inputs[0]["declaration_no"], inputs[2]["declaration_no"]]
+    assert frame["violation_found"].tolist() == [True, False]
+    assert frame["inspected"].tolist() == [True, True]
+    expected = read_mapped(example / "declarations.csv", mapping).iloc[[0, 2]]
+    assert frame["declared_at"].tolist() == expected["declared_at"].tolist()
+    assert frame["duty_amount"].tolist() == expected["duty_amount"].tolist()  # extras kept
+    assert frame["outcome_at"].notna().all()

@@ -289,3 +289,97 @@ def test_records_in_user_columns_are_read_and_bad_keys_named(mapping):
         (1, "net_mas"): "unknown field; did you mean 'net_mass'?",
         (3, "value"): "not a number",
     }
+
+
+def test_times_outside_the_nanosecond_range_are_problems_not_crashes(mapping):
+    dates = ["31/12/9999 10:00", "01/01/0001 00:00", "02/03/2025 00:15", "03/03/2025 23:59"]
+    with pytest.raises(MappedDataError) as excinfo:
+        apply_mapping(table(date=dates), mapping)
+    assert problems_of(excinfo) == {
+        (0, "date"): "timestamp out of range (years 1677 to 2262)",
+        (1, "date"): "timestamp out of range (years 1677 to 2262)",
+    }
+    iso = mapping_from_dict({**MAPPING, "time": "date"})
+    dates = ["9999-12-31T23:59:59Z", "0001-01-01", "2025-03-01", "2025-03-02"]
+    with pytest.raises(MappedDataError) as excinfo:
+        apply_mapping(table(date=dates), iso)
+    assert set(problems_of(excinfo)) == {(0, "date"), (1, "date")}
+    typed = pd.Series(pd.to_datetime(["9999-12-31", "2025-03-01", "2025-03-01", "2025-03-02"],
+                                     utc=True).as_unit("us"))  # fmt: skip
+    with pytest.raises(MappedDataError, match=r"row 0 .*timestamp out of range"):
+        apply_mapping(table(date=typed), iso)
+
+
+def test_times_that_are_not_text_or_timestamps_are_problems(mapping):
+    iso = mapping_from_dict({**MAPPING, "time": "date"})
+    records = table(date=["2025-03-01", "2025-03-02", "2025-03-02", "2025-03-03"])
+    records = records.drop(columns=["ignored", "illicit"]).to_dict(orient="records")
+    records[0]["date"], records[1]["date"], records[2]["date"] = 2025, 20250301, True
+    with pytest.raises(MappedDataError) as excinfo:
+        records_frame(records, iso)
+    assert problems_of(excinfo) == {
+        (0, "date"): "expected text or a timestamp, got int",
+        (1, "date"): "expected text or a timestamp, got int",
+        (2, "date"): "expected text or a timestamp, got bool",
+    }
+    numbers = table(date=[2025, 2026, 2027, 2028])  # a numeric column from Parquet
+    with pytest.raises(MappedDataError, match=r"4 problems"):
+        apply_mapping(numbers.astype({"date": "int64"}), iso)
+
+
+def test_non_finite_numbers_are_problems(mapping):
+    with pytest.raises(MappedDataError) as excinfo:
+        apply_mapping(table(duty=["inf", "-1e999", "", "8"]), mapping)
+    assert problems_of(excinfo) == {(0, "duty"): "not a finite number",
+                                    (1, "duty"): "not a finite number"}  # fmt: skip
+    records = table().drop(columns=["ignored", "illicit"]).to_dict(orient="records")
+    records[2]["duty"] = float("inf")
+    with pytest.raises(MappedDataError, match=r"row 2 .*'duty' has value inf: not a finite"):
+        records_frame(records, mapping)
+    typed = table(duty=pd.Series([1.0, np.inf, np.nan, 8.0]))
+    with pytest.raises(MappedDataError, match=r"row 1 .*'duty' has value inf: not a finite"):
+        apply_mapping(typed, mapping)
+
+
+def test_ground_truth_columns_cannot_be_mapped_to_any_part():
+    spec = {**MAPPING, "id": "gt_id", "time": "gt_time",
+            "label": {"column": "gt_violation"},
+            "inspected": "gt_inspected",
+            "roles": {**MAPPING["roles"], "seller_id": "gt_bad_actor"}}  # fmt: skip
+    with pytest.raises(MappingError) as excinfo:
+        mapping_from_dict(spec)
+    problems = excinfo.value.problems
+    parts = {"id": "gt_id", "time": "gt_time", "label": "gt_violation",
+             "inspected": "gt_inspected", "roles.seller_id": "gt_bad_actor"}  # fmt: skip
+    for where, column in parts.items():
+        assert (
+            f"{where}: column {column!r} has the gt_ prefix of generated ground truth, which "
+            "must never reach the model; map the observed columns instead"
+        ) in problems
+
+
+def test_declared_label_values_compare_like_the_data():
+    spec = {**MAPPING, "label": yaml.safe_load("{column: illicit, positive: [1.0], negative: [0]}")}
+    frame = apply_mapping(table(illicit=[1.0, 0.0, None, 1]), mapping_from_dict(spec))
+    assert frame["violation_found"].tolist() == [True, False, pd.NA, True]
+    unquoted = yaml.safe_load("{column: illicit, positive: [yes], negative: [no]}")
+    spec = {**MAPPING, "label": unquoted}
+    with pytest.raises(MappingError) as excinfo:
+        mapping_from_dict(spec)
+    assert excinfo.value.problems == [
+        "label.positive: True is a YAML boolean (yes, no, true, false, on and off without "
+        "quotes are); quote the values as they appear in the data, e.g. ['yes']",
+        "label.negative: False is a YAML boolean (yes, no, true, false, on and off without "
+        "quotes are); quote the values as they appear in the data, e.g. ['yes']",
+    ]
+    quoted = yaml.safe_load("{column: illicit, positive: ['yes'], negative: ['no']}")
+    frame = apply_mapping(table(illicit=["Yes", "no", "", "YES"]),
+                          mapping_from_dict({**MAPPING, "label": quoted}))  # fmt: skip
+    assert frame["violation_found"].tolist() == [True, False, pd.NA, True]
+
+
+def test_a_json_integer_beyond_float_range_is_not_finite(mapping):
+    records = table().drop(columns=["ignored", "illicit"]).to_dict(orient="records")
+    records[1]["duty"] = 10**400
+    with pytest.raises(MappedDataError, match=r"row 1 .*'duty' has value 1000.*not a finite"):
+        records_frame(records, mapping)

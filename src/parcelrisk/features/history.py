@@ -45,25 +45,32 @@ def _text(f: pd.DataFrame, column: str) -> pd.Series:
     return f[column].astype("string").fillna("?")
 
 
-def entity_keys(f: pd.DataFrame) -> dict[str, pd.Series]:
+def entity_keys(f: pd.DataFrame, recipient_key: str = "name_address") -> dict[str, pd.Series]:
     """Key of every entity of each parcel (seller, seller x HTS heading, address, ...).
 
-    The recipient is its id where one is given (``recipient_id``), else its normalised
-    name at the address.
+    The recipient is keyed on its id (``recipient_key="id"``) or on its normalised name
+    at the address (``"name_address"``), the same kind for every row. A key is missing
+    (NA) where the identity it rests on is missing (see :data:`IDENTITIES`); a missing
+    HTS code, origin, carrier or lading port is the entity ``'?'``.
     """
-    seller = _text(f, "seller_id")
+    seller = f["seller_id"].astype("string")
     hts4 = f["hts_code"].astype("string").str[:4].fillna("?")
     address = (
         normalize(f["recipient_address"]) + "|" + f["recipient_zip"].astype("string").fillna("")
     )
-    by_name = normalize(f["recipient_name"]) + "|" + address
+    address = address.mask(f["recipient_address"].isna())
+    if recipient_key == "id":
+        recipient = f["recipient_id"].astype("string")
+    else:
+        recipient = normalize(f["recipient_name"]) + "|" + address
+        recipient = recipient.mask(f["recipient_name"].isna() | address.isna())
     return {
         "seller": seller,
         "seller_hts": seller + "|" + hts4,
         "hts_origin": hts4 + "|" + _text(f, "origin_country"),
-        "filer": _text(f, "filer_code"),
+        "filer": f["filer_code"].astype("string"),
         "address": address,
-        "recipient": ("#" + f["recipient_id"].astype("string")).fillna(by_name),
+        "recipient": recipient,
         "carrier": _text(f, "carrier"),
         "lading": _text(f, "lading_port"),
     }
@@ -83,6 +90,11 @@ ENTITY_INPUTS: dict[str, tuple[tuple[str, ...], ...]] = {
     "carrier": (("carrier",),),
     "lading": (("lading_port",),),
 }
+#: Entities keyed on a party's identity: a parcel missing it has missing features for the
+#: entity, not the counts of one entity lumping every parcel without it.
+IDENTITIES = ("seller", "seller_hts", "filer", "address", "recipient")
+#: The key NA identities take inside the state (their features are masked to NaN).
+_ABSENT = "\x00absent"
 #: Starting point of the smoothing prior before any outcome is known, and its weight.
 PRIOR_RATE, PRIOR_WEIGHT = 0.05, 20.0
 _PER_ENTITY = ("n_prior", "days_since_first", "n_recent", "n_inspected", "n_violations", "rate")
@@ -151,7 +163,10 @@ class EntityHistory(TransformerMixin, BaseEstimator):
             for name, groups in ENTITY_INPUTS.items()
             if any(all(X[c].isna().all() for c in group) for group in groups)
         )
-        keys = entity_keys(X)
+        # one kind of recipient key for every row, training and scoring alike: a model
+        # trained on names keeps its name history when a client also sends an id
+        self.recipient_key_ = "id" if X["recipient_id"].notna().any() else "name_address"
+        keys, _ = self._keys(X)
         self.vocabulary_ = {name: pd.Index(k.unique()) for name, k in keys.items()}
         self.parcel_hashes_ = np.sort(_hash(X["parcel_id"]))
         t = seconds(X["declared_at"])
@@ -175,7 +190,7 @@ class EntityHistory(TransformerMixin, BaseEstimator):
             for name in PROFILED
         }
         address = self.vocabulary_["address"].get_indexer(keys["address"])
-        first = _first_by_time(keys["recipient"], t)
+        first = _first_by_time(keys["recipient"], t) & (keys["recipient"] != _ABSENT).to_numpy()
         self.names_ = EventIndex(address[first], t[first])
         self.cutoff_ = pd.Timestamp(int(t.max()), unit="s", tz="UTC")
         return self
@@ -187,7 +202,7 @@ class EntityHistory(TransformerMixin, BaseEstimator):
         new = ~_isin_sorted(_hash(X["parcel_id"]), self.parcel_hashes_)
         out: dict[str, np.ndarray] = {}
         codes = {}
-        keys = entity_keys(X)
+        keys, absent = self._keys(X)
         for name in ENTITIES:
             codes[name] = self._codes(name, keys[name])
             # queries in (entity, time) order make every search below a sorted merge
@@ -205,9 +220,32 @@ class EntityHistory(TransformerMixin, BaseEstimator):
             combined_count(recipient, codes["recipient"], t)
             - combined_count(recipient, codes["recipient"], t - _DAY)
         ).astype(float)
+        for name, rows in absent.items():
+            for feature in self._entity_feature_names(name):
+                out[feature] = np.where(rows, np.nan, out[feature])
         for feature in self._skipped_features():
             out[feature] = np.full(len(X), np.nan)
         return pd.DataFrame(out, index=X.index)
+
+    def _keys(self, X: pd.DataFrame) -> tuple[dict[str, pd.Series], dict[str, np.ndarray]]:
+        """Entity keys (a placeholder where an identity is missing) and where it is."""
+        keys = entity_keys(X, self.recipient_key_)
+        absent = {name: keys[name].isna().to_numpy() for name in IDENTITIES}
+        for name in IDENTITIES:
+            keys[name] = keys[name].fillna(_ABSENT)
+        return keys, absent
+
+    @staticmethod
+    def _entity_feature_names(name: str) -> list[str]:
+        """Features that describe entity ``name`` (missing when its key is)."""
+        names = [f"{name}_{s}" for s in _PER_ENTITY]
+        if name in PROFILED:
+            names += [f"{name}_share_{c}" for c in CUES]
+        if name in ("address", "recipient"):
+            names.append("address_n_names")
+        if name == "recipient":
+            names.append("recipient_n_1d")
+        return names
 
     def _skipped_features(self) -> list[str]:
         """Features of the skipped entities (and those counting names at an address)."""
@@ -269,7 +307,7 @@ class EntityHistory(TransformerMixin, BaseEstimator):
     def _distinct_names(self, address_code, person, t, new) -> np.ndarray:
         """Distinct recipient names seen at the parcel's address before it was declared."""
         known = self.vocabulary_["recipient"].get_indexer(person) >= 0
-        first = new & ~known & _first_by_time(person, t)
+        first = new & ~known & _first_by_time(person, t) & (person != _ABSENT).to_numpy()
         batch = EventIndex(address_code[first], t[first])
         return combined_count([self.names_, batch], address_code, t).astype(float)
 
