@@ -23,6 +23,7 @@ import yaml
 from sklearn.pipeline import Pipeline
 
 from parcelrisk import __version__
+from parcelrisk.features.pipeline import FEATURES_VERSION
 from parcelrisk.mapping import ColumnMapping, mapping_from_dict
 from parcelrisk.schema import CONTRACT_VERSION
 
@@ -87,6 +88,7 @@ def save_model(
         **metadata,
         "contract_version": CONTRACT_VERSION,
         "code_version": code_version(),
+        "features_version": FEATURES_VERSION,
         "model_sha256": _sha256(model_path),
     }
     if mapping is not None:
@@ -117,7 +119,7 @@ def load_model(directory: str | Path) -> LoadedModel:
     ModelIntegrityError
         If a file is missing, the model or mapping file does not match its recorded
         SHA-256, or the model was made for another major version of the declaration
-        contract.
+        contract or by another version of the feature code.
     """
     directory = Path(directory)
     metadata = read_metadata(directory)
@@ -135,6 +137,13 @@ def load_model(directory: str | Path) -> LoadedModel:
         raise ModelIntegrityError(
             f"model in {directory} was made for declaration contract {made_for}; this "
             f"installation reads contract {CONTRACT_VERSION} (same major version required)"
+        )
+    made_with = metadata.get("features_version", 1)
+    if made_with != FEATURES_VERSION:
+        raise ModelIntegrityError(
+            f"model in {directory} was made with feature code version {made_with} (code "
+            f"{metadata.get('code_version', '?')}); this installation computes version "
+            f"{FEATURES_VERSION}: retrain it with this installation"
         )
     return LoadedModel(
         joblib.load(model_path), metadata, directory, _load_mapping(directory, metadata)

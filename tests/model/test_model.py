@@ -197,6 +197,15 @@ def test_model_for_another_contract_major_version_is_refused(model_copy):
         load_model(model_copy)
 
 
+def test_model_made_by_other_feature_code_is_refused(model_copy):
+    from parcelrisk.features.pipeline import FEATURES_VERSION
+
+    assert load_model(model_copy).metadata["features_version"] == FEATURES_VERSION
+    rewrite_metadata(model_copy, features_version=FEATURES_VERSION - 1)
+    with pytest.raises(ModelIntegrityError, match=r"feature code version \d+ .*retrain it"):
+        load_model(model_copy)
+
+
 def test_model_for_another_contract_minor_version_loads(model_copy):
     major = CONTRACT_VERSION.split(".")[0]
     rewrite_metadata(model_copy, contract_version=f"{major}.9")

@@ -27,6 +27,11 @@ from parcelrisk.schema import INPUT_COLUMNS
 
 logger = logging.getLogger(__name__)
 
+#: Version of what the fitted feature transformers hold and compute. A model pickled by
+#: another version cannot be trusted to transform (attributes differ), so loading refuses
+#: it; raise this whenever fitted state or feature semantics change.
+FEATURES_VERSION = 2
+
 
 def build_features(
     value_threshold: float = 800.0,
