@@ -202,15 +202,7 @@ def train(
     """
     split = split_by_time(frame, config.test_days) if cutoff is None else split_at(frame, cutoff)
     progress(f"fitting on {len(split.train):,} parcels declared before {split.cutoff:%Y-%m-%d}")
-    fitted = fit_model(
-        split.train,
-        lgbm_params=config.lgbm,
-        value_threshold=config.value_threshold,
-        weighting=config.weighting,
-        max_weight=config.max_weight,
-        calibration_fraction=config.calibration_fraction,
-        random_state=config.random_state,
-    )
+    fitted = _fit(split.train, config, config.weighting)
     progress(f"evaluating on {len(split.test):,} parcels from {split.cutoff:%Y-%m-%d}")
     evaluation = evaluate_model(
         fitted.pipeline, split.test, train_features=fitted.features, y=fitted.y,
@@ -267,6 +259,20 @@ def _fit_metadata(version, split, fitted, config, weighting: str) -> dict[str, A
             )
         ),
     }
+
+
+def _fit(train: pd.DataFrame, config: ModelConfig, weighting: str, **extra) -> FittedModel:
+    """:func:`fit_model` with the settings of ``config`` (and ``weighting``)."""
+    return fit_model(
+        train,
+        lgbm_params=config.lgbm,
+        value_threshold=config.value_threshold,
+        weighting=weighting,
+        max_weight=config.max_weight,
+        calibration_fraction=config.calibration_fraction,
+        random_state=config.random_state,
+        **extra,
+    )
 
 
 def _track(model_dir, report, evaluation, metadata, config, test) -> dict[str, Any]:
@@ -337,17 +343,10 @@ def train_mapped(
     has_propensity = split.train["inspection_propensity"].notna().any()
     weighting = config.weighting if has_propensity else "none"
     progress(f"fitting on {len(split.train):,} parcels declared before {cutoff:%Y-%m-%d %H:%M}")
-    fitted = fit_model(
-        split.train,
-        lgbm_params=config.lgbm,
-        value_threshold=config.value_threshold,
-        weighting=weighting,
-        max_weight=config.max_weight,
-        calibration_fraction=config.calibration_fraction,
-        random_state=config.random_state,
-        extra_categorical=mapping.extra_categorical,
-        extra_numeric=mapping.extra_numeric,
-    )
+    fitted = _fit(
+        split.train, config, weighting,
+        extra_categorical=mapping.extra_categorical, extra_numeric=mapping.extra_numeric,
+    )  # fmt: skip
     progress(f"evaluating on {len(split.test):,} parcels from {cutoff:%Y-%m-%d %H:%M}")
     evaluation = evaluate_window(fitted.pipeline, split.test, cutoff, seed=config.random_state)
     version = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")

@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import random
 
-import numpy as np
 import pytest
 
+from hostile import assert_scored_or_refused
 from parcelrisk.artifact import LoadedModel
 from parcelrisk.predict import decide
 from parcelrisk.schema import DECLARATION_COLUMNS
 from parcelrisk.tracking import example_input
-from parcelrisk.validation import ContractError
 
 HOSTILE = [
     None, "", " ", "\x00", "😀" * 50, "礼物 подарок هدية", "x" * 100_000, "'; DROP TABLE x;--",
@@ -54,21 +53,7 @@ def _mutants(records: list[dict], n: int, seed: int) -> list[list[dict]]:
 
 def test_hostile_records_score_or_are_refused_never_crash(model_and_records):
     model, records = model_and_records
-    scored = refused = 0
-    for batch in _mutants(records, 150, seed=7):
-        try:
-            results = decide(model, batch)
-        except ContractError as err:
-            assert err.problems and json.dumps(err.to_dicts())  # JSON-safe for the 422 body
-            refused += 1
-            continue
-        scored += 1
-        assert len(results) == len(batch)
-        for r in results:
-            assert np.isfinite(r["probability"]) and 0 <= r["probability"] <= 1
-            assert r["lane"] in ("inspect", "review", "release")
-            json.dumps(r, allow_nan=False)
-    assert scored and refused  # both paths exercised
+    assert_scored_or_refused(model, _mutants(records, 150, seed=7))
 
 
 def test_odd_but_valid_values_score(model_and_records):
