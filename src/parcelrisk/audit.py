@@ -129,11 +129,19 @@ class AuditStore:
                 conn.execute(OUTCOMES.insert(), rows)
         return len(rows)
 
-    def decisions(self, parcel_id: str | None = None, since: datetime | None = None):
-        """Logged decisions (all, for one parcel, or logged at or after ``since``), oldest first."""
+    def decisions(
+        self,
+        parcel_id: str | None = None,
+        since: datetime | None = None,
+        request_id: str | None = None,
+    ):
+        """Logged decisions, oldest first: all, or those matching every filter given (one
+        parcel, one request, logged at or after ``since``)."""
         query = sa.select(DECISIONS).order_by(DECISIONS.c.id)
         if parcel_id is not None:
             query = query.where(DECISIONS.c.parcel_id == parcel_id)
+        if request_id is not None:
+            query = query.where(DECISIONS.c.request_id == request_id)
         if since is not None:
             query = query.where(DECISIONS.c.logged_at >= since)
         with self.engine.connect() as conn:

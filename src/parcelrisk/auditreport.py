@@ -73,16 +73,21 @@ def open_store(url: str) -> AuditStore:
 
 
 def logged_decisions(
-    store: AuditStore, *, parcel_id: str | None = None, day: str | date | None = None
+    store: AuditStore,
+    *,
+    parcel_id: str | None = None,
+    day: str | date | None = None,
+    request_id: str | None = None,
 ) -> pd.DataFrame:
-    """Logged decisions, oldest first: all, those of one parcel, or those logged on a day.
+    """Logged decisions, oldest first: all, or those of one parcel, one request or a day.
 
     ``day`` is a UTC calendar day (``YYYY-MM-DD``). Columns: ``id``, ``logged_at``
     (UTC), ``request_id``, ``parcel_id``, ``model_version``, ``probability``, ``lane``,
     ``reasons`` (as returned; None if none were), ``input`` (as received),
     ``input_sha256``.
     """
-    rows = store.decisions(parcel_id=parcel_id)
+    since = None if day is None else pd.Timestamp(_as_date(day)).tz_localize("UTC").to_pydatetime()
+    rows = store.decisions(parcel_id=parcel_id, request_id=request_id, since=since)
     columns = ["id", "logged_at", "request_id", "parcel_id", "model_version", "probability",
                "lane", "reasons", "input", "input_sha256"]  # fmt: skip
     frame = pd.DataFrame(rows, columns=columns)
@@ -134,10 +139,9 @@ def recompute(store: AuditStore, models_dir: str | Path, decisions: pd.DataFrame
         raise ValueError(f"decisions of {len(versions)} model versions {versions}; "
                          "explain one version at a time")  # fmt: skip
     model = load_model(find_model(models_dir, versions[0]))
-    everything = logged_decisions(store)
     parts, frames = [], []
     for request_id in decisions["request_id"].unique():
-        request = everything[everything["request_id"] == request_id]
+        request = logged_decisions(store, request_id=request_id)
         wanted = request["id"].isin(decisions["id"]).to_numpy()
         frame = records_frame(list(request["input"]), model.mapping)  # as it was scored
         e = explain(model.pipeline, frame)

@@ -61,7 +61,7 @@ def reasons_on_demand(store: AuditStore, models_dir: str | Path, parcel_id: str)
     if not mine:
         raise ValueError(f"no logged decision for parcel {parcel_id!r}")
     last = mine[-1]
-    batch = [d for d in store.decisions() if d["request_id"] == last["request_id"]]
+    batch = store.decisions(request_id=last["request_id"])
     again = _rescore(batch, models_dir, {})
     return next(r["reasons"] for r in again if r["parcel_id"] == parcel_id)
 

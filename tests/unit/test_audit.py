@@ -150,3 +150,10 @@ def test_mapped_records_come_back_through_the_models_mapping(tmp_path):
     assert frame["declared_at"].tolist() == expected["declared_at"].tolist()
     assert frame["duty_amount"].tolist() == expected["duty_amount"].tolist()  # extras kept
     assert frame["outcome_at"].notna().all()
+
+
+def test_decisions_filter_by_request(store):
+    other = Decision("req-2", "P9", {"parcel_id": "P9"}, "v1", 0.5, "review", None)
+    store.append_decisions([_decision(1), _decision(2), other])
+    assert [d["parcel_id"] for d in store.decisions(request_id="req-1")] == ["P1", "P2"]
+    assert [d["parcel_id"] for d in store.decisions(request_id="req-2")] == ["P9"]
