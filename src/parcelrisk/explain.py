@@ -80,15 +80,19 @@ def explain(model: Pipeline, declarations: pd.DataFrame) -> Explanation:
     return explain_features(model[-1], model[:-1].transform(declarations))
 
 
-def explain_features(classifier, features: pd.DataFrame) -> Explanation:
+def explain_features(
+    classifier, features: pd.DataFrame, margin: np.ndarray | None = None
+) -> Explanation:
     """Exact TreeSHAP contributions of rows of an already computed feature matrix.
 
     History features depend on the batch a parcel was scored with, so explanations of a
-    scored batch must use the matrix that batch was scored on.
+    scored batch must use the matrix that batch was scored on. ``margin``: the model's
+    margin of these rows when the caller already has it (it is predicted otherwise).
     """
     threads = prediction_threads(len(features))
     contrib = classifier.booster_.booster_.predict(features, pred_contrib=True, **threads)
-    margin = classifier.decision_function(features)
+    if margin is None:
+        margin = classifier.decision_function(features)
     return Explanation(
         by_feature=pd.DataFrame(contrib[:, :-1], columns=features.columns, index=features.index),
         base_value=contrib[:, -1],

@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from parcelrisk.explain import Explanation, feature_group
+from parcelrisk.model import probability_of_margin
 
 #: Colour of each lane in every figure.
 LANE_COLOURS = {"inspect": "#c0392b", "review": "#e67e22", "release": "#7f8c8d"}
@@ -23,12 +24,6 @@ _MARGIN_LABEL = "score before calibration (margin, log-odds)"
 #: Marker size and opacity per lane: the rare lanes drawn larger and on top.
 _LANE_MARKERS = {"release": (4, 0.35), "review": (9, 0.7), "inspect": (16, 0.95)}
 _PROBABILITY_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.99)
-
-
-def probability_of_margin(margin, calibration: tuple[float, float]) -> np.ndarray:
-    """Calibrated probability of a margin: ``sigmoid(a * margin + b)``."""
-    a, b = calibration
-    return 1.0 / (1.0 + np.exp(-(a * np.asarray(margin, float) + b)))
 
 
 def margin_of_probability(p, calibration: tuple[float, float]) -> np.ndarray:

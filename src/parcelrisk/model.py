@@ -111,12 +111,18 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities, columns (no violation, violation)."""
-        p = 1.0 / (1.0 + np.exp(-self.calibrated_logit(self.decision_function(X))))
+        p = probability_of_margin(self.decision_function(X), self.calibration_)
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """1 where the calibrated probability is at least 0.5."""
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
+def probability_of_margin(margin, calibration: tuple[float, float]) -> np.ndarray:
+    """Calibrated probability of a margin: ``sigmoid(a * margin + b)``."""
+    a, b = calibration
+    return 1.0 / (1.0 + np.exp(-(a * np.asarray(margin, float) + b)))
 
 
 #: Below this many rows prediction runs on one thread: starting threads costs more than it

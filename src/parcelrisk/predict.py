@@ -10,6 +10,7 @@ import pandas as pd
 from parcelrisk.artifact import LoadedModel
 from parcelrisk.audit import AuditStore, Decision
 from parcelrisk.config import ModelConfig
+from parcelrisk.model import probability_of_margin
 
 
 def assign_lanes(probability: np.ndarray, lanes: dict[str, float]) -> np.ndarray:
@@ -28,14 +29,19 @@ def score(model: LoadedModel, declarations: pd.DataFrame) -> pd.DataFrame:
     """
     if declarations.empty:
         return pd.DataFrame({"parcel_id": [], "probability": [], "lane": []})
-    return _scores(model, declarations, model.pipeline[:-1].transform(declarations))
+    return _scores(model, declarations, model.pipeline[:-1].transform(declarations))[0]
 
 
-def _scores(model: LoadedModel, declarations: pd.DataFrame, features: pd.DataFrame):
-    """Probability and lane from an already computed feature matrix of ``declarations``."""
-    probability = model.pipeline[-1].predict_proba(features)[:, 1]
+def _scores(
+    model: LoadedModel, declarations: pd.DataFrame, features: pd.DataFrame
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Probability and lane from an already computed feature matrix of ``declarations``,
+    and the margin they come from (explanations of the same rows reuse it)."""
+    classifier = model.pipeline[-1]
+    margin = classifier.decision_function(features)
+    probability = probability_of_margin(margin, classifier.calibration_)
     lanes = model.metadata.get("lanes") or ModelConfig().lanes
-    return pd.DataFrame(
+    scores = pd.DataFrame(
         {
             "parcel_id": declarations["parcel_id"].to_numpy(),
             "probability": probability,
@@ -43,6 +49,7 @@ def _scores(model: LoadedModel, declarations: pd.DataFrame, features: pd.DataFra
         },
         index=declarations.index,
     )
+    return scores, margin
 
 
 def decide(
@@ -61,12 +68,12 @@ def decide(
 
     frame = records_frame(records, model.mapping)
     features = model.pipeline[:-1].transform(frame)  # once: scores and reasons share it
-    scores = _scores(model, frame, features)
+    scores, margin = _scores(model, frame, features)
     wanted = scores["lane"].isin(["inspect", "review"]).to_numpy() | explain_all
     why: list[list[dict] | None] = [None] * len(frame)
     if wanted.any():
         picked = frame[wanted]
-        explanation = explain_features(model.pipeline[-1], features[wanted])
+        explanation = explain_features(model.pipeline[-1], features[wanted], margin[wanted])
         texts = reasons(explanation, picked, top=top, direction="both")
         for pos, rs in zip(wanted.nonzero()[0], texts, strict=True):
             why[pos] = rs
