@@ -303,6 +303,8 @@ _FAST_ISO = re.compile(
 )
 _FALL_BACK = object()  # a value the fast path cannot take: use the vectorised checks
 _EMPTY_IS_MISSING = (STRING_KINDS - {Kind.TEXT}) | {Kind.TIMESTAMP}
+_PLAIN_FIELDS = tuple(f for f in FIELDS if f.role in (Role.KEY, Role.INPUT))  # what a client sends
+_PLAIN_NAMES = frozenset(f.name for f in _PLAIN_FIELDS)
 
 
 def _plain_value(fld: Field, value: Any) -> Any:
@@ -348,13 +350,11 @@ def _plain_value(fld: Field, value: Any) -> Any:
 
 def _plain_records(records: Sequence[Any]) -> pd.DataFrame | None:
     """The canonical frame of plain, valid records, or None to use the vectorised checks."""
-    fields = [f for f in FIELDS if f.role in (Role.KEY, Role.INPUT)]
-    known = {f.name for f in fields}
-    columns: dict[str, list[Any]] = {f.name: [] for f in fields}
+    columns: dict[str, list[Any]] = {f.name: [] for f in _PLAIN_FIELDS}
     for record in records:
-        if type(record) is not dict or not record.keys() <= known:
+        if type(record) is not dict or not record.keys() <= _PLAIN_NAMES:
             return None
-        for fld in fields:
+        for fld in _PLAIN_FIELDS:
             value = _plain_value(fld, record.get(fld.name))
             if value is _FALL_BACK:
                 return None
