@@ -17,6 +17,7 @@ from pathlib import Path
 
 from parcelrisk.artifact import LoadedModel, load_model
 from parcelrisk.io import read_declarations
+from parcelrisk.model import features_of
 from parcelrisk.predict import score
 from parcelrisk.synth import generate
 from parcelrisk.train import fit_model, split_by_time
@@ -49,10 +50,10 @@ def main() -> None:
         model = LoadedModel(fitted.pipeline, {"version": "bench"}, Path("."))
         test = split.test
     booster = model.pipeline[-1].booster_.booster_
-    matrix = model.pipeline[:-1].transform(test)
+    matrix = features_of(model.pipeline, test)
 
     total = _best_of(lambda: score(model, test))
-    features = _best_of(lambda: model.pipeline[:-1].transform(test))
+    features = _best_of(lambda: features_of(model.pipeline, test))
     predict = _best_of(lambda: booster.predict(matrix, raw_score=True))
     n = len(test)
     print(f"parcels scored            {n:>12,}")

@@ -30,6 +30,7 @@ import numpy as np
 from parcelrisk.artifact import load_model
 from parcelrisk.explain import explain_features
 from parcelrisk.io import read_declarations
+from parcelrisk.model import features_of
 from parcelrisk.predict import decide
 from parcelrisk.tracking import example_input
 from parcelrisk.train import split_by_time
@@ -152,7 +153,7 @@ def main() -> None:
 
     import shap
 
-    features = model.pipeline[:-1].transform(test.head(2000))
+    features = features_of(model.pipeline, test.head(2000))
     t0 = time.perf_counter()
     explain_features(model.pipeline[-1], features)
     ours = time.perf_counter() - t0

@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from parcelrisk.model import RiskClassifier
+from parcelrisk.model import RiskClassifier, features_of
 from parcelrisk.synth import generate
 from parcelrisk.train import fit_model, split_by_time
 
@@ -35,7 +35,7 @@ def main() -> None:
 
     split = split_by_time(generate(rows=args.rows, seed=0), test_days=14)
     fitted = fit_model(split.train)
-    test_x = fitted.pipeline[:-1].transform(split.test)
+    test_x = features_of(fitted.pipeline, split.test)
     truth = split.test["gt_violation"].to_numpy(dtype=bool)
     k = int(0.01 * len(truth))
     sample = test_x.iloc[: args.explain_rows]

@@ -34,6 +34,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from parcelrisk.labels import inverse_propensity
+from parcelrisk.model import features_of
 
 BUDGETS = (0.01, 0.02, 0.05)
 #: Budgets of :func:`labelled_metrics` (shares of the test rows).
@@ -259,7 +260,7 @@ def evaluate_model(
     """
     from parcelrisk.synth.labelling import legacy_rule_score
 
-    test_features = pipeline[:-1].transform(test)
+    test_features = features_of(pipeline, test)
     scores = {
         "parcelrisk": (pipeline[-1].predict_proba(test_features)[:, 1], True),
         "legacy rules": (legacy_rule_score(test), False),
@@ -319,7 +320,7 @@ def evaluate_exported(model, frame: pd.DataFrame, config, reports_dir):
     y, w = labels_and_weights(
         train, train["declared_at"].max(), config.weighting, config.max_weight
     )
-    features = model.pipeline[:-1].transform(train)
+    features = features_of(model.pipeline, train)
     evaluation = evaluate_model(
         model.pipeline, frame[~before], train_features=features, y=y, weight=w,
         budgets=config.budgets, seed=config.random_state,

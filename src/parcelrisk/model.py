@@ -1,8 +1,9 @@
 """The risk model: one pipeline from raw declarations to a calibrated violation probability.
 
 ``make_model`` returns a scikit-learn ``Pipeline`` of two steps: ``features`` (the feature
-union: ``model[:-1].transform(frame)`` is exactly the matrix explanations are computed
-on) and ``classifier`` (:class:`RiskClassifier`: LightGBM plus Platt calibration).
+union: ``model[:-1].transform(frame)``, or the same faster with :func:`features_of`, is
+exactly the matrix explanations are computed on) and ``classifier``
+(:class:`RiskClassifier`: LightGBM plus Platt calibration).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from parcelrisk.features import build_features
+from parcelrisk.features.columns import Columns
+from parcelrisk.features.pipeline import transform as transform_features
 
 CATEGORY_PREFIX = "category__"
 
@@ -117,6 +120,12 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """1 where the calibrated probability is at least 0.5."""
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
+def features_of(model: Pipeline, data: pd.DataFrame | Columns) -> pd.DataFrame:
+    """The feature matrix the model's classifier reads for ``data`` (validated declarations),
+    as ``model[:-1].transform(data)`` gives it."""
+    return transform_features(model.named_steps["features"], data)
 
 
 def probability_of_margin(margin, calibration: tuple[float, float]) -> np.ndarray:

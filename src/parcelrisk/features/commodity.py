@@ -12,6 +12,9 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from parcelrisk.features.columns import Columns, as_frame
+from parcelrisk.features.text import distinct, heading
+
 _OPTIONAL = (
     "listed_price_usd", "hts_code", "lading_port", "freight_cost_usd", "marketplace",
     "seller_account_age_days",
@@ -59,44 +62,44 @@ class CommodityFeatures(TransformerMixin, BaseEstimator):
         self.overall_unit_ = float(frame.loc[heading.notna(), "unit"].median())
         return self
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+    def transform(self, X: pd.DataFrame | Columns) -> pd.DataFrame:
         """Commodity features, one row per parcel."""
+        return as_frame(self.transform_columns(Columns.of(X)), Columns.of(X).index)
+
+    def transform_columns(self, cols: Columns) -> dict[str, np.ndarray]:
+        """:meth:`transform` on :class:`Columns`, as named arrays."""
         check_is_fitted(self, "typical_per_kg_")
-        value = X["declared_value_usd"].to_numpy(dtype=float)
-        qty = X["quantity"].to_numpy(dtype=float)
-        weight = X["weight_kg"].to_numpy(dtype=float)
-        heading = X["hts_code"].astype("string").str[:4]
+        value = cols.number("declared_value_usd")
+        qty = cols.number("quantity")
+        weight = cols.number("weight_kg")
+        codes, headings = distinct(heading(cols))
+        known = ~cols.missing("hts_code")
         per_kg = np.log1p(value / weight)
         per_unit = np.log1p(value / qty)
-        typical_kg = heading.map(self.typical_per_kg_).astype(float).fillna(self.overall_per_kg_)
-        typical_unit = heading.map(self.typical_unit_).astype(float).fillna(self.overall_unit_)
-        listed_total = X["listed_price_usd"].to_numpy(dtype=float) * qty
+        typical_kg = _typical(headings, self.typical_per_kg_, self.overall_per_kg_)[codes]
+        typical_unit = _typical(headings, self.typical_unit_, self.overall_unit_)[codes]
+        listed = cols.number("listed_price_usd")
+        listed_total = listed * qty
+        unit = np.where(np.isnan(listed), value / qty, listed)
         gap = (self.value_threshold - value) / self.value_threshold
-        missing = sum(
-            X[c].isna().to_numpy() if c in X else np.ones(len(X), bool) for c in _OPTIONAL
-        )
-        return pd.DataFrame(
-            {
-                "value_log": np.log1p(value),
-                "quantity": qty,
-                "weight_kg": weight,
-                "value_per_unit_log": per_unit,
-                "value_per_kg_log": per_kg,
-                "value_per_kg_vs_heading": per_kg - typical_kg.to_numpy(),
-                "unit_price_vs_heading": np.log1p(_listed_or_declared_unit(X)).to_numpy()
-                - typical_unit.to_numpy(),
-                "declared_vs_listed": np.where(listed_total > 0, value / listed_total, np.nan),
-                "threshold_gap": gap,
-                "just_under_threshold": np.where(
-                    np.isnan(gap), np.nan, (gap > 0) & (gap <= self.bunching_band)
-                ),
-                "hts_chapter": pd.to_numeric(heading.str[:2], errors="coerce").to_numpy(
-                    dtype=float
-                ),
-                "n_missing_optional": missing.astype(float),
-            },
-            index=X.index,
-        )
+        missing = sum(cols.missing(c) for c in _OPTIONAL)
+        return {
+            "value_log": np.log1p(value),
+            "quantity": qty,
+            "weight_kg": weight,
+            "value_per_unit_log": per_unit,
+            "value_per_kg_log": per_kg,
+            "value_per_kg_vs_heading": per_kg - np.where(known, typical_kg, self.overall_per_kg_),
+            "unit_price_vs_heading": np.log1p(unit)
+            - np.where(known, typical_unit, self.overall_unit_),
+            "declared_vs_listed": np.where(listed_total > 0, value / listed_total, np.nan),
+            "threshold_gap": gap,
+            "just_under_threshold": np.where(
+                np.isnan(gap), np.nan, (gap > 0) & (gap <= self.bunching_band)
+            ),
+            "hts_chapter": np.where(known, _chapters(headings)[codes], np.nan),
+            "n_missing_optional": missing.astype(float),
+        }
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names of the features :meth:`transform` returns."""
@@ -107,3 +110,18 @@ def _listed_or_declared_unit(X: pd.DataFrame) -> pd.Series:
     """Listed unit price where given, else declared value per unit."""
     declared_unit = X["declared_value_usd"] / X["quantity"].astype(float)
     return X["listed_price_usd"].fillna(declared_unit)
+
+
+def _typical(headings: list[str], typical: dict, overall: float) -> np.ndarray:
+    """Typical value of each heading learned at fit (``overall`` for headings not seen)."""
+    return np.array([typical.get(h, overall) for h in headings], dtype=float)
+
+
+def _chapters(headings: list[str]) -> np.ndarray:
+    """HTS chapter (first two characters as a number) of each heading; NaN if not a number."""
+    firsts = [h[:2] for h in headings]
+    if all(f.isascii() and f.isdigit() for f in firsts):  # contract codes: digits only
+        return np.array([float(f) for f in firsts], dtype=float)
+    return pd.to_numeric(pd.Series(firsts, dtype="string"), errors="coerce").to_numpy(
+        dtype=float, na_value=np.nan
+    )

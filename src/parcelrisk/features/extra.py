@@ -15,6 +15,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from parcelrisk.features.columns import Columns, as_frame
 from parcelrisk.features.routing import CategoryCodes
 
 
@@ -49,19 +50,22 @@ class ExtraFeatures(TransformerMixin, BaseEstimator):
         self.codes_.fit(X)
         return self
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+    def transform(self, X: pd.DataFrame | Columns) -> pd.DataFrame:
         """Category codes, then numbers, one row per parcel."""
+        return as_frame(self.transform_columns(Columns.of(X)), Columns.of(X).index)
+
+    def transform_columns(self, cols: Columns) -> dict[str, np.ndarray]:
+        """:meth:`transform` on :class:`Columns`, as named arrays."""
         check_is_fitted(self, "codes_")
-        absent = [c for c in (*self.categorical, *self.numeric) if c not in X.columns]
+        absent = [c for c in (*self.categorical, *self.numeric) if c not in cols]
         if absent:
             raise ValueError(
                 f"the model uses extra input column(s) {absent} that the data does not have; "
                 "read the data with the column mapping the model was trained with"
             )
-        numbers = pd.DataFrame(
-            {c: X[c].to_numpy(dtype=float, na_value=np.nan) for c in self.numeric}, index=X.index
-        )
-        return pd.concat([self.codes_.transform(X), numbers], axis=1)
+        out = self.codes_.transform_columns(cols)
+        out.update((c, cols.number(c)) for c in self.numeric)
+        return out
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """The categorical then the numeric column names."""

@@ -19,14 +19,18 @@ would only measure time. ``skipped_entities_`` names them.
 
 from __future__ import annotations
 
+import re
 from numbers import Real
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from parcelrisk.features.columns import Columns, as_frame, index_of
 from parcelrisk.features.events import (
     EventIndex,
     combined_count,
@@ -35,44 +39,62 @@ from parcelrisk.features.events import (
     seconds,
 )
 from parcelrisk.features.party import placeholder_name
-from parcelrisk.features.text import DEFAULT_VAGUE_TERMS, normalize, per_unique, word_pattern
+from parcelrisk.features.text import (
+    DEFAULT_VAGUE_TERMS,
+    _normalize_unique,
+    contains,
+    heading,
+    normalize,
+    per_unique,
+    word_pattern,
+)
 
 _DAY = 86_400
+_SEPARATOR = pa.scalar("|", pa.large_string())
 
 
-def _text(f: pd.DataFrame, column: str) -> pd.Series:
+def _text(cols: Columns, column: str) -> pa.Array:
     """A column as text, missing values as '?' (one entity of unknowns)."""
-    return f[column].astype("string").fillna("?")
+    return pc.fill_null(cols.text(column), "?")
 
 
-def entity_keys(f: pd.DataFrame, recipient_key: str = "name_address") -> dict[str, pd.Series]:
+def _join(*parts: pa.Array) -> pa.Array:
+    """Keys joined with '|' (null where any part is)."""
+    return pc.binary_join_element_wise(*parts, _SEPARATOR)
+
+
+def entity_keys(
+    data: pd.DataFrame | Columns, recipient_key: str = "name_address"
+) -> dict[str, pa.Array]:
     """Key of every entity of each parcel (seller, seller x HTS heading, address, ...).
 
     The recipient is keyed on its id (``recipient_key="id"``) or on its normalised name
     at the address (``"name_address"``), the same kind for every row. A key is missing
-    (NA) where the identity it rests on is missing (see :data:`IDENTITIES`); a missing
+    (null) where the identity it rests on is missing (see :data:`IDENTITIES`); a missing
     HTS code, origin, carrier or lading port is the entity ``'?'``.
     """
-    seller = f["seller_id"].astype("string")
-    hts4 = f["hts_code"].astype("string").str[:4].fillna("?")
-    address = (
-        normalize(f["recipient_address"]) + "|" + f["recipient_zip"].astype("string").fillna("")
-    )
-    address = address.mask(f["recipient_address"].isna())
+    cols = Columns.of(data)
+    seller = cols.text("seller_id")
+    hts4 = pc.fill_null(heading(cols), "?")
+    given = pc.invert(cols.text("recipient_address").is_null())
+    address = _join(normalize(cols.text("recipient_address")),
+                    pc.fill_null(cols.text("recipient_zip"), ""))  # fmt: skip
+    address = pc.if_else(given, address, pa.scalar(None, address.type))
     if recipient_key == "id":
-        recipient = f["recipient_id"].astype("string")
+        recipient = cols.text("recipient_id")
     else:
-        recipient = normalize(f["recipient_name"]) + "|" + address
-        recipient = recipient.mask(f["recipient_name"].isna() | address.isna())
+        named = pc.and_(pc.invert(cols.text("recipient_name").is_null()), given)
+        recipient = _join(normalize(cols.text("recipient_name")), address)
+        recipient = pc.if_else(named, recipient, pa.scalar(None, recipient.type))
     return {
         "seller": seller,
-        "seller_hts": seller + "|" + hts4,
-        "hts_origin": hts4 + "|" + _text(f, "origin_country"),
-        "filer": f["filer_code"].astype("string"),
+        "seller_hts": _join(seller, hts4),
+        "hts_origin": _join(hts4, _text(cols, "origin_country")),
+        "filer": cols.text("filer_code"),
         "address": address,
         "recipient": recipient,
-        "carrier": _text(f, "carrier"),
-        "lading": _text(f, "lading_port"),
+        "carrier": _text(cols, "carrier"),
+        "lading": _text(cols, "lading_port"),
     }
 
 
@@ -104,33 +126,40 @@ CUES = (
     "undervalued", "transshipped", "forwarder_or_po_box", "missing_data", "vague",
     "cheap_per_kg", "odd_name",
 )  # fmt: skip
-_VAGUE = word_pattern(DEFAULT_VAGUE_TERMS)
+_VAGUE = re.compile(word_pattern(DEFAULT_VAGUE_TERMS))
+_GARBLED = re.compile(r"\b[b-df-hj-np-tv-z]{4,}\b")
 
 
-def _odd_name(name: pd.Series) -> pd.Series:
+def _odd_name(raw: list[str]) -> np.ndarray:
     """Placeholder names, or garbled ones: a word of four or more letters with no vowel."""
-    return placeholder_name(name) | name.str.contains(r"\b[b-df-hj-np-tv-z]{4,}\b", regex=True)
+    names = _normalize_unique(raw)
+    return placeholder_name(names) | contains(_GARBLED, names)
 
 
-def cue_matrix(X: pd.DataFrame) -> np.ndarray:
+def cue_matrix(data: pd.DataFrame | Columns) -> np.ndarray:
     """Per-parcel red-flag cues read from the declaration alone (one column per CUES)."""
-    listed = X["listed_price_usd"].to_numpy(dtype=float) * X["quantity"].to_numpy(dtype=float)
-    value = X["declared_value_usd"].to_numpy(dtype=float)
-    vague = per_unique(
-        X["description"], lambda d: normalize(d).str.contains(_VAGUE, regex=True)
-    ).to_numpy(dtype=float)
+    cols = Columns.of(data)
+    listed = cols.number("listed_price_usd") * cols.number("quantity")
+    value = cols.number("declared_value_usd")
+    vague = per_unique(cols.text("description"), lambda d: contains(_VAGUE, _normalize_unique(d)))
+    kinds = pa.array(["forwarder", "po_box"], pa.large_string())
     return np.column_stack(
         [
             np.nan_to_num(value / listed, nan=1.0) < 0.5,
-            (X["origin_country"] != X["export_country"]).fillna(False).to_numpy(dtype=bool),
-            X["recipient_address_type"].isin(["forwarder", "po_box"]).to_numpy(dtype=bool),
-            (X["listed_price_usd"].isna() | X["hts_code"].isna()).to_numpy(dtype=bool),
+            _true(pc.not_equal(cols.text("origin_country"), cols.text("export_country"))),
+            _true(pc.is_in(cols.text("recipient_address_type"), value_set=kinds)),
+            cols.missing("listed_price_usd") | cols.missing("hts_code"),
             vague,
-            value < 5 * X["weight_kg"].to_numpy(dtype=float),
-            per_unique(X["recipient_name"], lambda n: _odd_name(normalize(n))).to_numpy(float)
-            * X["recipient_name"].notna().to_numpy(),
+            value < 5 * cols.number("weight_kg"),
+            per_unique(cols.text("recipient_name"), _odd_name).astype(float)
+            * ~cols.missing("recipient_name"),
         ]
     ).astype(float)
+
+
+def _true(mask: pa.Array) -> np.ndarray:
+    """A boolean array with nulls as False."""
+    return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
 
 
 class EntityHistory(TransformerMixin, BaseEstimator):
@@ -158,18 +187,22 @@ class EntityHistory(TransformerMixin, BaseEstimator):
     def fit(self, X: pd.DataFrame, y=None) -> EntityHistory:
         """Store the declarations and known outcomes of ``X`` as the history state."""
         self._validate_params()
+        cols = Columns.of(X)
         self.skipped_entities_ = tuple(
             name
             for name, groups in ENTITY_INPUTS.items()
-            if any(all(X[c].isna().all() for c in group) for group in groups)
+            if any(all(cols.missing(c).all() for c in group) for group in groups)
         )
         # one kind of recipient key for every row, training and scoring alike: a model
         # trained on names keeps its name history when a client also sends an id
-        self.recipient_key_ = "id" if X["recipient_id"].notna().any() else "name_address"
-        keys, _ = self._keys(X)
-        self.vocabulary_ = {name: pd.Index(k.unique()) for name, k in keys.items()}
-        self.parcel_hashes_ = np.sort(_hash(X["parcel_id"]))
-        t = seconds(X["declared_at"])
+        self.recipient_key_ = "name_address" if cols.missing("recipient_id").all() else "id"
+        keys, _ = self._keys(cols)
+        self.vocabulary_ = {
+            name: pd.Index(pc.unique(k).to_numpy(zero_copy_only=False), dtype=object)
+            for name, k in keys.items()
+        }
+        self.parcel_hashes_ = np.sort(_hash(cols))
+        t = cols.seconds("declared_at")
         # the state ends at the last declaration: outcomes recorded later were not known.
         # (never `&=` here: to_numpy may hand back the caller's own buffer)
         known = (X["outcome_at"] <= X["declared_at"].max()).fillna(False).to_numpy(bool)
@@ -180,29 +213,30 @@ class EntityHistory(TransformerMixin, BaseEstimator):
         # the smoothing prior is time-aware too: the rate over outcomes recorded before t
         self.overall_ = EventIndex(np.zeros(len(found), dtype=np.int64), t_out, outcome_values)
         self.parcels_, self.outcomes_ = {}, {}
-        for name, k in keys.items():
-            code = self.vocabulary_[name].get_indexer(k)
+        codes = {name: index_of(self.vocabulary_[name], k) for name, k in keys.items()}
+        for name, code in codes.items():
             self.parcels_[name] = EventIndex(code, t)
             self.outcomes_[name] = EventIndex(code[inspected], t_out, outcome_values)
-        cues = cue_matrix(X)
-        self.profiles_ = {
-            name: EventIndex(self.vocabulary_[name].get_indexer(keys[name]), t, cues)
-            for name in PROFILED
-        }
-        address = self.vocabulary_["address"].get_indexer(keys["address"])
-        first = _first_by_time(keys["recipient"], t) & (keys["recipient"] != _ABSENT).to_numpy()
+        cues = cue_matrix(cols)
+        self.profiles_ = {name: EventIndex(codes[name], t, cues) for name in PROFILED}
+        address = codes["address"]
+        first = _first_by_time(codes["recipient"], t) & _given(keys["recipient"])
         self.names_ = EventIndex(address[first], t[first])
         self.cutoff_ = pd.Timestamp(int(t.max()), unit="s", tz="UTC")
         return self
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+    def transform(self, X: pd.DataFrame | Columns) -> pd.DataFrame:
         """History features of each parcel in ``X`` (one row per parcel, same order)."""
+        return as_frame(self.transform_columns(Columns.of(X)), Columns.of(X).index)
+
+    def transform_columns(self, cols: Columns) -> dict[str, np.ndarray]:
+        """:meth:`transform` on :class:`Columns`, as named arrays."""
         check_is_fitted(self, "parcels_")
-        t = seconds(X["declared_at"])
-        new = ~_isin_sorted(_hash(X["parcel_id"]), self.parcel_hashes_)
+        t = cols.seconds("declared_at")
+        new = ~_isin_sorted(_hash(cols), self.parcel_hashes_)
         out: dict[str, np.ndarray] = {}
         codes = {}
-        keys, absent = self._keys(X)
+        keys, absent = self._keys(cols)
         for name in ENTITIES:
             codes[name] = self._codes(name, keys[name])
             # queries in (entity, time) order make every search below a sorted merge
@@ -211,10 +245,10 @@ class EntityHistory(TransformerMixin, BaseEstimator):
             for feature, values in feats.items():
                 out[feature] = np.empty_like(values)
                 out[feature][order] = values
-        cues = cue_matrix(X)
+        cues = cue_matrix(cols)
         for name in PROFILED:
             out.update(self._profile(name, codes[name], t, new, cues))
-        out["address_n_names"] = self._distinct_names(codes["address"], keys["recipient"], t, new)
+        out["address_n_names"] = self._distinct_names(codes, keys["recipient"], t, new)
         recipient = [self.parcels_["recipient"], EventIndex(codes["recipient"][new], t[new])]
         out["recipient_n_1d"] = (
             combined_count(recipient, codes["recipient"], t)
@@ -224,15 +258,15 @@ class EntityHistory(TransformerMixin, BaseEstimator):
             for feature in self._entity_feature_names(name):
                 out[feature] = np.where(rows, np.nan, out[feature])
         for feature in self._skipped_features():
-            out[feature] = np.full(len(X), np.nan)
-        return pd.DataFrame(out, index=X.index)
+            out[feature] = np.full(cols.n, np.nan)
+        return out
 
-    def _keys(self, X: pd.DataFrame) -> tuple[dict[str, pd.Series], dict[str, np.ndarray]]:
+    def _keys(self, cols: Columns) -> tuple[dict[str, pa.Array], dict[str, np.ndarray]]:
         """Entity keys (a placeholder where an identity is missing) and where it is."""
-        keys = entity_keys(X, self.recipient_key_)
-        absent = {name: keys[name].isna().to_numpy() for name in IDENTITIES}
+        keys = entity_keys(cols, self.recipient_key_)
+        absent = {name: keys[name].is_null().to_numpy(zero_copy_only=False) for name in IDENTITIES}
         for name in IDENTITIES:
-            keys[name] = keys[name].fillna(_ABSENT)
+            keys[name] = pc.fill_null(keys[name], _ABSENT)
         return keys, absent
 
     @staticmethod
@@ -264,14 +298,14 @@ class EntityHistory(TransformerMixin, BaseEstimator):
         names += [f"{e}_share_{c}" for e in PROFILED for c in CUES]
         return np.asarray([*names, "address_n_names", "recipient_n_1d"], dtype=object)
 
-    def _codes(self, name: str, keys: pd.Series) -> np.ndarray:
+    def _codes(self, name: str, keys: pa.Array) -> np.ndarray:
         """Entity codes: the vocabulary's for known keys, fresh codes after it for new ones."""
         vocab = self.vocabulary_[name]
-        code = vocab.get_indexer(keys)
+        code = index_of(vocab, keys)
         unseen = code < 0
         if unseen.any():
-            fresh, _ = pd.factorize(keys[unseen])
-            code[unseen] = len(vocab) + fresh
+            fresh = pc.dictionary_encode(keys.filter(pa.array(unseen))).indices
+            code[unseen] = len(vocab) + fresh.to_numpy(zero_copy_only=False)
         return code
 
     def _entity_features(self, name, code, t, new) -> dict[str, np.ndarray]:
@@ -304,16 +338,21 @@ class EntityHistory(TransformerMixin, BaseEstimator):
             shares = sums / n[:, None]
         return {f"{name}_share_{c}": shares[:, i] for i, c in enumerate(CUES)}
 
-    def _distinct_names(self, address_code, person, t, new) -> np.ndarray:
+    def _distinct_names(self, codes, person, t, new) -> np.ndarray:
         """Distinct recipient names seen at the parcel's address before it was declared."""
-        known = self.vocabulary_["recipient"].get_indexer(person) >= 0
-        first = new & ~known & _first_by_time(person, t) & (person != _ABSENT).to_numpy()
-        batch = EventIndex(address_code[first], t[first])
-        return combined_count([self.names_, batch], address_code, t).astype(float)
+        known = codes["recipient"] < len(self.vocabulary_["recipient"])
+        first = new & ~known & _first_by_time(codes["recipient"], t) & _given(person)
+        batch = EventIndex(codes["address"][first], t[first])
+        return combined_count([self.names_, batch], codes["address"], t).astype(float)
 
 
-def _hash(ids: pd.Series) -> np.ndarray:
-    return pd.util.hash_array(ids.astype("string").to_numpy(dtype=object))
+def _hash(cols: Columns) -> np.ndarray:
+    return pd.util.hash_array(cols.text("parcel_id").to_numpy(zero_copy_only=False))
+
+
+def _given(keys: pa.Array) -> np.ndarray:
+    """Where an identity key is not the placeholder of a missing one."""
+    return pc.not_equal(keys, _ABSENT).to_numpy(zero_copy_only=False)
 
 
 def _isin_sorted(values: np.ndarray, sorted_ref: np.ndarray) -> np.ndarray:
@@ -321,9 +360,10 @@ def _isin_sorted(values: np.ndarray, sorted_ref: np.ndarray) -> np.ndarray:
     return sorted_ref[pos] == values if len(sorted_ref) else np.zeros(len(values), dtype=bool)
 
 
-def _first_by_time(keys: pd.Series, t: np.ndarray) -> np.ndarray:
-    """Mask of each key's earliest row (by time; ties by position)."""
+def _first_by_time(codes: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Mask of each entity's earliest row (by time; ties by position), given entity codes."""
     order = np.argsort(t, kind="stable")
+    _, earliest = np.unique(codes[order], return_index=True)
     first = np.zeros(len(t), dtype=bool)
-    first[order] = ~pd.Series(keys.to_numpy()[order]).duplicated().to_numpy()
+    first[order[earliest]] = True
     return first

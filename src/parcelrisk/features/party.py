@@ -9,16 +9,20 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from parcelrisk.features.text import _normalize_unique, per_unique
+from parcelrisk.features.columns import Columns, as_frame
+from parcelrisk.features.text import _normalize_unique, contains, count_matches, per_unique
 
 #: Words that stand in for a real consignee name.
-_PLACEHOLDER = (
+_PLACEHOLDER = re.compile(
     r"\b(?:test|customer|buyer|receiver|recipient|occupant|resident|friend|n a|na|none|"
     r"no name|doe|unknown|xxx+|ltd co)\b"
 )
-_KEYBOARD = r"(?:qwer|asdf|zxcv|hjkl|uiop|mnbv)"
+_KEYBOARD = re.compile(r"(?:qwer|asdf|zxcv|hjkl|uiop|mnbv)")
 _TRIPLE = re.compile(r"([a-z])\1\1")
-_UNIT = r"(?i)\b(?:ste|suite|unit|bay|dock|#)\s*[\w-]+"
+_UNIT = re.compile(r"(?i)\b(?:ste|suite|unit|bay|dock|#)\s*[\w-]+")
+_PO_BOX = re.compile(r"(?i)\bp\.?\s*o\.?\s*box\b")
+_LOWER = re.compile(r"[a-z]")
+_VOWEL = re.compile(r"[aeiou]")
 
 
 class PartyFeatures(TransformerMixin, BaseEstimator):
@@ -29,19 +33,21 @@ class PartyFeatures(TransformerMixin, BaseEstimator):
         self.fitted_ = True
         return self
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+    def transform(self, X: pd.DataFrame | Columns) -> pd.DataFrame:
         """Party features, one row per parcel."""
+        return as_frame(self.transform_columns(Columns.of(X)), Columns.of(X).index)
+
+    def transform_columns(self, cols: Columns) -> dict[str, np.ndarray]:
+        """:meth:`transform` on :class:`Columns`, as named arrays."""
         check_is_fitted(self, "fitted_")
+        out = {"seller_account_age_days": cols.number("seller_account_age_days")}
         # a missing name or address has no shape: its cues are missing, not "short"
-        names = per_unique(X["recipient_name"], _name_cues)
-        names[X["recipient_name"].isna().to_numpy()] = np.nan
-        addresses = per_unique(X["recipient_address"], _address_cues)
-        addresses[X["recipient_address"].isna().to_numpy()] = np.nan
-        age = pd.DataFrame(
-            {"seller_account_age_days": X["seller_account_age_days"].to_numpy(dtype=float)},
-            index=X.index,
-        )
-        return pd.concat([age, names, addresses], axis=1)
+        for column, cues in (("recipient_name", _name_cues), ("recipient_address", _address_cues)):
+            values = per_unique(cols.text(column), lambda v, cues=cues: np.column_stack(
+                list(cues(v).values())))  # fmt: skip
+            values[cols.missing(column)] = np.nan
+            out.update(zip(_CUE_NAMES[column], values.T, strict=True))
+        return out
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names of the features :meth:`transform` returns."""
@@ -53,38 +59,40 @@ class PartyFeatures(TransformerMixin, BaseEstimator):
         )  # fmt: skip
 
 
-def placeholder_name(name: pd.Series) -> pd.Series:
-    """Whether a normalised name looks fictitious: a placeholder word, keyboard run or stub."""
-    return (
-        name.str.contains(_PLACEHOLDER, regex=True)
-        | name.str.contains(_KEYBOARD, regex=True)
-        | (name.str.len() < 3)
+def placeholder_name(names: list[str]) -> np.ndarray:
+    """Whether each normalised name looks fictitious: a placeholder word, keyboard run or stub."""
+    return np.array(
+        [
+            _PLACEHOLDER.search(n) is not None or _KEYBOARD.search(n) is not None or len(n) < 3
+            for n in names
+        ],
+        dtype=bool,
     )
 
 
-def _name_cues(raw: pd.Series) -> pd.DataFrame:
-    name = _normalize_unique(raw)
-    letters = name.str.count(r"[a-z]").clip(lower=1)
-    tokens = name.str.split(" ")
-    return pd.DataFrame(
-        {
-            "name_n_tokens": (name.str.count(" ") + (name.str.len() > 0)).to_numpy(float),
-            "name_vowel_share": (name.str.count(r"[aeiou]") / letters).to_numpy(float),
-            "name_repeated_letters": name.map(lambda n: bool(_TRIPLE.search(n))).to_numpy(float),
-            "name_placeholder": placeholder_name(name).to_numpy(float),
-            "name_same_first_last": (
-                (tokens.str[0] == tokens.str[-1]) & (name.str.count(" ") > 0)
-            ).to_numpy(float),
-        }
-    )
+def _name_cues(raw: list[str]) -> dict[str, np.ndarray]:
+    names = _normalize_unique(raw)
+    letters = np.maximum(count_matches(_LOWER, names), 1)
+    return {
+        "name_n_tokens": np.array([n.count(" ") + (len(n) > 0) for n in names], dtype=float),
+        "name_vowel_share": count_matches(_VOWEL, names) / letters,
+        "name_repeated_letters": contains(_TRIPLE, names).astype(float),
+        "name_placeholder": placeholder_name(names).astype(float),
+        "name_same_first_last": np.array(
+            [n.count(" ") > 0 and n.split(" ")[0] == n.split(" ")[-1] for n in names], dtype=float
+        ),
+    }
 
 
-def _address_cues(address: pd.Series) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "address_po_box": address.str.contains(
-                r"(?i)\bp\.?\s*o\.?\s*box\b", regex=True
-            ).to_numpy(float),
-            "address_unit": address.str.contains(_UNIT, regex=True).to_numpy(float),
-        }
-    )
+def _address_cues(addresses: list[str]) -> dict[str, np.ndarray]:
+    return {
+        "address_po_box": contains(_PO_BOX, addresses).astype(float),
+        "address_unit": contains(_UNIT, addresses).astype(float),
+    }
+
+
+_CUE_NAMES = {
+    "recipient_name": ("name_n_tokens", "name_vowel_share", "name_repeated_letters",
+                       "name_placeholder", "name_same_first_last"),
+    "recipient_address": ("address_po_box", "address_unit"),
+}  # fmt: skip

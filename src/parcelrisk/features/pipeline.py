@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pandas as pd
 from sklearn.pipeline import FeatureUnion
 
+from parcelrisk.features.columns import Columns
 from parcelrisk.features.commodity import CommodityFeatures
 from parcelrisk.features.extra import ExtraFeatures
 from parcelrisk.features.history import EntityHistory
@@ -61,6 +63,21 @@ def build_features(
         )
         parts.append(("extra", extra))
     return FeatureUnion(parts).set_output(transform="pandas")
+
+
+def transform(union: FeatureUnion, data: pd.DataFrame | Columns) -> pd.DataFrame:
+    """The fitted union's feature matrix of ``data``: ``union.transform`` without the
+    union's per-part frames (the same values and column names, in a fraction of the time
+    for a few parcels).
+    """
+    cols = Columns.of(data)
+    names, parts = [], []
+    for name, part in union.transformer_list:
+        named = part.transform_columns(cols)
+        names += [f"{name}__{feature}" for feature in part.get_feature_names_out()]
+        parts += named.values()
+    matrix = np.column_stack(parts) if parts else np.empty((cols.n, 0))
+    return pd.DataFrame(matrix.astype(float, copy=False), index=cols.index, columns=names)
 
 
 def skipped(declarations: pd.DataFrame, features: pd.DataFrame) -> dict[str, list[str]]:

@@ -11,9 +11,13 @@ from numbers import Integral
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
+
+from parcelrisk.features.columns import Columns, as_frame, index_of
 
 #: Categorical inputs by the source they come from.
 CATEGORICAL_COLUMNS = (
@@ -51,15 +55,19 @@ class CategoryCodes(TransformerMixin, BaseEstimator):
             self.vocabulary_[col] = pd.Index(sorted(counts[counts >= self.min_count].index))
         return self
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+    def transform(self, X: pd.DataFrame | Columns) -> pd.DataFrame:
         """Codes as floats (NaN for rare, unseen or missing values)."""
+        return as_frame(self.transform_columns(Columns.of(X)), Columns.of(X).index)
+
+    def transform_columns(self, cols: Columns) -> dict[str, np.ndarray]:
+        """:meth:`transform` on :class:`Columns`, as named arrays."""
         check_is_fitted(self, "vocabulary_")
         codes = {}
         for col in self.columns:
-            code = self.vocabulary_[col].get_indexer(X[col].astype("string")).astype(float)
+            code = index_of(self.vocabulary_[col], cols.text(col)).astype(float)
             code[code < 0] = np.nan
             codes[col] = code
-        return pd.DataFrame(codes, index=X.index)
+        return codes
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """The encoded column names."""
@@ -74,25 +82,21 @@ class RoutingFeatures(TransformerMixin, BaseEstimator):
         self.fitted_ = True
         return self
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+    def transform(self, X: pd.DataFrame | Columns) -> pd.DataFrame:
         """Routing features, one row per parcel."""
+        return as_frame(self.transform_columns(Columns.of(X)), Columns.of(X).index)
+
+    def transform_columns(self, cols: Columns) -> dict[str, np.ndarray]:
+        """:meth:`transform` on :class:`Columns`, as named arrays."""
         check_is_fitted(self, "fitted_")
-        origin = X["origin_country"].astype("string")
-        freight = X["freight_cost_usd"].to_numpy(dtype=float)
-        value = X["declared_value_usd"].to_numpy(dtype=float)
-        return pd.DataFrame(
-            {
-                "transshipment": (origin != X["export_country"].astype("string")).to_numpy(
-                    dtype=float
-                ),
-                "origin_not_seller_country": (
-                    origin != X["seller_country"].astype("string")
-                ).to_numpy(dtype=float),
-                "freight_per_kg": freight / X["weight_kg"].to_numpy(dtype=float),
-                "freight_vs_value_log": np.log1p(freight) - np.log1p(value),
-            },
-            index=X.index,
-        )
+        origin = cols.text("origin_country")
+        freight = cols.number("freight_cost_usd")
+        return {
+            "transshipment": differs(origin, cols.text("export_country")),
+            "origin_not_seller_country": differs(origin, cols.text("seller_country")),
+            "freight_per_kg": freight / cols.number("weight_kg"),
+            "freight_vs_value_log": np.log1p(freight) - np.log1p(cols.number("declared_value_usd")),
+        }
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names of the features :meth:`transform` returns."""
@@ -101,3 +105,8 @@ class RoutingFeatures(TransformerMixin, BaseEstimator):
              "freight_vs_value_log"],
             dtype=object,
         )  # fmt: skip
+
+
+def differs(a: pa.Array, b: pa.Array) -> np.ndarray:
+    """1.0 where two text columns differ, 0.0 where equal, NaN where either is missing."""
+    return pc.not_equal(a, b).to_numpy(zero_copy_only=False).astype(float)

@@ -14,12 +14,17 @@ from numbers import Integral
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import make_union
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
+
+from parcelrisk.features.columns import Columns, as_frame, index_of, text_array
 
 #: Vague terms officers name for low-value parcels.
 DEFAULT_VAGUE_TERMS = (
@@ -30,6 +35,8 @@ DEFAULT_VAGUE_TERMS = (
 
 _PUNCT = re.compile(r"[^\w\s]+")
 _SPACE = re.compile(r"\s+")
+_LETTER = re.compile(r"[A-Za-z]")
+_UPPER = re.compile(r"[A-Z]")
 
 
 def word_pattern(terms) -> str:
@@ -38,25 +45,56 @@ def word_pattern(terms) -> str:
     return r"\b(?:" + "|".join(re.escape(t) for t in ordered) + r")\b"
 
 
-def per_unique(values: pd.Series, func: Callable[[pd.Series], pd.DataFrame | pd.Series]):
+def distinct(values: pa.Array) -> tuple[np.ndarray, list[str]]:
+    """Codes of a text column into its distinct values, and those values (missing as '')."""
+    encoded = pc.dictionary_encode(pc.fill_null(values, ""))
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
+    return codes, encoded.dictionary.to_pylist()
+
+
+def per_unique(values: pa.Array, func: Callable[[list[str]], np.ndarray]) -> np.ndarray:
     """Apply ``func`` once per distinct value and spread the result back to every row.
 
     Declarations repeat descriptions, names and addresses a great deal, so text work
     done per distinct value is much cheaper than per row. Missing values become ''.
+    ``func`` takes the distinct values and returns an array with one row per value.
     """
-    codes, uniques = pd.factorize(values.astype("string").fillna(""), sort=False)
-    result = func(pd.Series(uniques, dtype="string"))
-    return result.iloc[codes].set_axis(values.index)
+    codes, uniques = distinct(values)
+    return np.asarray(func(uniques))[codes]
 
 
-def _normalize_unique(s: pd.Series) -> pd.Series:
-    s = s.str.lower().str.replace(_PUNCT, " ", regex=True).str.replace(_SPACE, " ", regex=True)
-    return s.str.strip()
+def _normalize_unique(texts: list[str]) -> list[str]:
+    # lower-casing and trimming as pyarrow does them (pandas' string methods use it)
+    lowered = pc.utf8_lower(pa.array(texts, pa.large_string())).to_pylist()
+    spaced = [_SPACE.sub(" ", _PUNCT.sub(" ", t)) for t in lowered]
+    return pc.utf8_trim_whitespace(pa.array(spaced, pa.large_string())).to_pylist()
 
 
-def normalize(text: pd.Series) -> pd.Series:
-    """Lower-case, punctuation removed, whitespace collapsed (for matching, not display)."""
-    return per_unique(text, _normalize_unique)
+def normalize(text: pa.Array | pd.Series) -> pa.Array | pd.Series:
+    """Lower-case, punctuation removed, whitespace collapsed (for matching, not display).
+
+    Missing values become ''. A pandas Series gives a string Series with the same index.
+    """
+    if isinstance(text, pd.Series):
+        normalized = normalize(text_array(text)).to_pylist()
+        return pd.Series(normalized, index=text.index, dtype="string")
+    codes, uniques = distinct(text)
+    return pa.array(_normalize_unique(uniques), pa.large_string()).take(codes)
+
+
+def heading(cols: Columns) -> pa.Array:
+    """The HTS heading (first four digits) of each parcel; null where no code is given."""
+    return pc.utf8_slice_codeunits(cols.text("hts_code"), 0, 4)
+
+
+def count_matches(pattern: re.Pattern, texts: list[str]) -> np.ndarray:
+    """Non-overlapping matches of ``pattern`` in each text, as floats."""
+    return np.array([len(pattern.findall(t)) for t in texts], dtype=float)
+
+
+def contains(pattern: re.Pattern, texts: list[str]) -> np.ndarray:
+    """Whether ``pattern`` occurs in each text."""
+    return np.array([pattern.search(t) is not None for t in texts], dtype=bool)
 
 
 def _vectorizer(n_features: int):
@@ -118,7 +156,7 @@ class DescriptionFeatures(TransformerMixin, BaseEstimator):
         self.classifier_ = None  # stays None when no declaration gives both
         if not counts.empty:
             nb = MultinomialNB(alpha=0.05).fit(
-                self.vectorizer_.transform(_normalize_unique(counts["text"])),
+                self.vectorizer_.transform(_normalize_unique(counts["text"].tolist())),
                 counts["heading"].to_numpy(dtype=object),
                 sample_weight=counts["n"].to_numpy(dtype=float),
             )
@@ -131,44 +169,51 @@ class DescriptionFeatures(TransformerMixin, BaseEstimator):
             }
         return self
 
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+    def transform(self, X: pd.DataFrame | Columns) -> pd.DataFrame:
         """Wording cues and consistency features, one row per parcel."""
+        return as_frame(self.transform_columns(Columns.of(X)), Columns.of(X).index)
+
+    def transform_columns(self, cols: Columns) -> dict[str, np.ndarray]:
+        """:meth:`transform` on :class:`Columns`, as named arrays."""
         check_is_fitted(self, "classifier_")
-        codes, uniques = pd.factorize(X["description"].astype("string").fillna(""))
-        cues = self._cues(pd.Series(uniques, dtype="string"))
+        description = cols.text("description")
+        codes, uniques = distinct(description)
+        cues = self._cues(uniques)
         proba = cues.pop("_proba")
-        out = pd.DataFrame({k: v[codes] for k, v in cues.items()}, index=X.index)
+        out = {k: v[codes] for k, v in cues.items()}
         if proba is None:
-            out["desc_hts_consistency"] = out["desc_hts_top_prob"] = np.nan
+            out["desc_hts_consistency"] = np.full(cols.n, np.nan)
+            out["desc_hts_top_prob"] = np.full(cols.n, np.nan)
         else:
             classes = pd.Index(self.classifier_["classes"])
-            declared = classes.get_indexer(X["hts_code"].astype("string").str[:4])
+            declared = index_of(classes, heading(cols))
             p_declared = proba[codes, np.maximum(declared, 0)]
-            out["desc_hts_consistency"] = np.where(declared >= 0, p_declared, 0.0)
-            out.loc[X["hts_code"].isna().to_numpy(), "desc_hts_consistency"] = np.nan
+            consistency = np.where(declared >= 0, p_declared, 0.0)
+            consistency[cols.missing("hts_code")] = np.nan
+            out["desc_hts_consistency"] = consistency
             out["desc_hts_top_prob"] = proba.max(axis=1)[codes]
         # no description, nothing to read: missing features, not those of an empty text
-        out[X["description"].isna().to_numpy()] = np.nan
-        return out
+        unread = description.is_null().to_numpy(zero_copy_only=False)
+        return {k: np.where(unread, np.nan, v) for k, v in out.items()}
 
-    def _cues(self, raw: pd.Series) -> dict[str, np.ndarray]:
+    def _cues(self, raw: list[str]) -> dict[str, np.ndarray]:
         """Features of distinct descriptions (and the heading probabilities as ``_proba``)."""
         text = _normalize_unique(raw)
-        words = text.str.count(" ") + (text.str.len() > 0)
-        letters = raw.str.count(r"[A-Za-z]").clip(lower=1)
+        pattern = re.compile(self.vague_pattern_)
+        letters = np.maximum(count_matches(_LETTER, raw), 1)
         return {
-            "desc_n_chars": raw.str.len().to_numpy(dtype=float),
-            "desc_n_words": words.to_numpy(dtype=float),
-            "desc_upper_share": (raw.str.count(r"[A-Z]") / letters).to_numpy(dtype=float),
-            "desc_vague_term": text.str.contains(self.vague_pattern_, regex=True).to_numpy(
-                dtype=float
-            ),
+            "desc_n_chars": np.array([len(r) for r in raw], dtype=float),
+            "desc_n_words": np.array([t.count(" ") + (len(t) > 0) for t in text], dtype=float),
+            "desc_upper_share": count_matches(_UPPER, raw) / letters,
+            "desc_vague_term": contains(pattern, text).astype(float),
             "_proba": None if self.classifier_ is None else self._heading_proba(text),
         }
 
-    def _heading_proba(self, text: pd.Series) -> np.ndarray:
+    def _heading_proba(self, text: list[str]) -> np.ndarray:
         """Naive Bayes probability of every HTS heading for each (normalised) text."""
-        jll = np.asarray(self.vectorizer_.transform(text) @ self.classifier_["log_prob_t"])
+        # the union's parts called directly: what its transform does, without joblib
+        parts = [vectorizer.transform(text) for _, vectorizer in self.vectorizer_.transformer_list]
+        jll = np.asarray(sparse.hstack(parts).tocsr() @ self.classifier_["log_prob_t"])
         jll += self.classifier_["log_prior"]
         jll -= jll.max(axis=1, keepdims=True)
         proba = np.exp(jll)
