@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from parcelrisk.model import prediction_threads
+from parcelrisk.model import features_of, prediction_threads
 
 #: Input group -> prefixes of the feature names (source prefix included) that belong to it.
 INPUT_GROUPS: dict[str, tuple[str, ...]] = {
@@ -77,7 +77,7 @@ class Explanation:
 
 def explain(model: Pipeline, declarations: pd.DataFrame) -> Explanation:
     """Exact TreeSHAP contributions of validated declarations (margin space)."""
-    return explain_features(model[-1], model[:-1].transform(declarations))
+    return explain_features(model[-1], features_of(model, declarations))
 
 
 def explain_features(
@@ -104,7 +104,7 @@ def explain_features(
 
 def reasons(
     explanation: Explanation,
-    declarations: pd.DataFrame,
+    declarations: pd.DataFrame | list[Mapping[str, Any]],
     *,
     top: int = 3,
     direction: str = "raises",
@@ -122,7 +122,7 @@ def reasons(
     ranked = np.argsort(key, axis=1, kind="stable")[:, :top]
     # plain dicts: reading a pandas row per parcel costs more than the whole ranking
     features = explanation.features.to_dict("records")
-    parcels = declarations.to_dict("records")
+    parcels = declarations if isinstance(declarations, list) else declarations.to_dict("records")
     out = []
     for pos, columns in enumerate(ranked):
         row = values[pos]

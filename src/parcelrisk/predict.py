@@ -10,7 +10,9 @@ import pandas as pd
 from parcelrisk.artifact import LoadedModel
 from parcelrisk.audit import AuditStore, Decision
 from parcelrisk.config import ModelConfig
-from parcelrisk.model import probability_of_margin
+from parcelrisk.features.columns import Columns
+from parcelrisk.model import features_of, probability_of_margin
+from parcelrisk.validation import plain_columns
 
 
 def assign_lanes(probability: np.ndarray, lanes: dict[str, float]) -> np.ndarray:
@@ -29,25 +31,24 @@ def score(model: LoadedModel, declarations: pd.DataFrame) -> pd.DataFrame:
     """
     if declarations.empty:
         return pd.DataFrame({"parcel_id": [], "probability": [], "lane": []})
-    return _scores(model, declarations, model.pipeline[:-1].transform(declarations))[0]
+    ids = declarations["parcel_id"].to_numpy()
+    return _scores(model, ids, features_of(model.pipeline, declarations))[0]
 
 
-def _scores(
-    model: LoadedModel, declarations: pd.DataFrame, features: pd.DataFrame
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Probability and lane from an already computed feature matrix of ``declarations``,
-    and the margin they come from (explanations of the same rows reuse it)."""
+def _scores(model: LoadedModel, ids, features: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Probability and lane of parcels ``ids`` from their already computed feature matrix
+    (same index), and the margin they come from (explanations of the same rows reuse it)."""
     classifier = model.pipeline[-1]
     margin = classifier.decision_function(features)
     probability = probability_of_margin(margin, classifier.calibration_)
     lanes = model.metadata.get("lanes") or ModelConfig().lanes
     scores = pd.DataFrame(
         {
-            "parcel_id": declarations["parcel_id"].to_numpy(),
+            "parcel_id": ids,
             "probability": probability,
             "lane": assign_lanes(probability, lanes),
         },
-        index=declarations.index,
+        index=features.index,
     )
     return scores, margin
 
@@ -64,15 +65,14 @@ def decide(
     column mapping reads records in the user's column names through it.
     """
     from parcelrisk.explain import explain_features, reasons
-    from parcelrisk.mapping import records_frame
 
-    frame = records_frame(records, model.mapping)
-    features = model.pipeline[:-1].transform(frame)  # once: scores and reasons share it
-    scores, margin = _scores(model, frame, features)
+    data, ids = _read(records, model.mapping)
+    features = features_of(model.pipeline, data)  # once: scores and reasons share it
+    scores, margin = _scores(model, ids, features)
     wanted = scores["lane"].isin(["inspect", "review"]).to_numpy() | explain_all
-    why: list[list[dict] | None] = [None] * len(frame)
+    why: list[list[dict] | None] = [None] * len(features)
     if wanted.any():
-        picked = frame[wanted]
+        picked = _rows(data, wanted)
         explanation = explain_features(model.pipeline[-1], features[wanted], margin[wanted])
         texts = reasons(explanation, picked, top=top, direction="both")
         for pos, rs in zip(wanted.nonzero()[0], texts, strict=True):
@@ -89,6 +89,29 @@ def decide(
             scores["parcel_id"], scores["probability"], scores["lane"], why, strict=True
         )
     ]
+
+
+def _read(records: list[dict], mapping) -> tuple[pd.DataFrame | Columns, list]:
+    """Validated records as the features' input, and their parcel ids.
+
+    Small batches of plain records skip the canonical frame: their canonical values go
+    to the features as they are (the same values the frame would hold).
+    """
+    from parcelrisk.mapping import records_frame
+
+    lists = plain_columns(records) if mapping is None else None
+    if lists is None:
+        frame = records_frame(records, mapping)
+        return frame, frame["parcel_id"].to_numpy()
+    return Columns.from_lists(lists), lists["parcel_id"]
+
+
+def _rows(data: pd.DataFrame | Columns, wanted: np.ndarray) -> pd.DataFrame | list[dict]:
+    """The inputs of the wanted parcels, for reason texts: frame rows or dicts of values."""
+    if isinstance(data, pd.DataFrame):
+        return data[wanted]
+    lists = data.lists
+    return [{name: values[i] for name, values in lists.items()} for i in np.flatnonzero(wanted)]
 
 
 def decide_and_log(

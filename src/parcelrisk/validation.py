@@ -348,8 +348,18 @@ def _plain_value(fld: Field, value: Any) -> Any:
     return stamp if _TS_MIN <= stamp <= _TS_MAX else _FALL_BACK
 
 
-def _plain_records(records: Sequence[Any]) -> pd.DataFrame | None:
-    """The canonical frame of plain, valid records, or None to use the vectorised checks."""
+def plain_columns(records: Sequence[Any]) -> dict[str, list[Any]] | None:
+    """Canonical values of small batches of plain, valid records, column by column.
+
+    For up to 1,000 records whose values are plain and valid (strings, numbers, bools,
+    ISO 8601 strings with a zone; no outcomes), returns each key and input field's
+    canonical values (None where missing, ``pandas.Timestamp`` in UTC for timestamps),
+    exactly the values :func:`validate_records` would put in its frame. Returns None for
+    anything else: such records must go through :func:`validate_records`, which alone
+    names problems.
+    """
+    if len(records) > _FAST_MAX_RECORDS:
+        return None
     columns: dict[str, list[Any]] = {f.name: [] for f in _PLAIN_FIELDS}
     for record in records:
         if type(record) is not dict or not record.keys() <= _PLAIN_NAMES:
@@ -361,6 +371,14 @@ def _plain_records(records: Sequence[Any]) -> pd.DataFrame | None:
             columns[fld.name].append(value)
     ids = columns["parcel_id"]
     if len(set(ids)) != len(ids):
+        return None
+    return columns
+
+
+def _plain_records(records: Sequence[Any]) -> pd.DataFrame | None:
+    """The canonical frame of plain, valid records, or None to use the vectorised checks."""
+    columns = plain_columns(records)
+    if columns is None:
         return None
     out = {}  # arrays, not Series: no index alignment
     for fld in FIELDS:
