@@ -43,6 +43,7 @@ from parcelrisk.features.text import (
     DEFAULT_VAGUE_TERMS,
     _normalize_unique,
     contains,
+    distinct,
     heading,
     normalize,
     per_unique,
@@ -303,9 +304,9 @@ class EntityHistory(TransformerMixin, BaseEstimator):
         vocab = self.vocabulary_[name]
         code = index_of(vocab, keys)
         unseen = code < 0
-        if unseen.any():
-            fresh = pc.dictionary_encode(keys.filter(pa.array(unseen))).indices
-            code[unseen] = len(vocab) + fresh.to_numpy(zero_copy_only=False)
+        if unseen.any():  # numbered by first appearance, after the vocabulary
+            fresh, _ = distinct(keys.filter(pa.array(unseen)))
+            code[unseen] = len(vocab) + fresh
         return code
 
     def _entity_features(self, name, code, t, new) -> dict[str, np.ndarray]:
@@ -347,7 +348,9 @@ class EntityHistory(TransformerMixin, BaseEstimator):
 
 
 def _hash(cols: Columns) -> np.ndarray:
-    return pd.util.hash_array(cols.text("parcel_id").to_numpy(zero_copy_only=False))
+    # the same hashes either way; categorizing first pays off only on large batches
+    ids = cols.text("parcel_id").to_numpy(zero_copy_only=False)
+    return pd.util.hash_array(ids, categorize=len(ids) > 1000)
 
 
 def _given(keys: pa.Array) -> np.ndarray:

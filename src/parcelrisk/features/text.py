@@ -36,6 +36,10 @@ DEFAULT_VAGUE_TERMS = (
 _PUNCT = re.compile(r"[^\w\s]+")
 _SPACE = re.compile(r"\s+")
 _LETTER = re.compile(r"[A-Za-z]")
+#: Up to this many values, distinct values are found in Python (cheaper than pyarrow's).
+_FEW = 16
+#: Most distinct descriptions whose heading probabilities a fitted model keeps at hand.
+PROBA_CACHE_SIZE = 20_000
 _UPPER = re.compile(r"[A-Z]")
 
 
@@ -46,7 +50,14 @@ def word_pattern(terms) -> str:
 
 
 def distinct(values: pa.Array) -> tuple[np.ndarray, list[str]]:
-    """Codes of a text column into its distinct values, and those values (missing as '')."""
+    """Codes of a text column into its distinct values, and those values (missing as '').
+
+    Values are numbered in order of first appearance.
+    """
+    if len(values) <= _FEW:
+        index: dict[str, int] = {}
+        codes = [index.setdefault("" if v is None else v, len(index)) for v in values.to_pylist()]
+        return np.array(codes, dtype=np.intp), list(index)
     encoded = pc.dictionary_encode(pc.fill_null(values, ""))
     codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
     return codes, encoded.dictionary.to_pylist()
@@ -64,6 +75,10 @@ def per_unique(values: pa.Array, func: Callable[[list[str]], np.ndarray]) -> np.
 
 
 def _normalize_unique(texts: list[str]) -> list[str]:
+    if all(t.isascii() for t in texts):
+        # ASCII lower-cases alike everywhere, and once whitespace runs are single spaces
+        # trimming whitespace is trimming spaces
+        return [_SPACE.sub(" ", _PUNCT.sub(" ", t.lower())).strip(" ") for t in texts]
     # lower-casing and trimming as pyarrow does them (pandas' string methods use it)
     lowered = pc.utf8_lower(pa.array(texts, pa.large_string())).to_pylist()
     spaced = [_SPACE.sub(" ", _PUNCT.sub(" ", t)) for t in lowered]
@@ -185,8 +200,7 @@ class DescriptionFeatures(TransformerMixin, BaseEstimator):
             out["desc_hts_consistency"] = np.full(cols.n, np.nan)
             out["desc_hts_top_prob"] = np.full(cols.n, np.nan)
         else:
-            classes = pd.Index(self.classifier_["classes"])
-            declared = index_of(classes, heading(cols))
+            declared = index_of(self._classes(), heading(cols))
             p_declared = proba[codes, np.maximum(declared, 0)]
             consistency = np.where(declared >= 0, p_declared, 0.0)
             consistency[cols.missing("hts_code")] = np.nan
@@ -209,8 +223,39 @@ class DescriptionFeatures(TransformerMixin, BaseEstimator):
             "_proba": None if self.classifier_ is None else self._heading_proba(text),
         }
 
+    def _classes(self) -> pd.Index:
+        """The headings the classifier knows, as an index (built once)."""
+        if "_classes_index" not in self.__dict__:
+            self._classes_index = pd.Index(self.classifier_["classes"])
+        return self._classes_index
+
     def _heading_proba(self, text: list[str]) -> np.ndarray:
-        """Naive Bayes probability of every HTS heading for each (normalised) text."""
+        """Naive Bayes probability of every HTS heading for each (normalised) text.
+
+        A text's probabilities do not depend on the other texts, so those of recently seen
+        texts are kept (at most ``PROBA_CACHE_SIZE``) and only new texts are computed.
+        """
+        if not text:
+            return self._compute_proba(text)
+        cache = self.__dict__.setdefault("_proba_cache", {})
+        # read from a local copy: another thread may clear the cache meanwhile
+        rows = {t: cache.get(t) for t in text}
+        new = [t for t, row in rows.items() if row is None]
+        if new:
+            computed = dict(zip(new, self._compute_proba(new), strict=True))
+            rows.update(computed)
+            if len(cache) + len(new) > PROBA_CACHE_SIZE:
+                cache.clear()
+            cache.update(computed)
+        return np.vstack([rows[t] for t in text])
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state.pop("_proba_cache", None)
+        state.pop("_classes_index", None)
+        return state
+
+    def _compute_proba(self, text: list[str]) -> np.ndarray:
         # the union's parts called directly: what its transform does, without joblib
         parts = [vectorizer.transform(text) for _, vectorizer in self.vectorizer_.transformer_list]
         jll = np.asarray(sparse.hstack(parts).tocsr() @ self.classifier_["log_prob_t"])
