@@ -1,0 +1,109 @@
+"""Features of a request are the same whichever way its records reach the model.
+
+A small request of plain records goes to the features as canonical values
+(:func:`parcelrisk.validation.plain_columns`), anything else as the canonical frame; the
+union can also be called through scikit-learn. All give bit-identical matrices, on test
+parcels and on text chosen to trip up lower-casing, whitespace and word boundaries.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from parcelrisk.features.columns import Columns
+from parcelrisk.features.text import _PUNCT, _SPACE, DescriptionFeatures, normalize
+from parcelrisk.model import features_of
+from parcelrisk.schema import DECLARATION_COLUMNS
+from parcelrisk.tracking import example_input
+from parcelrisk.validation import plain_columns, validate_records
+
+#: Characters whose lower-casing, whitespace or word class differs between engines.
+TRICKY = [
+    "İ", "ı", "Σ", "ς", "ß", "ẞ", "ﬁ", "ǅ", "K", "Å", "é", "Ö", "ж", "漢", "😀", "\u0301",
+    "א", "٣", "²", "\t", "\n", "\x0b", "\x0c", "\x1c", "\x85", "\xa0", "\u2000", "\u3000",
+    "\u200b", "-", ".", "#", "'", "_",
+]  # fmt: skip
+WORDS = ["gift", "GIFTS", "giftée", "sample", "spare parts", "test", "xxxx", "qwer", "bcdfg",
+         "P.O. Box 7", "Suite 5", "ste 12b", "John John", "ΣΟΦΙΑ", "İstanbul", "straße"]  # fmt: skip
+TEXT_FIELDS = ("description", "recipient_name", "recipient_address", "seller_name", "seller_id",
+               "recipient_zip", "carrier", "marketplace")  # fmt: skip
+
+
+def _tricky_text(rng: random.Random) -> str:
+    parts = [
+        rng.choice(WORDS)
+        if rng.random() < 0.4
+        else "".join(rng.choice(TRICKY + list("abcXYZ 09")) for _ in range(rng.randint(1, 6)))
+        for _ in range(rng.randint(1, 5))
+    ]
+    return rng.choice([" ", "", "  ", "\t"]).join(parts)
+
+
+@pytest.fixture(scope="module")
+def requests(split) -> list[list[dict]]:
+    records = json.loads(example_input(split.test, 200).to_json(orient="records"))
+    records = [{k: v for k, v in r.items() if k in DECLARATION_COLUMNS} for r in records]
+    rng = random.Random(5)
+    batches = []
+    for i in range(120):
+        batch = [dict(r) for r in rng.sample(records, rng.choice([1, 1, 2, 3, 8]))]
+        if len(batch) > 1 and rng.random() < 0.5:  # the same parties twice in one request
+            for name in ("seller_id", "recipient_name", "recipient_address"):
+                batch[1][name] = batch[0][name]
+        for j, record in enumerate(batch):
+            record["parcel_id"] = f"NEW-{i}-{j}" if rng.random() < 0.7 else record["parcel_id"]
+            if i % 2:
+                for name in rng.sample(TEXT_FIELDS, rng.randint(1, 4)):
+                    record[name] = _tricky_text(rng)
+            if rng.random() < 0.3:
+                record.update(hts_code=None, listed_price_usd=None, lading_port=None)
+        batches.append(batch)
+    return batches
+
+
+def test_plain_values_and_the_frame_give_the_same_features(fitted, requests):
+    union = fitted.pipeline.named_steps["features"]
+    plain = 0
+    for batch in requests:
+        lists = plain_columns(batch)
+        frame = validate_records(batch)
+        expected = fitted.pipeline[:-1].transform(frame)  # scikit-learn's own path
+        pd.testing.assert_frame_equal(features_of(fitted.pipeline, frame), expected)
+        if lists is None:
+            continue
+        plain += 1
+        got = features_of(fitted.pipeline, Columns.from_lists(lists))
+        assert list(got.columns) == list(expected.columns) == list(union.get_feature_names_out())
+        np.testing.assert_array_equal(got.to_numpy(), expected.to_numpy())  # NaN where NaN
+    assert plain > 100  # the plain path was taken
+
+
+def test_normalize_keeps_the_semantics_of_pandas_string_methods():
+    rng = random.Random(9)
+    texts = [_tricky_text(rng) for _ in range(3000)] + ["", "  ", "İSTANBUL ΣΑΣ", "a\x1cb"]
+    series = pd.Series(texts, dtype="string")
+    reference = (
+        series.str.lower()
+        .str.replace(_PUNCT, " ", regex=True)
+        .str.replace(_SPACE, " ", regex=True)
+        .str.strip()
+    )
+    assert normalize(pa.array(texts, pa.large_string())).to_pylist() == reference.tolist()
+    assert normalize(series).tolist() == reference.tolist()
+
+
+def test_heading_probabilities_do_not_depend_on_the_batch_or_the_cache(split):
+    descriptions = split.train["description"].dropna().drop_duplicates().head(300).tolist()
+    model = DescriptionFeatures().fit(split.train)
+    together = model._heading_proba(descriptions)
+    cold = DescriptionFeatures().fit(split.train)
+    alone = np.vstack([cold._heading_proba([d]) for d in reversed(descriptions)])[::-1]
+    np.testing.assert_array_equal(together, alone)
+    np.testing.assert_array_equal(model._heading_proba(descriptions[:5]), together[:5])  # cached
+    assert "_proba_cache" not in model.__getstate__()
