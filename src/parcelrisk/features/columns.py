@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 _TEXT = pa.large_string()
 #: Up to this many values, index lookups go value by value (cheaper than a vectorised call).
@@ -132,11 +133,19 @@ def index_of(vocabulary: pd.Index, values: pa.Array) -> np.ndarray:
                 except KeyError:
                     pass
         return out
-    return vocabulary.get_indexer(values.to_numpy(zero_copy_only=False))
+    known = pa.array(vocabulary.to_numpy(dtype=object), _TEXT)
+    found = pc.index_in(values, value_set=known)  # null where absent (or missing)
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
 
 
 def as_frame(named: Mapping[str, np.ndarray], index: pd.Index) -> pd.DataFrame:
     """Named feature arrays as one float frame (a single block: cheap for one row too)."""
-    names = list(named)
-    values = np.column_stack([named[n] for n in names]) if names else np.empty((len(index), 0))
-    return pd.DataFrame(values.astype(float, copy=False), index=index, columns=names)
+    return pd.DataFrame(stack(list(named.values()), len(index)), index=index, columns=list(named))
+
+
+def stack(columns: list[np.ndarray], n: int) -> np.ndarray:
+    """Columns as one float matrix (n x columns), laid out column by column as pandas
+    keeps its blocks, so a frame takes it without a copy."""
+    if not columns:
+        return np.empty((n, 0))
+    return np.vstack([np.asarray(c, dtype=float) for c in columns]).T

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 import pandas as pd
 from sklearn.pipeline import FeatureUnion
 
-from parcelrisk.features.columns import Columns
+from parcelrisk.features.columns import Columns, stack
 from parcelrisk.features.commodity import CommodityFeatures
 from parcelrisk.features.extra import ExtraFeatures
 from parcelrisk.features.history import EntityHistory
@@ -76,8 +75,7 @@ def transform(union: FeatureUnion, data: pd.DataFrame | Columns) -> pd.DataFrame
         named = part.transform_columns(cols)
         names += [f"{name}__{feature}" for feature in part.get_feature_names_out()]
         parts += named.values()
-    matrix = np.column_stack(parts) if parts else np.empty((cols.n, 0))
-    return pd.DataFrame(matrix.astype(float, copy=False), index=cols.index, columns=names)
+    return pd.DataFrame(stack(parts, cols.n), index=cols.index, columns=names)
 
 
 def skipped(declarations: pd.DataFrame, features: pd.DataFrame) -> dict[str, list[str]]:
