@@ -10,6 +10,7 @@ straight from the canonical values of validated records (a scoring request; see
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -122,6 +123,21 @@ def text_array(values: pd.Series) -> pa.Array:
     return array if array.type == _TEXT else array.cast(_TEXT)
 
 
+#: Vocabularies as pyarrow arrays, by the id of the index they come from (kept while it lives).
+_ARROW: dict[int, tuple[weakref.ref, pa.Array]] = {}
+
+
+def _as_arrow(vocabulary: pd.Index) -> pa.Array:
+    """A vocabulary as a pyarrow array, converted once per index."""
+    key = id(vocabulary)
+    hit = _ARROW.get(key)
+    if hit is not None and hit[0]() is vocabulary:
+        return hit[1]
+    arrow = pa.array(vocabulary.to_numpy(dtype=object), _TEXT)
+    _ARROW[key] = (weakref.ref(vocabulary, lambda _, key=key: _ARROW.pop(key, None)), arrow)
+    return arrow
+
+
 def index_of(vocabulary: pd.Index, values: pa.Array) -> np.ndarray:
     """Position of each value in a vocabulary of distinct values; -1 if absent or missing."""
     if len(values) <= _FEW:
@@ -133,8 +149,7 @@ def index_of(vocabulary: pd.Index, values: pa.Array) -> np.ndarray:
                 except KeyError:
                     pass
         return out
-    known = pa.array(vocabulary.to_numpy(dtype=object), _TEXT)
-    found = pc.index_in(values, value_set=known)  # null where absent (or missing)
+    found = pc.index_in(values, value_set=_as_arrow(vocabulary))  # null where absent or missing
     return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
 
 

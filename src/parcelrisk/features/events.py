@@ -82,6 +82,26 @@ class EventIndex:
         out[seen] = self._times[start[seen]]
         return out
 
+    def count_and_sum_before(self, keys: np.ndarray, times: np.ndarray):
+        """:meth:`count_before` and :meth:`sum_before` together, searching each bound once."""
+        start, stop = self._bounds(keys, times)
+        return stop - start, self._csum[stop] - self._csum[start]
+
+    def history(
+        self, keys: np.ndarray, times: np.ndarray, window: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each query: events before the time, events in the ``window`` seconds before
+        it, and the time of the first event (NaN if none), searching each bound once."""
+        base = np.asarray(keys, dtype=np.int64) * _SHIFT
+        times = np.asarray(times)
+        start = _sorted_search(self._composite, base)
+        stop = _sorted_search(self._composite, base + times)
+        since = _sorted_search(self._composite, base + (times - window))
+        first = np.full(len(start), np.nan)
+        seen = stop > start
+        first[seen] = self._times[start[seen]]
+        return stop - start, stop - since, first
+
     def __len__(self) -> int:
         return len(self._composite)
 
@@ -89,15 +109,3 @@ class EventIndex:
 def combined_count(indexes: list[EventIndex], keys: np.ndarray, times: np.ndarray) -> np.ndarray:
     """Events before each time over several indexes (e.g. a stored state and a new batch)."""
     return sum(ix.count_before(keys, times) for ix in indexes)
-
-
-def combined_first_time(
-    indexes: list[EventIndex], keys: np.ndarray, times: np.ndarray
-) -> np.ndarray:
-    """Earliest event time before each time over several indexes (NaN if none)."""
-    return np.fmin.reduce([ix.first_time(keys, times) for ix in indexes])
-
-
-def combined_sum(indexes: list[EventIndex], keys: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """Sums of the value columns of events before each time over several indexes."""
-    return sum(ix.sum_before(keys, times) for ix in indexes)

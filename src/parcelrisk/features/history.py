@@ -34,8 +34,6 @@ from parcelrisk.features.columns import Columns, as_frame, index_of
 from parcelrisk.features.events import (
     EventIndex,
     combined_count,
-    combined_first_time,
-    combined_sum,
     seconds,
 )
 from parcelrisk.features.party import placeholder_name
@@ -238,11 +236,14 @@ class EntityHistory(TransformerMixin, BaseEstimator):
         out: dict[str, np.ndarray] = {}
         codes = {}
         keys, absent = self._keys(cols)
+        prior = self._prior(t)
         for name in ENTITIES:
             codes[name] = self._codes(name, keys[name])
             # queries in (entity, time) order make every search below a sorted merge
             order = np.lexsort((t, codes[name]))
-            feats = self._entity_features(name, codes[name][order], t[order], new[order])
+            feats = self._entity_features(
+                name, codes[name][order], t[order], new[order], prior[order]
+            )
             for feature, values in feats.items():
                 out[feature] = np.empty_like(values)
                 out[feature][order] = values
@@ -309,16 +310,17 @@ class EntityHistory(TransformerMixin, BaseEstimator):
             code[unseen] = len(vocab) + fresh
         return code
 
-    def _entity_features(self, name, code, t, new) -> dict[str, np.ndarray]:
-        parcels = [self.parcels_[name], EventIndex(code[new], t[new])]
-        n_prior = combined_count(parcels, code, t)
-        recent = n_prior - combined_count(parcels, code, t - int(self.recent_days * _DAY))
+    def _entity_features(self, name, code, t, new, prior) -> dict[str, np.ndarray]:
+        window = int(self.recent_days * _DAY)
+        state = self.parcels_[name].history(code, t, window)
+        batch = EventIndex(code[new], t[new]).history(code, t, window)
+        n_prior, recent = state[0] + batch[0], state[1] + batch[1]
+        first = np.fmin(state[2], batch[2])
         known = self.outcomes_[name].sum_before(code, t)
-        prior = self._prior(t)
         m = self.smoothing
         return {
             f"{name}_n_prior": n_prior.astype(float),
-            f"{name}_days_since_first": (t - combined_first_time(parcels, code, t)) / _DAY,
+            f"{name}_days_since_first": (t - first) / _DAY,
             f"{name}_n_recent": recent.astype(float),
             f"{name}_n_inspected": known[:, 0],
             f"{name}_n_violations": known[:, 1],
@@ -332,9 +334,10 @@ class EntityHistory(TransformerMixin, BaseEstimator):
 
     def _profile(self, name, code, t, new, cues) -> dict[str, np.ndarray]:
         """Share of the entity's earlier parcels showing each cue (NaN with no history)."""
-        indexes = [self.profiles_[name], EventIndex(code[new], t[new], cues[new])]
-        n = combined_count(indexes, code, t).astype(float)
-        sums = combined_sum(indexes, code, t)
+        state = self.profiles_[name].count_and_sum_before(code, t)
+        batch = EventIndex(code[new], t[new], cues[new]).count_and_sum_before(code, t)
+        n = (state[0] + batch[0]).astype(float)
+        sums = state[1] + batch[1]
         with np.errstate(invalid="ignore", divide="ignore"):
             shares = sums / n[:, None]
         return {f"{name}_share_{c}": shares[:, i] for i, c in enumerate(CUES)}

@@ -93,8 +93,21 @@ def normalize(text: pa.Array | pd.Series) -> pa.Array | pd.Series:
     if isinstance(text, pd.Series):
         normalized = normalize(text_array(text)).to_pylist()
         return pd.Series(normalized, index=text.index, dtype="string")
+    text = pc.fill_null(text, "")
+    if len(text) > _FEW and _re2_safe(text):  # a large batch: vectorised
+        lowered = pc.ascii_lower(text)
+        spaced = pc.replace_substring_regex(lowered, _PUNCT.pattern, " ")
+        return pc.ascii_trim(pc.replace_substring_regex(spaced, _SPACE.pattern, " "), " ")
     codes, uniques = distinct(text)
     return pa.array(_normalize_unique(uniques), pa.large_string()).take(codes)
+
+
+def _re2_safe(text: pa.Array) -> bool:
+    """Whether pyarrow's RE2 reads ``\\w`` and ``\\s`` in these texts as Python's ``re``
+    does: ASCII only, and none of the ASCII whitespace RE2's ``\\s`` leaves out."""
+    if not pc.all(pc.string_is_ascii(text)).as_py():
+        return False
+    return not pc.any(pc.match_substring_regex(text, r"[\x0b\x1c-\x1f]")).as_py()
 
 
 def heading(cols: Columns) -> pa.Array:
