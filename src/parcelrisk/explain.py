@@ -10,12 +10,15 @@ group's contribution comes with a short reason text and the evidence behind it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.extensions import ExtensionDtype
+from pandas.core.dtypes.cast import maybe_box_native
 from sklearn.pipeline import Pipeline
 
 from parcelrisk.model import features_of, prediction_threads
@@ -43,6 +46,7 @@ INPUT_GROUPS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
+@lru_cache(maxsize=4096)
 def feature_group(name: str) -> str:
     """The input group of an engineered feature (longest matching prefix wins)."""
     best, length = "other", -1
@@ -71,8 +75,91 @@ class Explanation:
     @property
     def by_group(self) -> pd.DataFrame:
         """Contributions summed per input group (parcels x groups)."""
-        groups = [feature_group(c) for c in self.by_feature.columns]
-        return self.by_feature.T.groupby(groups, sort=False).sum().T
+        names, sums = group_sums(self.by_feature)
+        if sums is None or not all(d == np.float64 for d in self.by_feature.dtypes):
+            return _pandas_group_sums(self.by_feature)
+        return pd.DataFrame(sums, index=self.by_feature.index, columns=names)
+
+
+@dataclass(frozen=True)
+class _Grouping:
+    """Input groups of feature columns and the order in which their members are summed.
+
+    ``names``: the groups in order of first appearance. ``order``: the groups, largest
+    first. ``take[k, j]``: the column added at step ``k`` to the ``j``-th largest group;
+    a group of ``m`` members is right-aligned, so it joins at step ``width - m`` and its
+    members come in column order. ``active[k]``: how many groups take a column at step
+    ``k`` (the largest ones, a prefix of ``order``).
+    """
+
+    names: tuple[str, ...]
+    order: np.ndarray
+    take: np.ndarray
+    active: tuple[int, ...]
+
+
+@lru_cache(maxsize=32)
+def _grouping(columns: tuple[str, ...]) -> _Grouping:
+    """The grouping of feature columns (computed once per column tuple)."""
+    groups = [feature_group(c) for c in columns]
+    names = tuple(dict.fromkeys(groups))
+    members = [[i for i, g in enumerate(groups) if g == name] for name in names]
+    order = sorted(range(len(names)), key=lambda g: -len(members[g]))
+    width = max(map(len, members), default=0)
+    take = np.zeros((width, len(names)), dtype=np.intp)
+    for j, g in enumerate(order):
+        take[width - len(members[g]) :, j] = members[g]
+    active = tuple(sum(width - len(members[g]) <= k for g in order) for k in range(width))
+    order_array = np.array(order, dtype=np.intp)
+    for array in (take, order_array):
+        array.setflags(write=False)
+    return _Grouping(names, order_array, take, active)
+
+
+def _compensated_sums(values: np.ndarray, grouping: _Grouping) -> np.ndarray:
+    """Kahan-compensated sums of the members of each group, per row (rows x groups).
+
+    The same recurrence, in the same order, as pandas' grouped float sum: each group adds
+    its members in column order, starting from a sum and a compensation of zero.
+    """
+    by_column = values.T  # a column's values in one row of memory, as pandas stores them
+    shape = (len(grouping.names), values.shape[0])
+    total, compensation = np.zeros(shape), np.zeros(shape)
+    t, y = np.empty(shape), np.empty(shape)
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite sums are not used
+        for step, n in zip(grouping.take, grouping.active, strict=True):
+            np.subtract(by_column[step[:n]], compensation[:n], out=y[:n])
+            np.add(total[:n], y[:n], out=t[:n])
+            np.subtract(t[:n], total[:n], out=compensation[:n])
+            compensation[:n] -= y[:n]
+            total[:n] = t[:n]
+    sums = np.empty_like(total)
+    sums[grouping.order] = total
+    return sums.T
+
+
+def group_sums(by_feature: pd.DataFrame) -> tuple[list[str], np.ndarray | None]:
+    """Contributions summed per input group, as group names and a parcels x groups array.
+
+    Bit for bit the values of ``by_feature.T.groupby(groups, sort=False).sum().T``. The
+    array is None when that equality cannot be promised this way (the contributions are
+    not float64, or a sum is not finite: pandas skips NaN and resets its compensation
+    after an overflow); ``names`` is then empty.
+    """
+    grouping = _grouping(tuple(by_feature.columns.tolist()))
+    values = by_feature.to_numpy()
+    if not grouping.names or values.dtype != np.float64:
+        return [], None
+    sums = _compensated_sums(values, grouping)
+    if not np.isfinite(sums).all():
+        return [], None
+    return list(grouping.names), sums
+
+
+def _pandas_group_sums(by_feature: pd.DataFrame) -> pd.DataFrame:
+    """Contributions summed per input group by pandas (parcels x groups)."""
+    groups = [feature_group(c) for c in by_feature.columns]
+    return by_feature.T.groupby(groups, sort=False).sum().T
 
 
 def explain(model: Pipeline, declarations: pd.DataFrame) -> Explanation:
@@ -116,13 +203,14 @@ def reasons(
     """
     if direction not in ("raises", "lowers", "both"):
         raise ValueError(f"direction must be 'raises', 'lowers' or 'both', got {direction!r}")
-    groups = explanation.by_group
-    names, values = list(groups.columns), groups.to_numpy()
+    names, values = group_sums(explanation.by_feature)
+    if values is None:
+        groups = _pandas_group_sums(explanation.by_feature)
+        names, values = list(groups.columns), groups.to_numpy()
     key = {"raises": -values, "lowers": values, "both": -np.abs(values)}[direction]
     ranked = np.argsort(key, axis=1, kind="stable")[:, :top]
-    # plain dicts: reading a pandas row per parcel costs more than the whole ranking
-    features = explanation.features.to_dict("records")
-    parcels = declarations if isinstance(declarations, list) else declarations.to_dict("records")
+    features = records(explanation.features)
+    parcels = declarations if isinstance(declarations, list) else records(declarations)
     out = []
     for pos, columns in enumerate(ranked):
         row = values[pos]
@@ -144,6 +232,59 @@ def reasons(
             ]
         )
     return out
+
+
+class _Columns:
+    """A frame's columns as lists of the values ``to_dict("records")`` gives, each column
+    converted on first use (a column name given twice reads as its last column, as there)."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame
+        self.names = frame.columns.tolist()
+        self.position = {name: i for i, name in enumerate(self.names)}
+        self.unique = len(self.position) == len(self.names)
+        self.converted: dict[Hashable, list] = {}
+
+    def values(self, name: Hashable) -> list:
+        """The column's values as Python objects (KeyError if there is no such column)."""
+        if name not in self.converted:
+            self.converted[name] = self._convert(self.position[name])
+        return self.converted[name]
+
+    def _convert(self, i: int) -> list:
+        column = self.frame[self.names[i]] if self.unique else self.frame.iloc[:, i]
+        values = list(column)
+        if column.dtype == object or isinstance(column.dtype, ExtensionDtype):
+            values = [maybe_box_native(v) for v in values]
+        return values
+
+
+class _Row(Mapping):
+    """One row of a frame as a read-only mapping of column name to value."""
+
+    __slots__ = ("_columns", "_pos")
+
+    def __init__(self, columns: _Columns, pos: int):
+        self._columns, self._pos = columns, pos
+
+    def __getitem__(self, name: Hashable) -> Any:
+        return self._columns.values(name)[self._pos]
+
+    def __iter__(self) -> Iterator[Hashable]:
+        return iter(self._columns.position)
+
+    def __len__(self) -> int:
+        return len(self._columns.position)
+
+
+def records(frame: pd.DataFrame) -> Sequence[Mapping[Hashable, Any]]:
+    """The rows of ``frame`` as mappings with the values of ``frame.to_dict("records")``.
+
+    A column is converted only when a row is first asked for it, so reading a few fields
+    of a wide frame costs a few columns, not the whole frame.
+    """
+    columns = _Columns(frame)
+    return [_Row(columns, pos) for pos in range(len(frame))]
 
 
 def _given(value, default: str) -> str:

@@ -1,9 +1,18 @@
 """Explanations: exact TreeSHAP additivity, grouping into inputs, reasons in both directions."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from parcelrisk.explain import INPUT_GROUPS, explain, feature_group, reasons
+from parcelrisk.explain import (
+    INPUT_GROUPS,
+    evidence,
+    explain,
+    feature_group,
+    group_sums,
+    reasons,
+    records,
+)
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +70,69 @@ def test_unknown_direction_is_refused(explained):
     sample, e = explained
     with pytest.raises(ValueError, match="direction must be 'raises', 'lowers' or 'both'"):
         reasons(e, sample, direction="up")
+
+
+def _pandas_by_group(e) -> pd.DataFrame:
+    return (
+        e.by_feature.T.groupby([feature_group(c) for c in e.by_feature.columns], sort=False).sum().T
+    )
+
+
+def _pandas_reasons(e, declarations, top: int, direction: str) -> list[list[dict]]:
+    """Reasons computed through pandas throughout: grouped sums and ``to_dict`` rows."""
+    groups = _pandas_by_group(e)
+    names, values = list(groups.columns), groups.to_numpy()
+    key = {"raises": -values, "lowers": values, "both": -np.abs(values)}[direction]
+    ranked = np.argsort(key, axis=1, kind="stable")[:, :top]
+    features, parcels = e.features.to_dict("records"), declarations.to_dict("records")
+    return [
+        [
+            {"group": names[c], "contribution": float(row[c]),
+             "direction": "raises" if row[c] > 0 else "lowers",
+             "text": evidence(names[c], features[pos], parcels[pos])}
+            for c in columns
+            if row[c] and (direction == "both" or (row[c] > 0) == (direction == "raises"))
+        ]
+        for pos, (columns, row) in enumerate(zip(ranked, values, strict=True))
+    ]  # fmt: skip
+
+
+def _bits(rs: list[list[dict]]) -> list[list[dict]]:
+    """Reasons with each contribution as its exact bits."""
+    return [[{**r, "contribution": float.hex(r["contribution"])} for r in row] for row in rs]
+
+
+def test_grouped_contributions_equal_the_pandas_sum_bit_for_bit(explained):
+    _, e = explained
+    expected = _pandas_by_group(e)
+    names, sums = group_sums(e.by_feature)
+    assert names == expected.columns.tolist()
+    assert np.array_equal(sums.view(np.uint64), expected.to_numpy().view(np.uint64))
+    pd.testing.assert_frame_equal(e.by_group, expected, check_exact=True)
+
+
+@pytest.mark.parametrize("direction", ["raises", "lowers", "both"])
+def test_reasons_equal_the_pandas_computation_exactly(explained, fitted, direction):
+    sample, e = explained
+    assert _bits(reasons(e, sample, top=8, direction=direction)) == _bits(
+        _pandas_reasons(e, sample, top=8, direction=direction)
+    )
+    for i in range(0, len(sample), 50):  # one parcel at a time, as a request of one
+        one = sample.iloc[[i]]
+        single = explain(fitted.pipeline, one)
+        assert _bits(reasons(single, one, direction=direction)) == _bits(
+            _pandas_reasons(single, one, top=3, direction=direction)
+        )
+
+
+def test_rows_read_as_to_dict_records(explained):
+    sample, e = explained
+    for frame in (sample, e.features):
+        expected = frame.head(20).to_dict("records")
+        rows = [dict(row) for row in records(frame.head(20))]
+        assert [list(r) for r in rows] == [list(r) for r in expected]
+        assert all(
+            type(a[k]) is type(b[k]) and (a[k] == b[k] or (pd.isna(a[k]) and pd.isna(b[k])))
+            for a, b in zip(rows, expected, strict=True)
+            for k in b
+        )
