@@ -54,7 +54,11 @@ def canonical_json(record: Mapping[str, Any]) -> str:
 
 def input_hash(record: Mapping[str, Any]) -> str:
     """SHA-256 of the canonical JSON of a record."""
-    return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
+    return _sha256(canonical_json(record))
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -90,20 +94,7 @@ class AuditStore:
     def append_decisions(self, decisions: Iterable[Decision]) -> int:
         """Write decisions in one transaction (all or none); returns how many."""
         now = datetime.now(UTC)
-        rows = [
-            {
-                "logged_at": now,
-                "request_id": d.request_id,
-                "parcel_id": d.parcel_id,
-                "input_json": canonical_json(d.record),
-                "input_sha256": input_hash(d.record),
-                "model_version": d.model_version,
-                "probability": float(d.probability),
-                "lane": d.lane,
-                "reasons_json": None if d.reasons is None else json.dumps(d.reasons),
-            }
-            for d in decisions
-        ]
+        rows = [_decision_row(d, canonical_json(d.record), now) for d in decisions]
         if rows:
             with self.engine.begin() as conn:
                 conn.execute(DECISIONS.insert(), rows)
@@ -214,6 +205,21 @@ class AuditStore:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(OUTCOMES).order_by(OUTCOMES.c.id))
             return [dict(row._mapping) for row in rows]
+
+
+def _decision_row(d: Decision, input_json: str, now: datetime) -> dict[str, Any]:
+    """The table row of a decision whose input is ``input_json`` (its canonical JSON)."""
+    return {
+        "logged_at": now,
+        "request_id": d.request_id,
+        "parcel_id": d.parcel_id,
+        "input_json": input_json,
+        "input_sha256": _sha256(input_json),
+        "model_version": d.model_version,
+        "probability": float(d.probability),
+        "lane": d.lane,
+        "reasons_json": None if d.reasons is None else json.dumps(d.reasons),
+    }
 
 
 def _optional(value, kind):
