@@ -247,5 +247,7 @@ def _decoded(row: dict) -> dict:
 def _sqlite_wal(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    # FULL: a decision answered is on disk, also after a power loss (NORMAL may lose the
+    # last commits then); measured +0.2 ms per commit
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()

@@ -29,8 +29,10 @@ TRICKY = [
     "א", "٣", "²", "\t", "\n", "\x0b", "\x0c", "\x1c", "\x85", "\xa0", "\u2000", "\u3000",
     "\u200b", "-", ".", "#", "'", "_",
 ]  # fmt: skip
-WORDS = ["gift", "GIFTS", "giftée", "sample", "spare parts", "test", "xxxx", "qwer", "bcdfg",
-         "P.O. Box 7", "Suite 5", "ste 12b", "John John", "ΣΟΦΙΑ", "İstanbul", "straße"]  # fmt: skip
+WORDS = [
+    "gift", "GIFTS", "giftée", "sample", "spare parts", "test", "xxxx", "qwer", "bcdfg",
+    "P.O. Box 7", "Suite 5", "ste 12b", "John John", "ΣΟΦΙΑ", "İstanbul", "straße",
+]  # fmt: skip
 TEXT_FIELDS = ("description", "recipient_name", "recipient_address", "seller_name", "seller_id",
                "recipient_zip", "carrier", "marketplace")  # fmt: skip
 
