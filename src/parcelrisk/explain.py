@@ -21,7 +21,7 @@ from pandas.api.extensions import ExtensionDtype
 from pandas.core.dtypes.cast import maybe_box_native
 from sklearn.pipeline import Pipeline
 
-from parcelrisk.model import features_of, prediction_threads
+from parcelrisk.model import features_of, matrix_values, prediction_threads
 
 #: Input group -> prefixes of the feature names (source prefix included) that belong to it.
 INPUT_GROUPS: dict[str, tuple[str, ...]] = {
@@ -176,10 +176,11 @@ def explain_features(
     scored batch must use the matrix that batch was scored on. ``margin``: the model's
     margin of these rows when the caller already has it (it is predicted otherwise).
     """
-    threads = prediction_threads(len(features))
-    contrib = classifier.booster_.booster_.predict(features, pred_contrib=True, **threads)
+    values = matrix_values(features)  # converted once, for both predictions
+    threads = prediction_threads(len(values))
+    contrib = classifier.booster_.booster_.predict(values, pred_contrib=True, **threads)
     if margin is None:
-        margin = classifier.decision_function(features)
+        margin = classifier.decision_function(values)
     return Explanation(
         by_feature=pd.DataFrame(contrib[:, :-1], columns=features.columns, index=features.index),
         base_value=contrib[:, -1],
