@@ -149,6 +149,9 @@ def index_of(vocabulary: pd.Index, values: pa.Array) -> np.ndarray:
                 except KeyError:
                     pass
         return out
+    if len(vocabulary) > 4 * len(values):  # pandas' index keeps its hash table: look up
+        return vocabulary.get_indexer(values.to_numpy(zero_copy_only=False))
+    # pyarrow hashes the vocabulary anew, which is cheaper than converting many values
     found = pc.index_in(values, value_set=_as_arrow(vocabulary))  # null where absent or missing
     return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
 

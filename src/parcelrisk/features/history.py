@@ -251,7 +251,7 @@ class EntityHistory(TransformerMixin, BaseEstimator):
         for name in PROFILED:
             out.update(self._profile(name, codes[name], t, new, cues))
         out["address_n_names"] = self._distinct_names(codes, keys["recipient"], t, new)
-        recipient = [self.parcels_["recipient"], EventIndex(codes["recipient"][new], t[new])]
+        recipient = [self.parcels_["recipient"], *_own(codes["recipient"], t, new)]
         out["recipient_n_1d"] = (
             combined_count(recipient, codes["recipient"], t)
             - combined_count(recipient, codes["recipient"], t - _DAY)
@@ -312,10 +312,10 @@ class EntityHistory(TransformerMixin, BaseEstimator):
 
     def _entity_features(self, name, code, t, new, prior) -> dict[str, np.ndarray]:
         window = int(self.recent_days * _DAY)
-        state = self.parcels_[name].history(code, t, window)
-        batch = EventIndex(code[new], t[new]).history(code, t, window)
-        n_prior, recent = state[0] + batch[0], state[1] + batch[1]
-        first = np.fmin(state[2], batch[2])
+        n_prior, recent, first = self.parcels_[name].history(code, t, window)
+        for batch in _own(code, t, new):
+            more = batch.history(code, t, window)
+            n_prior, recent, first = n_prior + more[0], recent + more[1], np.fmin(first, more[2])
         known = self.outcomes_[name].sum_before(code, t)
         m = self.smoothing
         return {
@@ -334,10 +334,11 @@ class EntityHistory(TransformerMixin, BaseEstimator):
 
     def _profile(self, name, code, t, new, cues) -> dict[str, np.ndarray]:
         """Share of the entity's earlier parcels showing each cue (NaN with no history)."""
-        state = self.profiles_[name].count_and_sum_before(code, t)
-        batch = EventIndex(code[new], t[new], cues[new]).count_and_sum_before(code, t)
-        n = (state[0] + batch[0]).astype(float)
-        sums = state[1] + batch[1]
+        n, sums = self.profiles_[name].count_and_sum_before(code, t)
+        for batch in _own(code, t, new, cues):
+            more = batch.count_and_sum_before(code, t)
+            n, sums = n + more[0], sums + more[1]
+        n = n.astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
             shares = sums / n[:, None]
         return {f"{name}_share_{c}": shares[:, i] for i, c in enumerate(CUES)}
@@ -346,8 +347,16 @@ class EntityHistory(TransformerMixin, BaseEstimator):
         """Distinct recipient names seen at the parcel's address before it was declared."""
         known = codes["recipient"] < len(self.vocabulary_["recipient"])
         first = new & ~known & _first_by_time(codes["recipient"], t) & _given(person)
-        batch = EventIndex(codes["address"][first], t[first])
-        return combined_count([self.names_, batch], codes["address"], t).astype(float)
+        batch = _own(codes["address"], t, first)
+        return combined_count([self.names_, *batch], codes["address"], t).astype(float)
+
+
+def _own(code, t, rows, values=None) -> list[EventIndex]:
+    """The batch's own events (of ``rows``) as an index, if it can hold any: a parcel is
+    never before itself, so a batch of one parcel adds nothing to its history."""
+    if len(code) < 2:
+        return []
+    return [EventIndex(code[rows], t[rows], None if values is None else values[rows])]
 
 
 def _hash(cols: Columns) -> np.ndarray:
