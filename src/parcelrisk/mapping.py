@@ -36,7 +36,7 @@ import yaml
 from pandas.api import types as ptypes
 
 from parcelrisk.schema import FIELDS, FIELDS_BY_NAME, Field, Kind, Role, is_ground_truth
-from parcelrisk.validation import ContractError, ContractProblem, check
+from parcelrisk.validation import NOT_UNICODE, ContractError, ContractProblem, check, is_unicode
 
 __all__ = [
     "ROLES",
@@ -529,6 +529,14 @@ def records_frame(
                     i, pid if isinstance(pid, str) and pid else None, str(key), record[key],
                     "unknown field" + hint, "a column of the mapping: " + ", ".join(known),
                 ))  # fmt: skip
+        unreadable = {k for k, v in record.items() if isinstance(v, str) and not is_unicode(v)}
+        for key in unreadable & set(known):  # nothing downstream can read such text
+            problems.append(ContractProblem(
+                i, pid if isinstance(pid, str) and is_unicode(pid) else None, str(key),
+                record[key], NOT_UNICODE, "valid Unicode text",
+            ))  # fmt: skip
+        if unreadable:
+            record = {k: v for k, v in record.items() if k not in unreadable}
         rows.append(record)
     table = pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=object) for c in known})
     try:

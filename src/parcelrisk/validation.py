@@ -146,8 +146,8 @@ class ContractProblem:
         """Return the problem as a JSON-safe dict (non-JSON values become strings)."""
         return {
             "row": self.row,
-            "parcel_id": self.parcel_id,
-            "field": self.field,
+            "parcel_id": json_safe(self.parcel_id),
+            "field": json_safe(self.field),
             "value": json_safe(self.value),
             "reason": self.reason,
             "allowed": self.allowed,
@@ -313,7 +313,7 @@ def _plain_value(fld: Field, value: Any) -> Any:
     if value is None or (type(value) is str and value == "" and kind in _EMPTY_IS_MISSING):
         return _FALL_BACK if fld.required else None
     if kind in STRING_KINDS:
-        if type(value) is not str:
+        if type(value) is not str or not is_unicode(value):
             return _FALL_BACK
         if kind is Kind.TEXT:
             return value
@@ -491,6 +491,17 @@ def _absent(fld: Field, n: int) -> _Checked:
 
 
 def _check_column(fld: Field, s: pd.Series) -> _Checked:
+    try:
+        return _check_kind(fld, s)
+    except UnicodeEncodeError:  # e.g. JSON with an unpaired "\ud800" escape
+        bad = s.map(lambda v: isinstance(v, str) and not is_unicode(v)).to_numpy(dtype=bool)
+        checked = _check_kind(fld, s.where(~bad))
+        checked.add(bad, NOT_UNICODE)
+        checked.missing = checked.missing & ~bad
+        return checked
+
+
+def _check_kind(fld: Field, s: pd.Series) -> _Checked:
     if fld.kind in STRING_KINDS:
         return _check_strings(fld, s)
     if fld.kind in (Kind.INT, Kind.FLOAT):
@@ -552,6 +563,20 @@ def _as_strings(s: pd.Series, result: _Checked) -> pd.Series:
         result.add(~_nulls(s), f"expected a string, got {_dtype_noun(s.dtype)}")
         s = pd.Series(pd.NA, index=s.index, dtype=object)
     return s.astype(pd.StringDtype())
+
+
+NOT_UNICODE = "text is not valid Unicode: it holds an unpaired surrogate (such as a lone \\ud800)"
+
+
+def is_unicode(text: str) -> bool:
+    """Whether ``text`` is valid Unicode (encodes as UTF-8: no unpaired surrogates)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_strings(fld: Field, s: pd.Series) -> _Checked:
@@ -881,6 +906,8 @@ def json_safe(value: Any) -> Any:
         return None
     if isinstance(value, float):
         return None if math.isnan(value) else value if math.isfinite(value) else str(value)
+    if isinstance(value, str) and not is_unicode(value):  # shown escaped, never lost
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, bool | int | str):
         return value
     if isinstance(value, datetime | date):

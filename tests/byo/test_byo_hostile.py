@@ -20,6 +20,7 @@ HOSTILE = [
     float("nan"), float("inf"), "inf", "1e999", True, False, [], {"a": 1}, "Y", "N", "yes",
     2025, 20250301, "31/12/9999 10:00", "01/01/0001 00:00", "30/02/2025 10:00",
     "9999-12-31T23:59:59Z", "2025-03-10T08:00:00", "gt_violation", "NaN", "null",
+    "abc\ud800def", "\udfff",  # unpaired surrogates: what JSON's "\ud800" escape decodes to
 ]  # fmt: skip
 
 

@@ -24,6 +24,7 @@ HOSTILE = [
     True, False, [], [1, 2], {}, {"a": 1}, "1e3", "2025-02-30T00:00:00Z",
     "2025-03-10T08:00:00", "2025-03-10T08:00:00+14:00", "9999-12-31T23:59:59Z",
     "0001-01-01T00:00:00Z", "NaN", "null", "6109.10.0012", "61", "CN", "cnszx",
+    "abc\ud800def", "\udfff",  # unpaired surrogates: what JSON's "\ud800" escape decodes to
 ]  # fmt: skip
 
 

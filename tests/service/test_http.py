@@ -73,6 +73,17 @@ def test_invalid_records_get_422_naming_every_problem_and_nothing_is_logged(serv
     assert len(audit.decisions()) == before
 
 
+def test_text_that_is_not_unicode_is_refused_and_not_logged(served):
+    base, parcels, audit, _root = served
+    before = len(audit.decisions())
+    # JSON may escape an unpaired surrogate; no UTF-8 text can hold it
+    body = json.dumps({"parcels": [dict(parcels[0], description="gift\ud800")]})
+    headers = {"X-API-Key": API_KEY, "content-type": "application/json"}
+    r = httpx.post(f"{base}/score", content=body, headers=headers, timeout=60)
+    assert r.status_code == 400 and "Invalid JSON" in r.text, r.text  # the request parser's
+    assert len(audit.decisions()) == before
+
+
 def test_oversized_batch_gets_413(served):
     base, parcels, _, _ = served
     r = _post(base, "/score", {"parcels": parcels * 3})

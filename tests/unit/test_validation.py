@@ -628,3 +628,14 @@ def test_fast_path_leaves_required_outcomes_and_contract_variants_to_the_full_ch
         validate_records([record], require_outcomes=True)
     variant = list(FIELDS)
     assert validate_records([record], fields=variant)["parcel_id"].tolist() == ["P00000001"]
+
+
+@pytest.mark.parametrize("field", ["description", "seller_id", "declared_at", "hts_code"])
+def test_text_that_is_not_unicode_is_refused_by_name(field):
+    record = dict(_input_record(1), **{field: "a\ud800b"})  # what JSON's "\ud800" decodes to
+    with pytest.raises(ContractError) as excinfo:
+        validate_records([record])
+    (problem,) = excinfo.value.problems
+    assert problem.field == field and "not valid Unicode" in problem.reason
+    shown = excinfo.value.to_dicts()[0]["value"]
+    assert shown == "a\\ud800b" and json.dumps(shown, ensure_ascii=False).encode("utf-8")
