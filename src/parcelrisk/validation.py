@@ -276,7 +276,9 @@ def validate_records(
                 ContractProblem(i, None, "(record)", record, "record is not an object", "an object")
             )
             record = {}
-        problems += _unknown_keys(i, record)
+        if not record.keys() <= _FIELD_NAMES:
+            problems += _unknown_keys(i, record)
+        # record by record (one record's values are near each other in memory)
         for name, values in columns.items():
             values.append(record.get(name))
     frame = pd.DataFrame({n: pd.Series(v, dtype=object) for n, v in columns.items()})
@@ -305,6 +307,7 @@ _FALL_BACK = object()  # a value the fast path cannot take: use the vectorised c
 _EMPTY_IS_MISSING = (STRING_KINDS - {Kind.TEXT}) | {Kind.TIMESTAMP}
 _PLAIN_FIELDS = tuple(f for f in FIELDS if f.role in (Role.KEY, Role.INPUT))  # what a client sends
 _PLAIN_NAMES = frozenset(f.name for f in _PLAIN_FIELDS)
+_FIELD_NAMES = frozenset(FIELDS_BY_NAME)
 
 
 def _plain_value(fld: Field, value: Any) -> Any:
