@@ -23,7 +23,7 @@ import yaml
 from sklearn.pipeline import Pipeline
 
 from parcelrisk import __version__
-from parcelrisk.features.pipeline import FEATURES_VERSION
+from parcelrisk.features.pipeline import FEATURES_VERSION, prepare
 from parcelrisk.mapping import ColumnMapping, mapping_from_dict
 from parcelrisk.schema import CONTRACT_VERSION
 
@@ -145,9 +145,9 @@ def load_model(directory: str | Path) -> LoadedModel:
             f"{metadata.get('code_version', '?')}); this installation computes version "
             f"{FEATURES_VERSION}: retrain it with this installation"
         )
-    return LoadedModel(
-        joblib.load(model_path), metadata, directory, _load_mapping(directory, metadata)
-    )
+    pipeline = joblib.load(model_path)
+    prepare(pipeline.named_steps["features"])
+    return LoadedModel(pipeline, metadata, directory, _load_mapping(directory, metadata))
 
 
 def _load_mapping(directory: Path, metadata: dict[str, Any]) -> ColumnMapping | None:
