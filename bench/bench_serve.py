@@ -36,7 +36,11 @@ from parcelrisk.tracking import example_input
 from parcelrisk.train import split_by_time
 
 
-def _serve(model_dir: Path, workdir: Path, workers: int) -> tuple[subprocess.Popen, str]:
+def start_service(
+    model_dir: Path, workdir: Path, workers: int = 1, root: Path | None = None
+) -> tuple[subprocess.Popen, str]:
+    """``bentoml serve`` on a free 127.0.0.1 port (of the checkout ``root``, default this
+    environment), audit store in ``workdir``; returns the process and the base URL."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -44,9 +48,9 @@ def _serve(model_dir: Path, workdir: Path, workers: int) -> tuple[subprocess.Pop
     env = {**os.environ, "PARCELRISK_MODEL_DIR": str(model_dir.resolve()),
            "BENTOML_DO_NOT_TRACK": "true", "PARCELRISK_WORKERS": str(workers),
            "PARCELRISK_AUDIT_URL": f"sqlite:///{workdir / 'audit.db'}"}  # fmt: skip
-    bentoml = Path(sys.executable).parent / "bentoml"
+    bin_dir = Path(sys.executable).parent if root is None else root / ".venv" / "bin"
     proc = subprocess.Popen(
-        [str(bentoml), "serve", "parcelrisk.serving.service:ParcelRisk", "--host",
+        [str(bin_dir / "bentoml"), "serve", "parcelrisk.serving.service:ParcelRisk", "--host",
          "127.0.0.1", "--port", str(port)],
         cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -56,6 +60,8 @@ def _serve(model_dir: Path, workdir: Path, workers: int) -> tuple[subprocess.Pop
             if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
                 return proc, base
         except httpx.HTTPError:
+            if proc.poll() is not None:
+                break
             time.sleep(0.5)
     proc.kill()
     raise RuntimeError("service did not start:\n" + (workdir / "serve.log").read_text()[-3000:])
@@ -106,7 +112,7 @@ def main() -> None:
     records = json.loads(example_input(test, len(test)).to_json(orient="records"))
 
     with tempfile.TemporaryDirectory() as tmp:
-        proc, base = _serve(args.model, Path(tmp), args.workers)
+        proc, base = start_service(args.model, Path(tmp), args.workers)
         try:
             with httpx.Client(timeout=60) as client:
                 for rec in records[:20]:  # warm-up

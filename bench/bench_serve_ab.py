@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
-import subprocess
 import tempfile
 import time
 import warnings
@@ -26,38 +23,13 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from bench_serve import start_service
 
 from parcelrisk.io import read_declarations
 from parcelrisk.tracking import example_input
 from parcelrisk.train import split_by_time
 
 CASES = ("default", "explain_all", "flagged", "empty")
-
-
-def _serve(root: Path, model_dir: Path, workdir: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "PARCELRISK_MODEL_DIR": str(model_dir.resolve()),
-           "BENTOML_DO_NOT_TRACK": "true",
-           "PARCELRISK_AUDIT_URL": f"sqlite:///{workdir / 'audit.db'}"}  # fmt: skip
-    proc = subprocess.Popen(
-        [str(root / ".venv/bin/bentoml"), "serve", "parcelrisk.serving.service:ParcelRisk",
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=workdir, env=env, stdout=(workdir / "serve.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("service did not start:\n" + (workdir / "serve.log").read_text()[-3000:])
 
 
 def _body(case: str, i: int, records: list[dict], flagged: list[dict]) -> dict:
@@ -108,7 +80,9 @@ def main() -> None:
     try:
         bases = {}
         for side in ("old", "new"):
-            proc, bases[side] = _serve(getattr(args, side), args.model, Path(tempfile.mkdtemp()))
+            proc, bases[side] = start_service(
+                args.model, Path(tempfile.mkdtemp()), root=getattr(args, side)
+            )
             procs.append(proc)
         latency, same = _run(bases, records, args.requests)
     finally:
