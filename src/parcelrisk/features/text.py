@@ -8,7 +8,9 @@ low probability for that heading.
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from collections.abc import Callable
 from numbers import Integral
 
@@ -21,6 +23,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import make_union
+from sklearn.utils import murmurhash3_32
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
@@ -108,6 +111,40 @@ def _re2_safe(text: pa.Array) -> bool:
     if not pc.all(pc.string_is_ascii(text)).as_py():
         return False
     return not pc.any(pc.match_substring_regex(text, r"[\x0b\x1c-\x1f]")).as_py()
+
+
+def hashed(vectorizer: HashingVectorizer, texts: list[str]) -> sparse.csr_matrix:
+    """``vectorizer.transform(texts)``; for a few texts computed here, without the
+    per-call checks that cost far more than hashing them (the same matrix, bit for bit:
+    counts of hashed n-grams in sorted columns, each row divided by its l2 norm).
+    """
+    plain = (
+        not vectorizer.alternate_sign and vectorizer.norm == "l2" and not vectorizer.binary
+        and vectorizer.dtype == np.float64
+    )  # fmt: skip
+    if len(texts) > _FEW or not plain:
+        return vectorizer.transform(texts)
+    analyze, n = vectorizer.build_analyzer(), vectorizer.n_features
+    indptr, indices, data = [0], [], []
+    for text in texts:
+        counts = Counter(_bucket(gram, n) for gram in analyze(text))
+        columns = sorted(counts)
+        norm = math.sqrt(float(sum(counts[c] * counts[c] for c in columns)))
+        indices += columns
+        data += [counts[c] / norm for c in columns]
+        indptr.append(len(indices))
+    return sparse.csr_matrix(
+        (np.array(data, dtype=np.float64), np.array(indices, dtype=np.int32), indptr),
+        shape=(len(texts), n),
+    )
+
+
+def _bucket(gram: str, n_features: int) -> int:
+    """The column a hashed n-gram lands in, as scikit-learn's FeatureHasher puts it."""
+    h = murmurhash3_32(gram, seed=0)
+    if h == -(2**31):  # abs() of it overflows in int32; scikit-learn defines it so
+        return (2**31 - 1 - (n_features - 1)) % n_features
+    return abs(h) % n_features
 
 
 def heading(cols: Columns) -> pa.Array:
@@ -270,7 +307,7 @@ class DescriptionFeatures(TransformerMixin, BaseEstimator):
 
     def _compute_proba(self, text: list[str]) -> np.ndarray:
         # the union's parts called directly: what its transform does, without joblib
-        parts = [vectorizer.transform(text) for _, vectorizer in self.vectorizer_.transformer_list]
+        parts = [hashed(vectorizer, text) for _, vectorizer in self.vectorizer_.transformer_list]
         jll = np.asarray(sparse.hstack(parts).tocsr() @ self.classifier_["log_prob_t"])
         jll += self.classifier_["log_prior"]
         jll -= jll.max(axis=1, keepdims=True)
