@@ -98,6 +98,19 @@ def test_normalize_keeps_the_semantics_of_pandas_string_methods():
     )
     assert normalize(pa.array(texts, pa.large_string())).to_pylist() == reference.tolist()
     assert normalize(series).tolist() == reference.tolist()
+    # a large ASCII batch goes through pyarrow's RE2, one with \x0b or \x1c through re
+    for extra in ("", "\x0b", "\x1c"):
+        ascii_texts = [t for t in texts if t.isascii() and "\x0b" not in t and "\x1c" not in t]
+        ascii_texts = [*ascii_texts, f"a{extra}b. C!"]
+        expected = (
+            pd.Series(ascii_texts, dtype="string")
+            .str.lower()
+            .str.replace(_PUNCT, " ", regex=True)
+            .str.replace(_SPACE, " ", regex=True)
+            .str.strip()
+        )
+        got = normalize(pa.array(ascii_texts, pa.large_string())).to_pylist()
+        assert len(ascii_texts) > 100 and got == expected.tolist()
 
 
 def test_heading_probabilities_do_not_depend_on_the_batch_or_the_cache(split):

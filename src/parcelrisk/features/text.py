@@ -39,11 +39,11 @@ DEFAULT_VAGUE_TERMS = (
 _PUNCT = re.compile(r"[^\w\s]+")
 _SPACE = re.compile(r"\s+")
 _LETTER = re.compile(r"[A-Za-z]")
+_UPPER = re.compile(r"[A-Z]")
 #: Up to this many values, distinct values are found in Python (cheaper than pyarrow's).
 _FEW = 16
 #: Most distinct descriptions whose heading probabilities a fitted model keeps at hand.
 PROBA_CACHE_SIZE = 20_000
-_UPPER = re.compile(r"[A-Z]")
 
 
 def word_pattern(terms) -> str:
