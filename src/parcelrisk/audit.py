@@ -248,6 +248,6 @@ def _sqlite_wal(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     # FULL: a decision answered is on disk, also after a power loss (NORMAL may lose the
-    # last commits then); measured +0.2 ms per commit
+    # last commits then); measured +0.2 to +0.6 ms per commit (docs/serving.md)
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
