@@ -8,11 +8,11 @@ from numbers import Real
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from parcelrisk.features.columns import Columns, as_frame
+from parcelrisk.features.columns import Columns, ColumnsTransformer
 from parcelrisk.features.text import distinct, heading
 
 _OPTIONAL = (
@@ -26,7 +26,7 @@ _NAMES = (
 )  # fmt: skip
 
 
-class CommodityFeatures(TransformerMixin, BaseEstimator):
+class CommodityFeatures(ColumnsTransformer, BaseEstimator):
     """Value, weight and threshold features of the declared commodity.
 
     Parameters
@@ -61,10 +61,6 @@ class CommodityFeatures(TransformerMixin, BaseEstimator):
         self.overall_per_kg_ = float(frame.loc[heading.notna(), "per_kg"].median())
         self.overall_unit_ = float(frame.loc[heading.notna(), "unit"].median())
         return self
-
-    def transform(self, X: pd.DataFrame | Columns) -> pd.DataFrame:
-        """Commodity features, one row per parcel."""
-        return as_frame(self.transform_columns(Columns.of(X)), Columns.of(X).index)
 
     def transform_columns(self, cols: Columns) -> dict[str, np.ndarray]:
         """:meth:`transform` on :class:`Columns`, as named arrays."""

@@ -11,15 +11,15 @@ from numbers import Integral
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from parcelrisk.features.columns import Columns, as_frame
+from parcelrisk.features.columns import Columns, ColumnsTransformer
 from parcelrisk.features.routing import CategoryCodes
 
 
-class ExtraFeatures(TransformerMixin, BaseEstimator):
+class ExtraFeatures(ColumnsTransformer, BaseEstimator):
     """Declared extra inputs: numbers as they are, categories as codes of frequent values.
 
     Parameters
@@ -49,10 +49,6 @@ class ExtraFeatures(TransformerMixin, BaseEstimator):
         self.codes_ = CategoryCodes(columns=tuple(self.categorical), min_count=self.min_count)
         self.codes_.fit(X)
         return self
-
-    def transform(self, X: pd.DataFrame | Columns) -> pd.DataFrame:
-        """Category codes, then numbers, one row per parcel."""
-        return as_frame(self.transform_columns(Columns.of(X)), Columns.of(X).index)
 
     def transform_columns(self, cols: Columns) -> dict[str, np.ndarray]:
         """:meth:`transform` on :class:`Columns`, as named arrays."""

@@ -26,11 +26,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from parcelrisk.features.columns import Columns, as_frame, index_of
+from parcelrisk.features.columns import Columns, ColumnsTransformer, index_of
 from parcelrisk.features.events import (
     EventIndex,
     combined_count,
@@ -161,7 +161,7 @@ def _true(mask: pa.Array) -> np.ndarray:
     return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
 
 
-class EntityHistory(TransformerMixin, BaseEstimator):
+class EntityHistory(ColumnsTransformer, BaseEstimator):
     """Per-entity history features using only what was known before each declaration.
 
     Parameters
@@ -223,10 +223,6 @@ class EntityHistory(TransformerMixin, BaseEstimator):
         self.names_ = EventIndex(address[first], t[first])
         self.cutoff_ = pd.Timestamp(int(t.max()), unit="s", tz="UTC")
         return self
-
-    def transform(self, X: pd.DataFrame | Columns) -> pd.DataFrame:
-        """History features of each parcel in ``X`` (one row per parcel, same order)."""
-        return as_frame(self.transform_columns(Columns.of(X)), Columns.of(X).index)
 
     def transform_columns(self, cols: Columns) -> dict[str, np.ndarray]:
         """:meth:`transform` on :class:`Columns`, as named arrays."""

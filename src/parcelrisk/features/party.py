@@ -6,10 +6,10 @@ import re
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from parcelrisk.features.columns import Columns, as_frame
+from parcelrisk.features.columns import Columns, ColumnsTransformer
 from parcelrisk.features.text import _normalize_unique, contains, count_matches, per_unique
 
 #: Words that stand in for a real consignee name.
@@ -25,17 +25,13 @@ _LOWER = re.compile(r"[a-z]")
 _VOWEL = re.compile(r"[aeiou]")
 
 
-class PartyFeatures(TransformerMixin, BaseEstimator):
+class PartyFeatures(ColumnsTransformer, BaseEstimator):
     """Seller account age and recipient name and address cues."""
 
     def fit(self, X: pd.DataFrame, y=None) -> PartyFeatures:
         """Nothing to learn; kept for the transformer interface."""
         self.fitted_ = True
         return self
-
-    def transform(self, X: pd.DataFrame | Columns) -> pd.DataFrame:
-        """Party features, one row per parcel."""
-        return as_frame(self.transform_columns(Columns.of(X)), Columns.of(X).index)
 
     def transform_columns(self, cols: Columns) -> dict[str, np.ndarray]:
         """:meth:`transform` on :class:`Columns`, as named arrays."""

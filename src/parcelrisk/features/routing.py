@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from parcelrisk.features.columns import Columns, as_frame, index_of
+from parcelrisk.features.columns import Columns, ColumnsTransformer, index_of
 
 #: Categorical inputs by the source they come from.
 CATEGORICAL_COLUMNS = (
@@ -26,7 +26,7 @@ CATEGORICAL_COLUMNS = (
 )  # fmt: skip
 
 
-class CategoryCodes(TransformerMixin, BaseEstimator):
+class CategoryCodes(ColumnsTransformer, BaseEstimator):
     """Integer codes of categorical columns; values seen fewer than ``min_count`` times -> NaN.
 
     Parameters
@@ -55,10 +55,6 @@ class CategoryCodes(TransformerMixin, BaseEstimator):
             self.vocabulary_[col] = pd.Index(sorted(counts[counts >= self.min_count].index))
         return self
 
-    def transform(self, X: pd.DataFrame | Columns) -> pd.DataFrame:
-        """Codes as floats (NaN for rare, unseen or missing values)."""
-        return as_frame(self.transform_columns(Columns.of(X)), Columns.of(X).index)
-
     def transform_columns(self, cols: Columns) -> dict[str, np.ndarray]:
         """:meth:`transform` on :class:`Columns`, as named arrays."""
         check_is_fitted(self, "vocabulary_")
@@ -74,17 +70,13 @@ class CategoryCodes(TransformerMixin, BaseEstimator):
         return np.asarray(self.columns, dtype=object)
 
 
-class RoutingFeatures(TransformerMixin, BaseEstimator):
+class RoutingFeatures(ColumnsTransformer, BaseEstimator):
     """Transshipment and freight cues."""
 
     def fit(self, X: pd.DataFrame, y=None) -> RoutingFeatures:
         """Nothing to learn; kept for the transformer interface."""
         self.fitted_ = True
         return self
-
-    def transform(self, X: pd.DataFrame | Columns) -> pd.DataFrame:
-        """Routing features, one row per parcel."""
-        return as_frame(self.transform_columns(Columns.of(X)), Columns.of(X).index)
 
     def transform_columns(self, cols: Columns) -> dict[str, np.ndarray]:
         """:meth:`transform` on :class:`Columns`, as named arrays."""

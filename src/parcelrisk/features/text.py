@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import sparse
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import make_union
@@ -27,7 +27,7 @@ from sklearn.utils import murmurhash3_32
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from parcelrisk.features.columns import Columns, as_frame, index_of, text_array
+from parcelrisk.features.columns import Columns, ColumnsTransformer, index_of, text_array
 
 #: Vague terms officers name for low-value parcels.
 DEFAULT_VAGUE_TERMS = (
@@ -174,7 +174,7 @@ def _vectorizer(n_features: int):
     )  # fmt: skip
 
 
-class DescriptionFeatures(TransformerMixin, BaseEstimator):
+class DescriptionFeatures(ColumnsTransformer, BaseEstimator):
     """Wording cues of the description and how well it matches the declared HTS heading.
 
     Parameters
@@ -233,10 +233,6 @@ class DescriptionFeatures(TransformerMixin, BaseEstimator):
                 "log_prob_t": np.ascontiguousarray(nb.feature_log_prob_.T),
             }
         return self
-
-    def transform(self, X: pd.DataFrame | Columns) -> pd.DataFrame:
-        """Wording cues and consistency features, one row per parcel."""
-        return as_frame(self.transform_columns(Columns.of(X)), Columns.of(X).index)
 
     def transform_columns(self, cols: Columns) -> dict[str, np.ndarray]:
         """:meth:`transform` on :class:`Columns`, as named arrays."""
