@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import random
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,3 +34,30 @@ def assert_scored_or_refused(model, batches: Iterable[list[dict]]) -> None:
             assert r["lane"] in ("inspect", "review", "release")
             json.dumps(r, allow_nan=False)
     assert scored and refused, f"scored {scored}, refused {refused}: both paths must occur"
+
+
+def mutated_batches(
+    records: list[dict],
+    fields: Sequence[str],
+    values: Sequence[Any],
+    *,
+    n: int,
+    seed: int,
+    stray: str,
+) -> list[list[dict]]:
+    """``n`` seeded batches of 1-5 records with 1-4 fields each dropped or set to one of
+    ``values``; now and then a record gets the key ``stray`` that it must not have."""
+    rng = random.Random(seed)
+    batches = []
+    for _ in range(n):
+        batch = [dict(r) for r in rng.sample(records, rng.randint(1, 5))]
+        for record in batch:
+            for name in rng.sample(list(fields), rng.randint(1, 4)):
+                if rng.random() < 0.15:
+                    record.pop(name, None)
+                else:
+                    record[name] = rng.choice(values)
+            if rng.random() < 0.05:
+                record[stray] = 1
+        batches.append(batch)
+    return batches

@@ -6,13 +6,11 @@ example table with values replaced by hostile ones (seeded, so a failure is repr
 
 from __future__ import annotations
 
-import random
-
 import pandas as pd
 import pytest
 
 from conftest import DATA
-from hostile import assert_scored_or_refused
+from hostile import assert_scored_or_refused, mutated_batches
 from parcelrisk.artifact import load_model
 
 HOSTILE = [
@@ -32,18 +30,7 @@ def model_and_records(trained):
 
 def test_hostile_user_records_score_or_are_refused_never_crash(model_and_records):
     model, records = model_and_records
-    columns = list(records[0])
-    rng = random.Random(11)
-    batches = []
-    for _ in range(150):
-        batch = [dict(r) for r in rng.sample(records, rng.randint(1, 5))]
-        for record in batch:
-            for name in rng.sample(columns, rng.randint(1, 4)):
-                if rng.random() < 0.15:
-                    record.pop(name, None)
-                else:
-                    record[name] = rng.choice(HOSTILE)
-            if rng.random() < 0.05:
-                record["gt_violation"] = 1
-        batches.append(batch)
+    batches = mutated_batches(
+        records, list(records[0]), HOSTILE, n=150, seed=11, stray="gt_violation"
+    )
     assert_scored_or_refused(model, batches)

@@ -8,11 +8,10 @@ parcels with fields replaced by hostile values (seeded, so a failure is reproduc
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 
-from hostile import assert_scored_or_refused
+from hostile import assert_scored_or_refused, mutated_batches
 from parcelrisk.artifact import LoadedModel
 from parcelrisk.predict import decide
 from parcelrisk.schema import DECLARATION_COLUMNS
@@ -35,26 +34,12 @@ def model_and_records(fitted, split, tmp_path_factory):
     return model, records
 
 
-def _mutants(records: list[dict], n: int, seed: int) -> list[list[dict]]:
-    rng = random.Random(seed)
-    batches = []
-    for _ in range(n):
-        batch = [dict(r) for r in rng.sample(records, rng.randint(1, 5))]
-        for record in batch:
-            for name in rng.sample(DECLARATION_COLUMNS, rng.randint(1, 4)):
-                if rng.random() < 0.15:
-                    record.pop(name, None)
-                else:
-                    record[name] = rng.choice(HOSTILE)
-            if rng.random() < 0.05:
-                record["not_a_field"] = 1
-        batches.append(batch)
-    return batches
-
-
 def test_hostile_records_score_or_are_refused_never_crash(model_and_records):
     model, records = model_and_records
-    assert_scored_or_refused(model, _mutants(records, 150, seed=7))
+    assert_scored_or_refused(
+        model,
+        mutated_batches(records, DECLARATION_COLUMNS, HOSTILE, n=150, seed=7, stray="not_a_field"),
+    )
 
 
 def test_odd_but_valid_values_score(model_and_records):
