@@ -1,7 +1,8 @@
 """Explanations: exact TreeSHAP contributions, grouped into inputs a person understands.
 
-Contributions are LightGBM's exact TreeSHAP (``pred_contrib``) in margin space: for each
-parcel, base value + sum of contributions = the booster's margin. The calibrated
+Contributions are exact (path-dependent) TreeSHAP in margin space, as LightGBM's
+``pred_contrib`` gives them, computed from per-leaf tables (:mod:`parcelrisk.treeshap`): for
+each parcel, base value + sum of contributions = the booster's margin. The calibrated
 log-odds are ``a * margin + b`` (Platt), so a contribution moves the calibrated log-odds
 by ``a`` times its value. Engineered features are summed back into input groups (seller
 history, recipient and address, description wording, declared value, ...) and each
@@ -21,7 +22,7 @@ from pandas.api.extensions import ExtensionDtype
 from pandas.core.dtypes.cast import maybe_box_native
 from sklearn.pipeline import Pipeline
 
-from parcelrisk.model import features_of, matrix_values, prediction_threads
+from parcelrisk.model import features_of, matrix_values
 
 #: Input group -> prefixes of the feature names (source prefix included) that belong to it.
 INPUT_GROUPS: dict[str, tuple[str, ...]] = {
@@ -177,8 +178,7 @@ def explain_features(
     margin of these rows when the caller already has it (it is predicted otherwise).
     """
     values = matrix_values(features)  # converted once, for both predictions
-    threads = prediction_threads(len(values))
-    contrib = classifier.booster_.booster_.predict(values, pred_contrib=True, **threads)
+    contrib = classifier.contributions(values)
     if margin is None:
         margin = classifier.decision_function(values)
     return Explanation(

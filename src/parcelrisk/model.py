@@ -8,6 +8,7 @@ exactly the matrix explanations are computed on) and ``classifier``
 
 from __future__ import annotations
 
+import threading
 from numbers import Real
 from typing import Any
 
@@ -22,8 +23,11 @@ from sklearn.utils.validation import check_is_fitted
 from parcelrisk.features import build_features
 from parcelrisk.features.columns import Columns
 from parcelrisk.features.pipeline import transform as transform_features
+from parcelrisk.treeshap import LeafTables, leaf_tables
 
 CATEGORY_PREFIX = "category__"
+
+_TABLES_LOCK = threading.Lock()
 
 DEFAULT_LGBM_PARAMS: dict[str, Any] = {
     "n_estimators": 300,
@@ -108,6 +112,34 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         return self.booster_.booster_.predict(
             matrix_values(X), raw_score=True, **prediction_threads(len(X))
         )
+
+    def contributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Exact TreeSHAP contributions of the margin (rows x features, then the base value:
+        the layout of LightGBM's ``pred_contrib``). Computed from the booster's per-leaf
+        tables (:mod:`parcelrisk.treeshap`); by ``pred_contrib`` for boosters they do not
+        cover."""
+        values = matrix_values(X)
+        tables = self.leaf_tables()
+        if tables is None:
+            return self.booster_.booster_.predict(
+                values, pred_contrib=True, **prediction_threads(len(values))
+            )
+        return tables.contributions(values)
+
+    def leaf_tables(self) -> LeafTables | None:
+        """The booster's TreeSHAP tables: built on first use (about 0.1 s for 300 trees of
+        15 leaves), kept, and left out of pickles. None for boosters they do not cover."""
+        check_is_fitted(self, "booster_")
+        if "_leaf_tables" not in self.__dict__:
+            with _TABLES_LOCK:
+                if "_leaf_tables" not in self.__dict__:
+                    self._leaf_tables = leaf_tables(self.booster_.booster_)
+        return self._leaf_tables
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state.pop("_leaf_tables", None)
+        return state
 
     def calibrated_logit(self, margin: np.ndarray) -> np.ndarray:
         """Calibrated log-odds of a margin: ``a * margin + b``."""

@@ -1,0 +1,168 @@
+"""TreeSHAP from per-leaf tables equals LightGBM's ``pred_contrib``.
+
+The tables must reproduce LightGBM's decisions exactly (numeric splits with each missing
+type, categorical splits, values LightGBM treats specially) and TreeSHAP's values to
+rounding, for the project's model and for boosters built to reach every branch.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+
+from parcelrisk.model import features_of, matrix_values
+from parcelrisk.treeshap import MAX_PATH_FEATURES, leaf_tables
+
+TOLERANCE = 1e-10  # contributions are O(0.01-1); pred_contrib rounds differently
+
+
+def _hostile(values: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Rows with NaN, exact zeros, tiny values, negatives, fractions and huge values put in
+    at random: every special case of LightGBM's decisions."""
+    rng = np.random.default_rng(seed)
+    out = values.copy()
+    for share, fill in (
+        (0.15, lambda n: np.full(n, np.nan)),
+        (0.10, lambda n: np.zeros(n)),
+        (0.03, lambda n: rng.choice([1e-36, -1e-36, 1e-30], n)),
+        (0.05, lambda n: -rng.random(n) * 3),
+        (0.05, lambda n: rng.random(n) * 40),
+        (0.02, lambda n: rng.choice([1e12, -1e12, 3e9, np.inf, -np.inf], n)),
+    ):
+        mask = rng.random(out.shape) < share
+        out[mask] = fill(int(mask.sum()))
+    return out
+
+
+def _assert_matches_lightgbm(booster: lgb.Booster, values: np.ndarray) -> None:
+    """Tables equal ``pred_contrib``, and base value + contributions equal the margin, for
+    the booster in memory and for the booster saved and read back (how models are served)."""
+    _assert_tables_match(booster, values)
+    _assert_tables_match(lgb.Booster(model_str=booster.model_to_string()), values)
+
+
+def _assert_tables_match(booster: lgb.Booster, values: np.ndarray) -> None:
+    tables = leaf_tables(booster)
+    assert tables is not None
+    ours = tables.contributions(values)
+    theirs = booster.predict(values, pred_contrib=True)
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=TOLERANCE)
+    margin = booster.predict(values, raw_score=True)
+    np.testing.assert_allclose(ours.sum(axis=1), margin, rtol=0, atol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def matrix(fitted, split) -> np.ndarray:
+    return matrix_values(features_of(fitted.pipeline, split.test))
+
+
+def test_model_contributions_equal_pred_contrib(fitted, matrix):
+    booster = fitted.pipeline[-1].booster_.booster_
+    _assert_matches_lightgbm(booster, matrix[:3000])
+    _assert_matches_lightgbm(booster, _hostile(matrix[:3000]))
+
+
+def test_classifier_uses_the_tables_and_agrees_with_lightgbm(fitted, matrix):
+    classifier = fitted.pipeline[-1]
+    assert classifier.leaf_tables() is not None
+    ours = classifier.contributions(matrix[:500])
+    theirs = classifier.booster_.booster_.predict(matrix[:500], pred_contrib=True)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=TOLERANCE)
+
+
+def test_a_row_gets_the_same_values_in_any_batch(fitted, matrix):
+    """Rows are independent: one row alone, or inside a batch split over threads, gets
+    bit-identical contributions (replayed reasons depend on it)."""
+    tables = fitted.pipeline[-1].leaf_tables()
+    batch = tables.contributions(matrix[:2000])
+    for i in (0, 999, 1000, 1999):
+        assert np.array_equal(tables.contributions(matrix[i : i + 1])[0], batch[i])
+    assert np.array_equal(tables.contributions(matrix[1000:2000]), batch[1000:])
+
+
+def test_tables_are_rebuilt_after_unpickling(fitted, matrix):
+    classifier = fitted.pipeline[-1]
+    classifier.leaf_tables()
+    copy = pickle.loads(pickle.dumps(classifier))
+    assert "_leaf_tables" not in copy.__dict__
+    assert np.array_equal(copy.contributions(matrix[:50]), classifier.contributions(matrix[:50]))
+
+
+def test_wrong_width_is_refused(fitted, matrix):
+    with pytest.raises(ValueError, match="feature columns"):
+        fitted.pipeline[-1].leaf_tables().contributions(matrix[:5, :-1])
+
+
+def _data(n: int = 4000, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers with NaN and zeros, and a category column with many levels."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 8))
+    x[rng.random(x.shape) < 0.1] = np.nan
+    x[rng.random(x.shape) < 0.1] = 0.0
+    x[:, 7] = rng.integers(0, 70, n)  # category codes beyond one 32-bit word
+    x[rng.random(n) < 0.05, 7] = np.nan
+    logit = np.nan_to_num(x[:, 0]) - np.nan_to_num(x[:, 1]) ** 2 + (x[:, 7] % 3 == 0)
+    y = (logit + rng.normal(size=n) > 0).astype(int)
+    return x, y
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"num_leaves": 15, "max_depth": 4},
+        {"num_leaves": 31, "max_depth": -1, "min_data_in_leaf": 5},  # deep, unbalanced
+        {"num_leaves": 15, "zero_as_missing": True},  # missing type Zero
+        {"num_leaves": 15, "use_missing": False},  # missing type None: NaN counts as 0
+        {"num_leaves": 7, "max_cat_to_onehot": 80},  # one-vs-rest category splits
+    ],
+    ids=["depth4", "deep", "zero-missing", "no-missing", "one-hot-categories"],
+)
+def test_boosters_of_every_kind_match(params):
+    x, y = _data()
+    data = lgb.Dataset(x, y, categorical_feature=[7], free_raw_data=False)
+    booster = lgb.train(
+        {"objective": "binary", "verbose": -1, "min_data_per_group": 5, "cat_smooth": 1,
+         **params},
+        data, num_boost_round=40,
+    )  # fmt: skip
+    _assert_matches_lightgbm(booster, x)
+    _assert_matches_lightgbm(booster, _hostile(x, seed=2))
+
+
+def test_a_booster_of_single_leaf_trees_has_only_a_base_value():
+    x = np.random.default_rng(0).normal(size=(200, 3))
+    booster = lgb.train(
+        {"objective": "regression", "verbose": -1, "min_data_in_leaf": 1000},
+        lgb.Dataset(x, x[:, 0]), num_boost_round=3,
+    )  # fmt: skip
+    _assert_matches_lightgbm(booster, x)
+
+
+def test_boosters_outside_the_tables_fall_back_to_lightgbm():
+    x, y = _data()
+    deep = lgb.train(
+        {"objective": "regression", "verbose": -1, "num_leaves": 255, "max_depth": -1,
+         "min_data_in_leaf": 1},
+        lgb.Dataset(np.random.default_rng(3).normal(size=(4000, 40)),
+                    np.random.default_rng(4).normal(size=4000)),
+        num_boost_round=2,
+    )  # fmt: skip
+    dump = deep.dump_model()
+
+    def widest(node, features=frozenset()):
+        if "leaf_value" in node:
+            return len(features)
+        features = features | {node["split_feature"]}
+        return max(widest(node["left_child"], features), widest(node["right_child"], features))
+
+    assert max(widest(t["tree_structure"]) for t in dump["tree_info"]) > MAX_PATH_FEATURES
+    assert leaf_tables(deep) is None
+    multiclass = lgb.train(
+        {"objective": "multiclass", "num_class": 3, "verbose": -1},
+        lgb.Dataset(x, y + (x[:, 2] > 1)), num_boost_round=2,
+    )  # fmt: skip
+    assert leaf_tables(multiclass) is None
