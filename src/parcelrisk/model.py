@@ -109,9 +109,13 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
     def decision_function(self, X: pd.DataFrame) -> np.ndarray:
         """Raw LightGBM margin (log-odds before calibration): what TreeSHAP explains."""
         check_is_fitted(self, "booster_")
-        return self.booster_.booster_.predict(
-            matrix_values(X), raw_score=True, **prediction_threads(len(X))
-        )
+        values = matrix_values(X)
+        tables = self.leaf_tables()
+        if tables is None:
+            return self.booster_.booster_.predict(
+                values, raw_score=True, **prediction_threads(len(values))
+            )
+        return tables.margin(values)  # bit for bit LightGBM's raw score, without its overhead
 
     def contributions(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Exact TreeSHAP contributions of the margin (rows x features, then the base value:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -58,26 +58,26 @@ class LeafTables:
 
     Internal nodes of all trees are numbered together: tree ``t`` owns the nodes
     ``tree_nodes[t]:tree_nodes[t+1]`` and the leaves ``tree_leaves[t]:tree_leaves[t+1]``.
-    Every leaf is padded to the same shape so that the kernel's inner loops have fixed
-    lengths: ``P`` path conditions (``cond_node``: node number within its tree, the last
-    number being a condition every row meets; ``cond_left``: the side taken; ``cond_slot``:
-    which of the leaf's features it tests) and ``D`` feature slots (``slot_feature``; a
-    padding slot is a null player that adds to a scratch column). ``table[leaf, pattern,
-    slot]`` is the contribution of the leaf to the slot's feature for that pattern of met
-    conditions (bit ``s`` set when the row meets every condition on slot ``s``).
+    A node's children (``node_left``, ``node_right``) are node numbers within its tree, or
+    ``-1 - leaf`` for a leaf. Every leaf is padded to the same shape so that the kernel's
+    inner loops have fixed lengths: ``P`` path conditions (``cond_node``: the node, or the
+    number of nodes for a padding condition that every row meets; ``cond_left``: the side
+    taken; ``cond_slot``: which of the leaf's features it tests) and ``D`` feature slots
+    (``slot_feature``; a padding slot is a null player that adds to a scratch column).
+    ``table[leaf, pattern, slot]`` is the contribution of the leaf to the slot's feature for
+    that pattern of met conditions (bit ``s`` set when the row meets every condition on
+    slot ``s``).
     """
 
     n_features: int
     base_value: float
-    node_feature: np.ndarray
-    node_threshold: np.ndarray
-    node_categorical: np.ndarray
-    node_default_left: np.ndarray
-    node_missing: np.ndarray
-    node_cats: np.ndarray
-    cat_words: np.ndarray
+    splits: tuple[np.ndarray, ...]  # feature, threshold, categorical, default_left, missing,
+    #                                 category word offsets, category words (per node)
+    node_left: np.ndarray
+    node_right: np.ndarray
     tree_nodes: np.ndarray
     tree_leaves: np.ndarray
+    leaf_value: np.ndarray
     cond_node: np.ndarray
     cond_left: np.ndarray
     cond_slot: np.ndarray
@@ -87,26 +87,46 @@ class LeafTables:
     def contributions(self, values: np.ndarray) -> np.ndarray:
         """Contributions of each row of ``values`` (rows x features), with the base value in
         the last column: the layout of LightGBM's ``pred_contrib``."""
+        values = self._checked(values)
+        out = np.zeros((len(values), self.n_features + 2))  # + base value, scratch
+        arrays = (*self.splits, self.tree_leaves, self.cond_node, self.cond_left,
+                  self.cond_slot, self.slot_feature, self.table)  # fmt: skip
+        _in_threads(_explain_rows, values, out, arrays)
+        out[:, self.n_features] = self.base_value
+        return out[:, :-1]
+
+    def margin(self, values: np.ndarray) -> np.ndarray:
+        """The booster's raw score of each row, bit for bit as ``predict(raw_score=True)``
+        gives it: the leaves' values added tree by tree from 0."""
+        values = self._checked(values)
+        out = np.zeros(len(values))
+        arrays = (*self.splits, self.node_left, self.node_right, self.tree_nodes,
+                  self.tree_leaves, self.leaf_value)  # fmt: skip
+        _in_threads(_margin_rows, values, out, arrays)
+        return out
+
+    def _checked(self, values: np.ndarray) -> np.ndarray:
         values = np.ascontiguousarray(values, dtype=np.float64)
         if values.ndim != 2 or values.shape[1] != self.n_features:
             raise ValueError(
                 f"expected a matrix of {self.n_features} feature columns, got shape {values.shape}"
             )
-        out = np.zeros((len(values), self.n_features + 2))  # + base value, scratch
-        arrays = [getattr(self, f.name) for f in fields(self)[2:]]
-        n_threads = min(2, len(values) // ROWS_PER_THREAD) or 1
-        if n_threads == 1:
-            _explain_rows(values, out, *arrays)
-        else:  # the kernel releases the GIL: each thread explains its share of the rows
-            cut = np.linspace(0, len(values), n_threads + 1).astype(int)
-            with ThreadPoolExecutor(n_threads) as pool:
-                list(pool.map(
-                    lambda k: _explain_rows(values[cut[k]:cut[k + 1]], out[cut[k]:cut[k + 1]],
-                                            *arrays),
-                    range(n_threads),
-                ))  # fmt: skip
-        out[:, self.n_features] = self.base_value
-        return out[:, :-1]
+        return values
+
+
+def _in_threads(kernel, values: np.ndarray, out: np.ndarray, arrays: tuple) -> None:
+    """Runs ``kernel(values, out, *arrays)`` over the rows, on two threads for large batches
+    (the kernels release the GIL; each thread writes its own rows of ``out``)."""
+    n_threads = min(2, len(values) // ROWS_PER_THREAD) or 1
+    if n_threads == 1:
+        kernel(values, out, *arrays)
+        return
+    cut = np.linspace(0, len(values), n_threads + 1).astype(int)
+    with ThreadPoolExecutor(n_threads) as pool:
+        list(pool.map(
+            lambda k: kernel(values[cut[k]:cut[k + 1]], out[cut[k]:cut[k + 1]], *arrays),
+            range(n_threads),
+        ))  # fmt: skip
 
 
 def leaf_tables(booster) -> LeafTables | None:
@@ -123,43 +143,53 @@ def leaf_tables(booster) -> LeafTables | None:
     return builder.finish(n_features=dump["max_feature_idx"] + 1)
 
 
+class _Uncovered(Exception):
+    """A tree the tables do not cover."""
+
+
 class _Builder:
     """Collects the nodes and leaves of the trees, then tabulates the leaves."""
 
     def __init__(self) -> None:
         self.nodes: list[tuple] = []  # feature, threshold, categorical, default_left, missing
         self.cats: list[list[int]] = []  # categories that go left, per node
+        self.children: list[list[int]] = []  # left, right: node within the tree or -1 - leaf
         self.tree_nodes, self.tree_leaves = [0], [0]
-        # per leaf: value, then its path as (node within the tree, left?, feature, cover ratio)
+        # per leaf: value, then its path as (node, left?, feature, cover ratio)
         self.leaves: list[tuple[float, list[tuple[int, bool, int, float]]]] = []
         self.expected = 0.0
 
     def add_tree(self, root: dict) -> bool:
-        first = len(self.nodes)
-        total = _count(root)
-        stack = [(root, [])]
-        while stack:
-            node, path = stack.pop()
-            if "leaf_value" in node:
-                if "leaf_coeff" in node or len({f for _, _, f, _ in path}) > MAX_PATH_FEATURES:
-                    return False
-                self.leaves.append((float(node["leaf_value"]), path))
-                self.expected += node["leaf_count"] / total * node["leaf_value"]
-                continue
-            categorical = node["decision_type"] == "=="
-            threshold = node["threshold"]
-            self.cats.append([int(c) for c in str(threshold).split("||")] if categorical else [])
-            self.nodes.append((
-                node["split_feature"], 0.0 if categorical else _threshold(threshold), categorical,
-                bool(node["default_left"]), _MISSING[node["missing_type"]],
-            ))  # fmt: skip
-            k = len(self.nodes) - 1 - first
-            for child, left in ((node["right_child"], False), (node["left_child"], True)):
-                step = (k, left, node["split_feature"], _count(child) / node["internal_count"])
-                stack.append((child, [*path, step]))
+        try:
+            self._visit(root, [], len(self.nodes), _count(root))
+        except _Uncovered:
+            return False
         self.tree_nodes.append(len(self.nodes))
         self.tree_leaves.append(len(self.leaves))
         return True
+
+    def _visit(self, node: dict, path: list, first: int, total: float) -> int:
+        """Adds a subtree; returns its number within the tree (``-1 - leaf`` for a leaf)."""
+        if "leaf_value" in node:
+            if "leaf_coeff" in node or len({f for _, _, f, _ in path}) > MAX_PATH_FEATURES:
+                raise _Uncovered
+            self.leaves.append((float(node["leaf_value"]), path))
+            self.expected += node["leaf_count"] / total * node["leaf_value"]
+            return -len(self.leaves)
+        categorical = node["decision_type"] == "=="
+        threshold = node["threshold"]
+        self.cats.append([int(c) for c in str(threshold).split("||")] if categorical else [])
+        self.nodes.append((
+            node["split_feature"], 0.0 if categorical else _threshold(threshold), categorical,
+            bool(node["default_left"]), _MISSING[node["missing_type"]],
+        ))  # fmt: skip
+        self.children.append([0, 0])
+        k = len(self.nodes) - 1
+        for side, left in ((0, True), (1, False)):
+            child = node["left_child" if left else "right_child"]
+            step = (k, left, node["split_feature"], _count(child) / node["internal_count"])
+            self.children[k][side] = self._visit(child, [*path, step], first, total)
+        return k - first
 
     def finish(self, n_features: int) -> LeafTables | None:
         n_leaves = len(self.leaves)
@@ -167,7 +197,7 @@ class _Builder:
         n_conds = max([len(path) for _, path in self.leaves] + [1])
         if n_leaves * (1 << n_slots) * n_slots > MAX_TABLE_VALUES:
             return None
-        always = int(np.diff(self.tree_nodes).max(initial=0))  # the condition every row meets
+        always = len(self.nodes)  # a condition every row meets
         cond_node = np.full((n_leaves, n_conds), always, dtype=np.int64)
         cond_left = np.ones((n_leaves, n_conds), dtype=np.bool_)
         cond_slot = np.zeros((n_leaves, n_conds), dtype=np.int64)
@@ -183,18 +213,24 @@ class _Builder:
         value = np.array([v for v, _ in self.leaves])
         words = [_bitset(c) for c in self.cats]
         columns = list(zip(*self.nodes, strict=True)) if self.nodes else [()] * 5
+        children = np.asarray(self.children, dtype=np.int64).reshape(-1, 2)
         return LeafTables(
             n_features=n_features,
             base_value=self.expected,
-            node_feature=np.asarray(columns[0], dtype=np.int64),
-            node_threshold=np.asarray(columns[1], dtype=np.float64),
-            node_categorical=np.asarray(columns[2], dtype=np.bool_),
-            node_default_left=np.asarray(columns[3], dtype=np.bool_),
-            node_missing=np.asarray(columns[4], dtype=np.int8),
-            node_cats=np.cumsum([0] + [len(w) for w in words], dtype=np.int64),
-            cat_words=np.asarray([x for w in words for x in w], dtype=np.uint32),
+            splits=(
+                np.asarray(columns[0], dtype=np.int64),
+                np.asarray(columns[1], dtype=np.float64),
+                np.asarray(columns[2], dtype=np.bool_),
+                np.asarray(columns[3], dtype=np.bool_),
+                np.asarray(columns[4], dtype=np.int8),
+                np.cumsum([0] + [len(w) for w in words], dtype=np.int64),
+                np.asarray([x for w in words for x in w], dtype=np.uint32),
+            ),
+            node_left=np.ascontiguousarray(children[:, 0]),
+            node_right=np.ascontiguousarray(children[:, 1]),
             tree_nodes=np.asarray(self.tree_nodes, dtype=np.int64),
             tree_leaves=np.asarray(self.tree_leaves, dtype=np.int64),
+            leaf_value=value,
             cond_node=cond_node,
             cond_left=cond_left,
             cond_slot=cond_slot,
@@ -255,53 +291,85 @@ def _product_game_shapley(value: np.ndarray, ratio: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(nogil=True, cache=True)
-def _explain_rows(values, out, node_feature, node_threshold, node_categorical,
-                  node_default_left, node_missing, node_cats, cat_words, tree_nodes,
-                  tree_leaves, cond_node, cond_left, cond_slot, slot_feature,
+def _decide(values, left, feature, threshold, categorical, default_left, missing, cats,
+            words):  # pragma: no cover (compiled)  # fmt: skip
+    """``left[i, k]``: row ``i`` goes left at node ``k``, by LightGBM 4's decisions
+    (``Tree::NumericalDecision`` and ``Tree::CategoricalDecision``)."""
+    for i in range(values.shape[0]):
+        row = values[i]
+        for k in range(len(feature)):
+            fval = row[feature[k]]
+            if categorical[k]:  # left when the category is in the node's set
+                goes = False
+                if not math.isnan(fval) and -1.0 < fval < 2147483648.0:
+                    pos = int(fval)
+                    word = pos >> 5
+                    if word < cats[k + 1] - cats[k]:
+                        goes = ((words[cats[k] + word] >> (pos & 31)) & 1) != 0
+            else:
+                kind = missing[k]  # 0 none, 1 zero, 2 NaN
+                if math.isnan(fval) and kind != 2:
+                    fval = 0.0
+                if (kind == 1 and -1e-35 <= fval <= 1e-35) or (kind == 2 and math.isnan(fval)):
+                    goes = default_left[k]
+                else:
+                    goes = fval <= threshold[k]
+            left[i, k] = goes
+
+
+@numba.njit(nogil=True, cache=True)
+def _explain_rows(values, out, feature, threshold, categorical, default_left, missing, cats,
+                  words, tree_leaves, cond_node, cond_left, cond_slot, slot_feature,
                   table):  # pragma: no cover (compiled)  # fmt: skip
     """Adds every leaf's tabulated contributions to ``out`` for each row of ``values``.
 
-    Rows go in blocks, tree by tree within a block, so that a tree's nodes and tables stay
-    in the processor's cache while the block's rows use them.
+    Rows go in blocks, tree by tree within a block, so that a tree's tables stay in the
+    processor's cache while the block's rows use them.
     """
-    n_trees = len(tree_nodes) - 1
+    n_trees = len(tree_leaves) - 1
     n_conds = cond_node.shape[1]
     n_slots = slot_feature.shape[1]
-    widest = 0
-    for t in range(n_trees):
-        widest = max(widest, tree_nodes[t + 1] - tree_nodes[t])
-    left = np.ones(widest + 1, dtype=np.bool_)  # the last one: the padding condition
+    left = np.ones((_BLOCK_ROWS, len(feature) + 1), dtype=np.bool_)  # + the padding condition
     for start in range(0, values.shape[0], _BLOCK_ROWS):
-        stop = min(start + _BLOCK_ROWS, values.shape[0])
+        block = values[start : start + _BLOCK_ROWS]
+        _decide(block, left, feature, threshold, categorical, default_left, missing, cats,
+                words)  # fmt: skip
         for t in range(n_trees):
-            first = tree_nodes[t]
-            for i in range(start, stop):
-                row = values[i]
-                for k in range(first, tree_nodes[t + 1]):  # LightGBM 4's decisions
-                    fval = row[node_feature[k]]
-                    if node_categorical[k]:  # left when the category is in the node's set
-                        goes = False
-                        if not math.isnan(fval) and -1.0 < fval < 2147483648.0:
-                            pos = int(fval)
-                            word = pos >> 5
-                            if word < node_cats[k + 1] - node_cats[k]:
-                                goes = ((cat_words[node_cats[k] + word] >> (pos & 31)) & 1) != 0
-                    else:
-                        missing = node_missing[k]
-                        if math.isnan(fval) and missing != 2:
-                            fval = 0.0
-                        if (missing == 1 and -1e-35 <= fval <= 1e-35) or (
-                            missing == 2 and math.isnan(fval)
-                        ):
-                            goes = node_default_left[k]
-                        else:
-                            goes = fval <= node_threshold[k]
-                    left[k - first] = goes
-                acc = out[i]
+            for i in range(block.shape[0]):
+                acc = out[start + i]
+                went = left[i]
                 for leaf in range(tree_leaves[t], tree_leaves[t + 1]):
                     pattern = (1 << n_slots) - 1
                     for c in range(n_conds):
-                        if left[cond_node[leaf, c]] != cond_left[leaf, c]:
+                        if went[cond_node[leaf, c]] != cond_left[leaf, c]:
                             pattern &= ~(1 << cond_slot[leaf, c])
                     for s in range(n_slots):
                         acc[slot_feature[leaf, s]] += table[leaf, pattern, s]
+
+
+@numba.njit(nogil=True, cache=True)
+def _margin_rows(values, out, feature, threshold, categorical, default_left, missing, cats,
+                 words, node_left, node_right, tree_nodes, tree_leaves,
+                 leaf_value):  # pragma: no cover (compiled)  # fmt: skip
+    """The raw score of each row: its leaf's value in every tree, added in tree order."""
+    n_trees = len(tree_nodes) - 1
+    left = np.ones((_BLOCK_ROWS, len(feature) + 1), dtype=np.bool_)
+    for start in range(0, values.shape[0], _BLOCK_ROWS):
+        block = values[start : start + _BLOCK_ROWS]
+        _decide(block, left, feature, threshold, categorical, default_left, missing, cats,
+                words)  # fmt: skip
+        for i in range(block.shape[0]):
+            went = left[i]
+            total = 0.0
+            for t in range(n_trees):
+                first = tree_nodes[t]
+                if tree_nodes[t + 1] == first:  # a tree of one leaf
+                    total += leaf_value[tree_leaves[t]]
+                    continue
+                node = 0
+                while node >= 0:
+                    node = (
+                        node_left[first + node] if went[first + node] else node_right[first + node]
+                    )
+                total += leaf_value[-1 - node]
+            out[start + i] = total

@@ -53,6 +53,7 @@ def _assert_tables_match(booster: lgb.Booster, values: np.ndarray) -> None:
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=TOLERANCE)
     margin = booster.predict(values, raw_score=True)
     np.testing.assert_allclose(ours.sum(axis=1), margin, rtol=0, atol=1e-9)
+    assert np.array_equal(tables.margin(values), margin)  # bit for bit
 
 
 @pytest.fixture(scope="module")
