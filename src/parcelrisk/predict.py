@@ -12,7 +12,7 @@ from parcelrisk.audit import AuditStore, Decision
 from parcelrisk.config import ModelConfig
 from parcelrisk.features.columns import Columns
 from parcelrisk.model import features_of, probability_of_margin
-from parcelrisk.validation import plain_columns
+from parcelrisk.validation import plain_columns, validate
 
 
 def assign_lanes(probability: np.ndarray, lanes: dict[str, float]) -> np.ndarray:
@@ -64,19 +64,8 @@ def decide(
     this, so a replayed decision is computed exactly as the original one. A model with a
     column mapping reads records in the user's column names through it.
     """
-    from parcelrisk.explain import explain_features, reasons
-
     data, ids = _read(records, model.mapping)
-    features = features_of(model.pipeline, data)  # once: scores and reasons share it
-    scores, margin = _scores(model, ids, features)
-    wanted = scores["lane"].isin(["inspect", "review"]).to_numpy() | explain_all
-    why: list[list[dict] | None] = [None] * len(features)
-    if wanted.any():
-        picked = _rows(data, wanted)
-        explanation = explain_features(model.pipeline[-1], features[wanted], margin[wanted])
-        texts = reasons(explanation, picked, top=top, direction="both")
-        for pos, rs in zip(wanted.nonzero()[0], texts, strict=True):
-            why[pos] = rs
+    scores, why = _decisions(model, data, ids, explain_all=explain_all, top=top)
     return [
         {
             "parcel_id": pid,
@@ -89,6 +78,58 @@ def decide(
             scores["parcel_id"], scores["probability"], scores["lane"], why, strict=True
         )
     ]
+
+
+def decide_frame(
+    model: LoadedModel, declarations: pd.DataFrame, *, explain_all: bool = False, top: int = 3
+) -> pd.DataFrame:
+    """Decisions for a table of declarations (a day's file, say): :func:`decide` in batch.
+
+    The table is validated as a whole (:func:`parcelrisk.validation.validate`, or the
+    model's column mapping) and scored as one batch. Returns one row per parcel, in input
+    order: ``parcel_id``, ``probability``, ``lane``, ``model_version`` and ``reasons`` (the
+    list :func:`decide` gives for an explained parcel, None for the others): the values
+    :func:`decide` returns for the same parcels sent as one request.
+
+    Raises
+    ------
+    ContractError
+        Listing every problem in every row and field; nothing is scored.
+    """
+    if model.mapping is None:
+        frame = validate(declarations)
+    else:
+        from parcelrisk.mapping import apply_mapping
+
+        frame = apply_mapping(declarations, model.mapping, outcomes=False)
+    if frame.empty:
+        columns = ["parcel_id", "probability", "lane", "model_version", "reasons"]
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+    ids = frame["parcel_id"].to_numpy()
+    scores, why = _decisions(model, frame, ids, explain_all=explain_all, top=top)
+    scores.insert(3, "model_version", model.version)
+    scores["reasons"] = pd.Series(why, index=scores.index, dtype=object)
+    return scores.reset_index(drop=True)
+
+
+def _decisions(
+    model: LoadedModel, data: pd.DataFrame | Columns, ids, *, explain_all: bool, top: int
+) -> tuple[pd.DataFrame, list[list[dict] | None]]:
+    """Scores of validated parcels and the reasons of those in the inspect and review lanes
+    (all, with ``explain_all``); None for parcels not explained."""
+    from parcelrisk.explain import explain_features, reasons
+
+    features = features_of(model.pipeline, data)  # once: scores and reasons share it
+    scores, margin = _scores(model, ids, features)
+    wanted = scores["lane"].isin(["inspect", "review"]).to_numpy() | explain_all
+    why: list[list[dict] | None] = [None] * len(features)
+    if wanted.any():
+        picked = _rows(data, wanted)
+        explanation = explain_features(model.pipeline[-1], features[wanted], margin[wanted])
+        texts = reasons(explanation, picked, top=top, direction="both")
+        for pos, rs in zip(wanted.nonzero()[0], texts, strict=True):
+            why[pos] = rs
+    return scores, why
 
 
 def _read(records: list[dict], mapping) -> tuple[pd.DataFrame | Columns, list]:
