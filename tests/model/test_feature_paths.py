@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from parcelrisk.features import history
 from parcelrisk.features.columns import Columns
 from parcelrisk.features.text import _PUNCT, _SPACE, DescriptionFeatures, normalize
 from parcelrisk.model import features_of
@@ -138,3 +139,32 @@ def test_hashing_a_few_texts_gives_scikit_learns_matrix_bit_for_bit(split):
             np.testing.assert_array_equal(ours.indptr, theirs.indptr)
             np.testing.assert_array_equal(ours.indices, theirs.indices)
             np.testing.assert_array_equal(ours.data.view(np.int64), theirs.data.view(np.int64))
+
+
+KEY_INPUTS = (
+    "seller_id", "hts_code", "origin_country", "filer_code", "recipient_address",
+    "recipient_zip", "recipient_id", "recipient_name", "carrier", "lading_port",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("recipient_key", ["id", "name_address"])
+def test_entity_keys_of_a_few_parcels_are_the_vectorised_keys(monkeypatch, recipient_key):
+    rng = random.Random(11)
+
+    def value(name: str) -> str | None:
+        if rng.random() < 0.25:
+            return None
+        if name == "hts_code":
+            return rng.choice(["6109100012", "8517", "", "ab", "éé漢😀x"])
+        return rng.choice([_tricky_text(rng), "S1", "", " "])
+
+    for _ in range(300):
+        n = rng.choice([1, 1, 2, 3, 16])
+        cols = Columns.from_lists({name: [value(name) for _ in range(n)] for name in KEY_INPUTS})
+        few = history.entity_keys(cols, recipient_key)
+        with monkeypatch.context() as patch:
+            patch.setattr(history, "_FEW", 0)
+            vectorised = history.entity_keys(Columns.from_lists(cols.lists), recipient_key)
+        assert few.keys() == vectorised.keys()
+        for name, keys in vectorised.items():
+            assert few[name].equals(keys), name  # values, nulls and large_string type

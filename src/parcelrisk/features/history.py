@@ -30,7 +30,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from parcelrisk.features.columns import Columns, ColumnsTransformer, index_of
+from parcelrisk.features.columns import _FEW, _TEXT, Columns, ColumnsTransformer, index_of
 from parcelrisk.features.events import (
     EventIndex,
     combined_count,
@@ -73,6 +73,8 @@ def entity_keys(
     HTS code, origin, carrier or lading port is the entity ``'?'``.
     """
     cols = Columns.of(data)
+    if cols.n <= _FEW:  # value by value: cheaper than the pyarrow calls for a few parcels
+        return {name: pa.array(k, _TEXT) for name, k in _few_keys(cols, recipient_key).items()}
     seller = cols.text("seller_id")
     hts4 = pc.fill_null(heading(cols), "?")
     given = pc.invert(cols.text("recipient_address").is_null())
@@ -95,6 +97,45 @@ def entity_keys(
         "carrier": _text(cols, "carrier"),
         "lading": _text(cols, "lading_port"),
     }
+
+
+def _few_keys(cols: Columns, recipient_key: str) -> dict[str, list[str | None]]:
+    """:func:`entity_keys` of a few parcels as Python strings (None where missing)."""
+    seller = cols.strings("seller_id")
+    hts4 = ["?" if code is None else code[:4] for code in cols.strings("hts_code")]
+    zips = ["" if z is None else z for z in cols.strings("recipient_zip")]
+    address = _joined(_normalized(cols, "recipient_address"), zips)
+    if recipient_key == "id":
+        recipient = cols.strings("recipient_id")
+    else:
+        recipient = _joined(_normalized(cols, "recipient_name"), address)
+    return {
+        "seller": seller,
+        "seller_hts": _joined(seller, hts4),
+        "hts_origin": _joined(hts4, _known(cols, "origin_country")),
+        "filer": cols.strings("filer_code"),
+        "address": address,
+        "recipient": recipient,
+        "carrier": _known(cols, "carrier"),
+        "lading": _known(cols, "lading_port"),
+    }
+
+
+def _joined(*parts: list[str | None]) -> list[str | None]:
+    """Keys joined with '|' value by value (None where any part is), as :func:`_join`."""
+    return [None if None in values else "|".join(values) for values in zip(*parts, strict=True)]
+
+
+def _normalized(cols: Columns, column: str) -> list[str | None]:
+    """A text column's values normalised as :func:`normalize` does (None where missing)."""
+    values = cols.strings(column)
+    normal = _normalize_unique(["" if v is None else v for v in values])
+    return [None if v is None else n for v, n in zip(values, normal, strict=True)]
+
+
+def _known(cols: Columns, column: str) -> list[str]:
+    """A text column's values, missing values as '?' (as :func:`_text`)."""
+    return ["?" if v is None else v for v in cols.strings(column)]
 
 
 ENTITIES = ("seller", "seller_hts", "hts_origin", "filer", "address", "recipient", "carrier",
