@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from parcelrisk.features import history
+from parcelrisk.features import columns, history, text
 from parcelrisk.features.columns import Columns
 from parcelrisk.features.text import _PUNCT, _SPACE, DescriptionFeatures, normalize
 from parcelrisk.model import features_of
@@ -168,3 +168,29 @@ def test_entity_keys_of_a_few_parcels_are_the_vectorised_keys(monkeypatch, recip
         assert few.keys() == vectorised.keys()
         for name, keys in vectorised.items():
             assert few[name].equals(keys), name  # values, nulls and large_string type
+
+
+def test_one_parcel_has_its_features_in_a_vectorised_batch(fitted, requests, monkeypatch):
+    """A parcel alone skips what only a batch needs (its own events, per-value pyarrow
+    calls): it gets the row it has in a batch with a later parcel (only earlier events
+    count), computed with every few-value shortcut off."""
+    union = fitted.pipeline.named_steps["features"]
+    checked = 0
+    for batch in requests:
+        parcel, other = batch[0], dict(batch[-1])
+        later = pd.Timestamp(parcel["declared_at"]) + pd.Timedelta(minutes=1)
+        other.update(parcel_id=f"{parcel['parcel_id']}-later", declared_at=later.isoformat())
+        alone, pair = plain_columns([parcel]), plain_columns([parcel, other])
+        if alone is None or pair is None:
+            continue
+        one = features_of(fitted.pipeline, Columns.from_lists(alone))
+        with monkeypatch.context() as patch:
+            for module in (columns, history, text):
+                patch.setattr(module, "_FEW", 0)
+            both = features_of(fitted.pipeline, Columns.from_lists(pair))
+        assert list(one.columns) == list(union.get_feature_names_out())
+        np.testing.assert_array_equal(
+            one.to_numpy()[0].view(np.int64), both.to_numpy()[0].view(np.int64)
+        )
+        checked += 1
+    assert checked > 100
