@@ -38,19 +38,21 @@ def score(model: LoadedModel, declarations: pd.DataFrame) -> pd.DataFrame:
 def _scores(model: LoadedModel, ids, features: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """Probability and lane of parcels ``ids`` from their already computed feature matrix
     (same index), and the margin they come from (explanations of the same rows reuse it)."""
+    probability, lane, margin = _lanes(model, features)
+    scores = pd.DataFrame(
+        {"parcel_id": ids, "probability": probability, "lane": lane}, index=features.index
+    )
+    return scores, margin
+
+
+def _lanes(model: LoadedModel, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Probability, lane and margin of each row of a feature matrix, as arrays (a frame of
+    them costs more than scoring one parcel)."""
     classifier = model.pipeline[-1]
     margin = classifier.decision_function(features)
     probability = probability_of_margin(margin, classifier.calibration_)
     lanes = model.metadata.get("lanes") or ModelConfig().lanes
-    scores = pd.DataFrame(
-        {
-            "parcel_id": ids,
-            "probability": probability,
-            "lane": assign_lanes(probability, lanes),
-        },
-        index=features.index,
-    )
-    return scores, margin
+    return probability, assign_lanes(probability, lanes), margin
 
 
 def decide(
@@ -68,8 +70,8 @@ def decide(
 
     data, ids = _read(records, model.mapping)
     features = features_of(model.pipeline, data)  # once: scores and reasons share it
-    scores, margin = _scores(model, ids, features)
-    wanted = scores["lane"].isin(["inspect", "review"]).to_numpy() | explain_all
+    probability, lanes, margin = _lanes(model, features)
+    wanted = np.isin(lanes, ["inspect", "review"]) | explain_all
     why: list[list[dict] | None] = [None] * len(features)
     if wanted.any():
         picked = _rows(data, wanted)
@@ -85,9 +87,7 @@ def decide(
             "model": {"name": "parcelrisk", "version": model.version},
             "reasons": rs,
         }
-        for pid, p, lane, rs in zip(
-            scores["parcel_id"], scores["probability"], scores["lane"], why, strict=True
-        )
+        for pid, p, lane, rs in zip(ids, probability, lanes, why, strict=True)
     ]
 
 
