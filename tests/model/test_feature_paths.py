@@ -125,20 +125,24 @@ def test_heading_probabilities_do_not_depend_on_the_batch_or_the_cache(split):
     assert "_proba_cache" not in model.__getstate__()
 
 
-def test_hashing_a_few_texts_gives_scikit_learns_matrix_bit_for_bit(split):
+def test_hashing_a_few_texts_gives_scikit_learns_matrices_bit_for_bit(split):
     from parcelrisk.features.text import _normalize_unique, _vectorizer, hashed
 
     rng = random.Random(3)
     texts = split.train["description"].dropna().drop_duplicates().head(600).tolist()
     texts += [_tricky_text(rng) for _ in range(600)] + ["", " ", "a", "ab"]
     texts = _normalize_unique(texts) + texts
-    for _, vectorizer in _vectorizer(2**18).transformer_list:
+    union = _vectorizer(2**18)
+    parts = [vectorizer for _, vectorizer in union.transformer_list]
+    for vectorizers in ([parts[0]], [parts[1]], parts):
         for i in range(0, len(texts), 5):
-            ours = hashed(vectorizer, texts[i : i + 5]).tocsr()
-            theirs = vectorizer.transform(texts[i : i + 5]).tocsr()
+            ours = hashed(vectorizers, texts[i : i + 5])
+            reference = vectorizers[0] if len(vectorizers) == 1 else union  # stacks its parts
+            theirs = reference.transform(texts[i : i + 5]).tocsr()
             np.testing.assert_array_equal(ours.indptr, theirs.indptr)
             np.testing.assert_array_equal(ours.indices, theirs.indices)
             np.testing.assert_array_equal(ours.data.view(np.int64), theirs.data.view(np.int64))
+            assert ours.shape == theirs.shape
 
 
 KEY_INPUTS = (
