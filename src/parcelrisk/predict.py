@@ -38,19 +38,21 @@ def score(model: LoadedModel, declarations: pd.DataFrame) -> pd.DataFrame:
 def _scores(model: LoadedModel, ids, features: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """Probability and lane of parcels ``ids`` from their already computed feature matrix
     (same index), and the margin they come from (explanations of the same rows reuse it)."""
+    probability, lane, margin = _lanes(model, features)
+    scores = pd.DataFrame(
+        {"parcel_id": ids, "probability": probability, "lane": lane}, index=features.index
+    )
+    return scores, margin
+
+
+def _lanes(model: LoadedModel, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Probability, lane and margin of each row of a feature matrix, as arrays (a frame of
+    them costs more than scoring one parcel)."""
     classifier = model.pipeline[-1]
     margin = classifier.decision_function(features)
     probability = probability_of_margin(margin, classifier.calibration_)
     lanes = model.metadata.get("lanes") or ModelConfig().lanes
-    scores = pd.DataFrame(
-        {
-            "parcel_id": ids,
-            "probability": probability,
-            "lane": assign_lanes(probability, lanes),
-        },
-        index=features.index,
-    )
-    return scores, margin
+    return probability, assign_lanes(probability, lanes), margin
 
 
 def decide(
@@ -65,7 +67,7 @@ def decide(
     column mapping reads records in the user's column names through it.
     """
     data, ids = _read(records, model.mapping)
-    scores, why = _decisions(model, data, ids, explain_all=explain_all, top=top)
+    probability, lanes, why = _decisions(model, data, explain_all=explain_all, top=top)
     return [
         {
             "parcel_id": pid,
@@ -74,9 +76,7 @@ def decide(
             "model": {"name": "parcelrisk", "version": model.version},
             "reasons": rs,
         }
-        for pid, p, lane, rs in zip(
-            scores["parcel_id"], scores["probability"], scores["lane"], why, strict=True
-        )
+        for pid, p, lane, rs in zip(ids, probability, lanes, why, strict=True)
     ]
 
 
@@ -105,23 +105,26 @@ def decide_frame(
     if frame.empty:
         columns = ["parcel_id", "probability", "lane", "model_version", "reasons"]
         return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
-    ids = frame["parcel_id"].to_numpy()
-    scores, why = _decisions(model, frame, ids, explain_all=explain_all, top=top)
-    scores.insert(3, "model_version", model.version)
-    scores["reasons"] = pd.Series(why, index=scores.index, dtype=object)
-    return scores.reset_index(drop=True)
+    probability, lanes, why = _decisions(model, frame, explain_all=explain_all, top=top)
+    return pd.DataFrame({
+        "parcel_id": frame["parcel_id"].to_numpy(),
+        "probability": probability,
+        "lane": lanes,
+        "model_version": model.version,
+        "reasons": pd.Series(why, dtype=object),
+    })  # fmt: skip
 
 
 def _decisions(
-    model: LoadedModel, data: pd.DataFrame | Columns, ids, *, explain_all: bool, top: int
-) -> tuple[pd.DataFrame, list[list[dict] | None]]:
-    """Scores of validated parcels and the reasons of those in the inspect and review lanes
-    (all, with ``explain_all``); None for parcels not explained."""
+    model: LoadedModel, data: pd.DataFrame | Columns, *, explain_all: bool, top: int
+) -> tuple[np.ndarray, np.ndarray, list[list[dict] | None]]:
+    """Probability and lane of validated parcels, and the reasons of those in the inspect
+    and review lanes (all, with ``explain_all``; None for parcels not explained)."""
     from parcelrisk.explain import explain_features, reasons
 
     features = features_of(model.pipeline, data)  # once: scores and reasons share it
-    scores, margin = _scores(model, ids, features)
-    wanted = scores["lane"].isin(["inspect", "review"]).to_numpy() | explain_all
+    probability, lanes, margin = _lanes(model, features)
+    wanted = np.isin(lanes, ["inspect", "review"]) | explain_all
     why: list[list[dict] | None] = [None] * len(features)
     if wanted.any():
         picked = _rows(data, wanted)
@@ -129,7 +132,7 @@ def _decisions(
         texts = reasons(explanation, picked, top=top, direction="both")
         for pos, rs in zip(wanted.nonzero()[0], texts, strict=True):
             why[pos] = rs
-    return scores, why
+    return probability, lanes, why
 
 
 def _read(records: list[dict], mapping) -> tuple[pd.DataFrame | Columns, list]:

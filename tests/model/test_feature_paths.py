@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from parcelrisk.features import columns, history, text
 from parcelrisk.features.columns import Columns
 from parcelrisk.features.text import _PUNCT, _SPACE, DescriptionFeatures, normalize
 from parcelrisk.model import features_of
@@ -124,17 +125,76 @@ def test_heading_probabilities_do_not_depend_on_the_batch_or_the_cache(split):
     assert "_proba_cache" not in model.__getstate__()
 
 
-def test_hashing_a_few_texts_gives_scikit_learns_matrix_bit_for_bit(split):
+def test_hashing_a_few_texts_gives_scikit_learns_matrices_bit_for_bit(split):
     from parcelrisk.features.text import _normalize_unique, _vectorizer, hashed
 
     rng = random.Random(3)
     texts = split.train["description"].dropna().drop_duplicates().head(600).tolist()
     texts += [_tricky_text(rng) for _ in range(600)] + ["", " ", "a", "ab"]
     texts = _normalize_unique(texts) + texts
-    for _, vectorizer in _vectorizer(2**18).transformer_list:
+    union = _vectorizer(2**18)
+    parts = [vectorizer for _, vectorizer in union.transformer_list]
+    for vectorizers in ([parts[0]], [parts[1]], parts):
         for i in range(0, len(texts), 5):
-            ours = hashed(vectorizer, texts[i : i + 5]).tocsr()
-            theirs = vectorizer.transform(texts[i : i + 5]).tocsr()
+            ours = hashed(vectorizers, texts[i : i + 5])
+            reference = vectorizers[0] if len(vectorizers) == 1 else union  # stacks its parts
+            theirs = reference.transform(texts[i : i + 5]).tocsr()
             np.testing.assert_array_equal(ours.indptr, theirs.indptr)
             np.testing.assert_array_equal(ours.indices, theirs.indices)
             np.testing.assert_array_equal(ours.data.view(np.int64), theirs.data.view(np.int64))
+            assert ours.shape == theirs.shape
+
+
+KEY_INPUTS = (
+    "seller_id", "hts_code", "origin_country", "filer_code", "recipient_address",
+    "recipient_zip", "recipient_id", "recipient_name", "carrier", "lading_port",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("recipient_key", ["id", "name_address"])
+def test_entity_keys_of_a_few_parcels_are_the_vectorised_keys(monkeypatch, recipient_key):
+    rng = random.Random(11)
+
+    def value(name: str) -> str | None:
+        if rng.random() < 0.25:
+            return None
+        if name == "hts_code":
+            return rng.choice(["6109100012", "8517", "", "ab", "éé漢😀x"])
+        return rng.choice([_tricky_text(rng), "S1", "", " "])
+
+    for _ in range(300):
+        n = rng.choice([1, 1, 2, 3, 16])
+        cols = Columns.from_lists({name: [value(name) for _ in range(n)] for name in KEY_INPUTS})
+        few = history.entity_keys(cols, recipient_key)
+        with monkeypatch.context() as patch:
+            patch.setattr(history, "_FEW", 0)
+            vectorised = history.entity_keys(Columns.from_lists(cols.lists), recipient_key)
+        assert few.keys() == vectorised.keys()
+        for name, keys in vectorised.items():
+            assert few[name].equals(keys), name  # values, nulls and large_string type
+
+
+def test_one_parcel_has_its_features_in_a_vectorised_batch(fitted, requests, monkeypatch):
+    """A parcel alone skips what only a batch needs (its own events, per-value pyarrow
+    calls): it gets the row it has in a batch with a later parcel (only earlier events
+    count), computed with every few-value shortcut off."""
+    union = fitted.pipeline.named_steps["features"]
+    checked = 0
+    for batch in requests:
+        parcel, other = batch[0], dict(batch[-1])
+        later = pd.Timestamp(parcel["declared_at"]) + pd.Timedelta(minutes=1)
+        other.update(parcel_id=f"{parcel['parcel_id']}-later", declared_at=later.isoformat())
+        alone, pair = plain_columns([parcel]), plain_columns([parcel, other])
+        if alone is None or pair is None:
+            continue
+        one = features_of(fitted.pipeline, Columns.from_lists(alone))
+        with monkeypatch.context() as patch:
+            for module in (columns, history, text):
+                patch.setattr(module, "_FEW", 0)
+            both = features_of(fitted.pipeline, Columns.from_lists(pair))
+        assert list(one.columns) == list(union.get_feature_names_out())
+        np.testing.assert_array_equal(
+            one.to_numpy()[0].view(np.int64), both.to_numpy()[0].view(np.int64)
+        )
+        checked += 1
+    assert checked > 100

@@ -32,11 +32,12 @@ from parcelrisk.config import ModelConfig
 from parcelrisk.evaluate import evaluate_exported
 from parcelrisk.io import read_declarations, write_declarations
 from parcelrisk.model import RiskClassifier
-from parcelrisk.predict import assign_lanes, score
+from parcelrisk.predict import assign_lanes, decide, score
 from parcelrisk.schema import CONTRACT_VERSION, GROUND_TRUTH_COLUMNS
 from parcelrisk.synth import generate, legacy_rule_score
+from parcelrisk.tracking import example_input
 from parcelrisk.train import fit_model, labels_and_weights, split_by_time
-from parcelrisk.validation import validate
+from parcelrisk.validation import validate, validate_records
 
 # measured on the session data (conftest.py: 40,000 parcels, 24 days, seed 0, 7 test days)
 MIN_ROC_AUC = 0.68  # measured 0.742
@@ -257,6 +258,24 @@ def test_score_returns_probability_and_lane_in_input_order(exported, split, test
     )
     np.testing.assert_array_equal(out["lane"], expected_lane)
     assert set(out["lane"]) == {"inspect", "review", "release"}
+
+
+def test_decisions_carry_the_scores_of_the_same_declarations(exported, split):
+    loaded = load_model(exported)
+    records = json.loads(example_input(split.test, 400).to_json(orient="records"))
+    requests = [[r] for r in records[:300]] + [records[300:340], records[340:400]]
+    lanes = set()
+    for request in requests:
+        expected = score(loaded, validate_records(request))
+        got = decide(loaded, request)
+        assert [d["parcel_id"] for d in got] == expected["parcel_id"].tolist()
+        assert [d["probability"] for d in got] == expected["probability"].tolist()
+        assert [d["lane"] for d in got] == expected["lane"].tolist()
+        for d in got:
+            assert type(d["parcel_id"]) is str and type(d["probability"]) is float
+            assert type(d["lane"]) is str and (d["reasons"] is None) == (d["lane"] == "release")
+            lanes.add(d["lane"])
+    assert lanes == {"inspect", "review", "release"}
 
 
 def test_lane_thresholds_are_inclusive():

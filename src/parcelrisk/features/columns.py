@@ -92,6 +92,13 @@ class Columns:
             return pa.array(self._values(name), _TEXT)
         return text_array(self._frame[name])
 
+    def strings(self, name: str) -> list[str | None]:
+        """A text column as Python strings (missing values as None): for a few rows,
+        cheaper to work on value by value than through pyarrow calls."""
+        if self._frame is None:
+            return self._values(name)  # the canonical values: str or None
+        return self._get("strings", name, lambda name: self.text(name).to_pylist())
+
     def number(self, name: str) -> np.ndarray:
         """A column as float64 (missing values as NaN)."""
         return self._get("number", name, self._number)

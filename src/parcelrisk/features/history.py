@@ -30,7 +30,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from parcelrisk.features.columns import Columns, ColumnsTransformer, index_of
+from parcelrisk.features.columns import _FEW, _TEXT, Columns, ColumnsTransformer, index_of
 from parcelrisk.features.events import (
     EventIndex,
     combined_count,
@@ -73,6 +73,8 @@ def entity_keys(
     HTS code, origin, carrier or lading port is the entity ``'?'``.
     """
     cols = Columns.of(data)
+    if cols.n <= _FEW:  # value by value: cheaper than the pyarrow calls for a few parcels
+        return {name: pa.array(k, _TEXT) for name, k in _few_keys(cols, recipient_key).items()}
     seller = cols.text("seller_id")
     hts4 = pc.fill_null(heading(cols), "?")
     given = pc.invert(cols.text("recipient_address").is_null())
@@ -95,6 +97,45 @@ def entity_keys(
         "carrier": _text(cols, "carrier"),
         "lading": _text(cols, "lading_port"),
     }
+
+
+def _few_keys(cols: Columns, recipient_key: str) -> dict[str, list[str | None]]:
+    """:func:`entity_keys` of a few parcels as Python strings (None where missing)."""
+    seller = cols.strings("seller_id")
+    hts4 = ["?" if code is None else code[:4] for code in cols.strings("hts_code")]
+    zips = ["" if z is None else z for z in cols.strings("recipient_zip")]
+    address = _joined(_normalized(cols, "recipient_address"), zips)
+    if recipient_key == "id":
+        recipient = cols.strings("recipient_id")
+    else:
+        recipient = _joined(_normalized(cols, "recipient_name"), address)
+    return {
+        "seller": seller,
+        "seller_hts": _joined(seller, hts4),
+        "hts_origin": _joined(hts4, _known(cols, "origin_country")),
+        "filer": cols.strings("filer_code"),
+        "address": address,
+        "recipient": recipient,
+        "carrier": _known(cols, "carrier"),
+        "lading": _known(cols, "lading_port"),
+    }
+
+
+def _joined(*parts: list[str | None]) -> list[str | None]:
+    """Keys joined with '|' value by value (None where any part is), as :func:`_join`."""
+    return [None if None in values else "|".join(values) for values in zip(*parts, strict=True)]
+
+
+def _normalized(cols: Columns, column: str) -> list[str | None]:
+    """A text column's values normalised as :func:`normalize` does (None where missing)."""
+    values = cols.strings(column)
+    normal = _normalize_unique(["" if v is None else v for v in values])
+    return [None if v is None else n for v, n in zip(values, normal, strict=True)]
+
+
+def _known(cols: Columns, column: str) -> list[str]:
+    """A text column's values, missing values as '?' (as :func:`_text`)."""
+    return ["?" if v is None else v for v in cols.strings(column)]
 
 
 ENTITIES = ("seller", "seller_hts", "hts_origin", "filer", "address", "recipient", "carrier",
@@ -228,13 +269,20 @@ class EntityHistory(ColumnsTransformer, BaseEstimator):
         """:meth:`transform` on :class:`Columns`, as named arrays."""
         check_is_fitted(self, "parcels_")
         t = cols.seconds("declared_at")
-        new = ~_isin_sorted(_hash(cols), self.parcel_hashes_)
+        # a parcel is never before itself, so one parcel adds no events of its own (see
+        # _own): which parcels are new and their cues matter only in larger batches
+        batch = cols.n > 1
+        new = ~_isin_sorted(_hash(cols), self.parcel_hashes_) if batch else None
+        cues = cue_matrix(cols) if batch else None
         out: dict[str, np.ndarray] = {}
         codes = {}
         keys, absent = self._keys(cols)
         prior = self._prior(t)
         for name in ENTITIES:
             codes[name] = self._codes(name, keys[name])
+            if not batch:
+                out.update(self._entity_features(name, codes[name], t, new, prior))
+                continue
             # queries in (entity, time) order make every search below a sorted merge
             order = np.lexsort((t, codes[name]))
             feats = self._entity_features(
@@ -243,7 +291,6 @@ class EntityHistory(ColumnsTransformer, BaseEstimator):
             for feature, values in feats.items():
                 out[feature] = np.empty_like(values)
                 out[feature][order] = values
-        cues = cue_matrix(cols)
         for name in PROFILED:
             out.update(self._profile(name, codes[name], t, new, cues))
         out["address_n_names"] = self._distinct_names(codes, keys["recipient"], t, new)
@@ -260,11 +307,14 @@ class EntityHistory(ColumnsTransformer, BaseEstimator):
         return out
 
     def _keys(self, cols: Columns) -> tuple[dict[str, pa.Array], dict[str, np.ndarray]]:
-        """Entity keys (a placeholder where an identity is missing) and where it is."""
+        """Entity keys (a placeholder where an identity is missing) and where it is, for
+        the identities missing somewhere."""
         keys = entity_keys(cols, self.recipient_key_)
-        absent = {name: keys[name].is_null().to_numpy(zero_copy_only=False) for name in IDENTITIES}
+        absent = {}
         for name in IDENTITIES:
-            keys[name] = pc.fill_null(keys[name], _ABSENT)
+            if keys[name].null_count:
+                absent[name] = keys[name].is_null().to_numpy(zero_copy_only=False)
+                keys[name] = pc.fill_null(keys[name], _ABSENT)
         return keys, absent
 
     @staticmethod
@@ -341,15 +391,18 @@ class EntityHistory(ColumnsTransformer, BaseEstimator):
 
     def _distinct_names(self, codes, person, t, new) -> np.ndarray:
         """Distinct recipient names seen at the parcel's address before it was declared."""
-        known = codes["recipient"] < len(self.vocabulary_["recipient"])
-        first = new & ~known & _first_by_time(codes["recipient"], t) & _given(person)
-        batch = _own(codes["address"], t, first)
+        batch = []
+        if new is not None:
+            known = codes["recipient"] < len(self.vocabulary_["recipient"])
+            first = new & ~known & _first_by_time(codes["recipient"], t) & _given(person)
+            batch = _own(codes["address"], t, first)
         return combined_count([self.names_, *batch], codes["address"], t).astype(float)
 
 
 def _own(code, t, rows, values=None) -> list[EventIndex]:
     """The batch's own events (of ``rows``) as an index, if it can hold any: a parcel is
-    never before itself, so a batch of one parcel adds nothing to its history."""
+    never before itself, so a batch of one parcel adds nothing to its history (its
+    ``rows`` and ``values`` may be None)."""
     if len(code) < 2:
         return []
     return [EventIndex(code[rows], t[rows], None if values is None else values[rows])]

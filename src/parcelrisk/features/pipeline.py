@@ -12,6 +12,7 @@ error; LightGBM cannot split on them. :func:`skipped` says which.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import pandas as pd
@@ -75,7 +76,15 @@ def transform(union: FeatureUnion, data: pd.DataFrame | Columns) -> pd.DataFrame
         named = part.transform_columns(cols)
         names += [f"{name}__{feature}" for feature in part.get_feature_names_out()]
         parts += named.values()
-    return pd.DataFrame(stack(parts, cols.n), index=cols.index, columns=names)
+    return pd.DataFrame(stack(parts, cols.n), index=cols.index, columns=_column_index(tuple(names)))
+
+
+@functools.lru_cache(maxsize=16)
+def _column_index(names: tuple[str, ...]) -> pd.Index:
+    """Feature names as the matrix's column index (what a frame makes of the list), built
+    once per set of names (about 0.1 ms each time: a tenth of one parcel's features). An
+    index is immutable, so frames can share it."""
+    return pd.Index(list(names))
 
 
 def prepare(union: FeatureUnion) -> None:

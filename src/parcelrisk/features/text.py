@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from numbers import Integral
 
 import numpy as np
@@ -113,29 +113,34 @@ def _re2_safe(text: pa.Array) -> bool:
     return not pc.any(pc.match_substring_regex(text, r"[\x0b\x1c-\x1f]")).as_py()
 
 
-def hashed(vectorizer: HashingVectorizer, texts: list[str]) -> sparse.csr_matrix:
-    """``vectorizer.transform(texts)``; for a few texts computed here, without the
-    per-call checks that cost far more than hashing them (the same matrix, bit for bit:
-    counts of hashed n-grams in sorted columns, each row divided by its l2 norm).
+def hashed(vectorizers: Sequence[HashingVectorizer], texts: list[str]) -> sparse.csr_matrix:
+    """The vectorizers' matrices of ``texts`` side by side: ``hstack([v.transform(texts)
+    for v in vectorizers])``. For a few texts computed here as one matrix, without the
+    per-call checks and the stacking that cost far more than hashing them (the same
+    matrix, bit for bit: per vectorizer, counts of hashed n-grams in sorted columns, each
+    row's part divided by its l2 norm).
     """
-    plain = (
-        not vectorizer.alternate_sign and vectorizer.norm == "l2" and not vectorizer.binary
-        and vectorizer.dtype == np.float64
-    )  # fmt: skip
+    plain = all(
+        not v.alternate_sign and v.norm == "l2" and not v.binary and v.dtype == np.float64
+        for v in vectorizers
+    )
     if len(texts) > _FEW or not plain:
-        return vectorizer.transform(texts)
-    analyze, n = vectorizer.build_analyzer(), vectorizer.n_features
+        return sparse.hstack([v.transform(texts) for v in vectorizers]).tocsr()
+    analyzers = [(v.build_analyzer(), v.n_features) for v in vectorizers]
     indptr, indices, data = [0], [], []
     for text in texts:
-        counts = Counter(_bucket(gram, n) for gram in analyze(text))
-        columns = sorted(counts)
-        norm = math.sqrt(float(sum(counts[c] * counts[c] for c in columns)))
-        indices += columns
-        data += [counts[c] / norm for c in columns]
+        offset = 0
+        for analyze, n in analyzers:
+            counts = Counter(_bucket(gram, n) for gram in analyze(text))
+            columns = sorted(counts)
+            norm = math.sqrt(float(sum(counts[c] * counts[c] for c in columns)))
+            indices += [offset + c for c in columns]
+            data += [counts[c] / norm for c in columns]
+            offset += n
         indptr.append(len(indices))
     return sparse.csr_matrix(
         (np.array(data, dtype=np.float64), np.array(indices, dtype=np.int32), indptr),
-        shape=(len(texts), n),
+        shape=(len(texts), sum(n for _, n in analyzers)),
     )
 
 
@@ -303,8 +308,8 @@ class DescriptionFeatures(ColumnsTransformer, BaseEstimator):
 
     def _compute_proba(self, text: list[str]) -> np.ndarray:
         # the union's parts called directly: what its transform does, without joblib
-        parts = [hashed(vectorizer, text) for _, vectorizer in self.vectorizer_.transformer_list]
-        jll = np.asarray(sparse.hstack(parts).tocsr() @ self.classifier_["log_prob_t"])
+        vectorizers = [vectorizer for _, vectorizer in self.vectorizer_.transformer_list]
+        jll = np.asarray(hashed(vectorizers, text) @ self.classifier_["log_prob_t"])
         jll += self.classifier_["log_prior"]
         jll -= jll.max(axis=1, keepdims=True)
         proba = np.exp(jll)
