@@ -42,8 +42,9 @@ import numpy as np
 #: table would have 2^d x d entries); such models are explained by ``pred_contrib``.
 MAX_PATH_FEATURES = 10
 
-#: Tables larger than this many values are not built (same fallback).
-MAX_TABLE_VALUES = 50_000_000
+#: Tables larger than this many values (64 MB) are not built (same fallback). The default
+#: model (300 trees, 15 leaves, depth 4) needs about 280,000.
+MAX_TABLE_VALUES = 8_000_000
 
 #: Rows per thread below which one thread explains the whole batch.
 ROWS_PER_THREAD = 256
