@@ -51,6 +51,8 @@ def start_service(
            "BENTOML_DO_NOT_TRACK": "true", "PARCELRISK_WORKERS": str(workers),
            "PARCELRISK_AUDIT_URL": f"sqlite:///{workdir / 'audit.db'}"}  # fmt: skip
     bin_dir = Path(sys.executable).parent if root is None else root / ".venv" / "bin"
+    if root is not None:  # that checkout's code, even where its .venv is shared
+        env["PYTHONPATH"] = str(root / "src")
     proc = subprocess.Popen(
         [str(bin_dir / "bentoml"), "serve", "parcelrisk.serving.service:ParcelRisk", "--host",
          "127.0.0.1", "--port", str(port)],

@@ -25,9 +25,10 @@ import logging
 import os
 import uuid
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import bentoml
+from bentoml.validators import ContentType
 from fastapi import FastAPI, Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, model_validator
@@ -47,6 +48,9 @@ MODEL_FIELDS = ("name", "version", "training_window", "test_window", "contract_v
                 "code_version", "lanes", "weighting", "promotion_metric", "promotion_score",
                 "metrics", "evaluation")  # fmt: skip
 log = logging.getLogger("parcelrisk.serving")
+#: An API's JSON answer. Naming the media type spares BentoML working it out from the
+#: answer's JSON schema, which it would otherwise build anew for every response.
+JSONAnswer = Annotated[dict[str, Any], ContentType("application/json")]
 # plain GET routes (BentoML APIs are POST): mounted next to the service's own routes
 http = FastAPI(title="parcelrisk", docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -125,7 +129,7 @@ class ParcelRisk:
     @bentoml.api(route="/score")
     def score(
         self, parcels: list[dict[str, Any]], ctx: bentoml.Context, explain_all: bool = False
-    ) -> dict[str, Any]:
+    ) -> JSONAnswer:
         """Probability, lane and model version per parcel; reasons for inspect/review lanes."""
         if refused := self._refused(ctx):
             return refused
@@ -151,7 +155,7 @@ class ParcelRisk:
         return {"request_id": request_id, "results": results}
 
     @bentoml.api(route="/explain")
-    def explain(self, parcels: list[dict[str, Any]], ctx: bentoml.Context) -> dict[str, Any]:
+    def explain(self, parcels: list[dict[str, Any]], ctx: bentoml.Context) -> JSONAnswer:
         """Full TreeSHAP contributions (margin space) by input group and by feature."""
         if refused := self._refused(ctx):
             return refused
@@ -183,7 +187,7 @@ class ParcelRisk:
         }
 
     @bentoml.api(route="/outcomes")
-    def outcomes(self, outcomes: list[Outcome], ctx: bentoml.Context) -> dict[str, Any]:
+    def outcomes(self, outcomes: list[Outcome], ctx: bentoml.Context) -> JSONAnswer:
         """Record inspection results; training can read them back as labels."""
         if refused := self._refused(ctx):
             return refused
