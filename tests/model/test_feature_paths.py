@@ -198,3 +198,27 @@ def test_one_parcel_has_its_features_in_a_vectorised_batch(fitted, requests, mon
         )
         checked += 1
     assert checked > 100
+
+
+def test_a_large_batch_gets_the_same_matrix_on_one_or_two_threads(fitted, split, monkeypatch):
+    """Large batches compute the feature groups on two threads and stack them by row
+    blocks; the matrix equals scikit-learn's union (one thread, its own stacking) bit for
+    bit, and is the C-ordered array the frame wraps."""
+    from parcelrisk.features import pipeline
+
+    monkeypatch.setattr(pipeline, "PARALLEL_ROWS", 1000)
+    test = split.test.iloc[: 2 * columns._STACK_BLOCK + 123]
+    got = features_of(fitted.pipeline, test)
+    pd.testing.assert_frame_equal(got, fitted.pipeline[:-1].transform(test))
+    assert got.to_numpy().flags["C_CONTIGUOUS"]
+
+
+def test_stack_writes_every_column_of_every_row_block():
+    rng = np.random.default_rng(0)
+    n = 3 * columns._STACK_BLOCK + 7
+    parts = [rng.normal(size=n), rng.integers(0, 9, n), rng.random(n) < 0.5, np.full(n, np.nan)]
+    for size in (1, 5, n):
+        got = columns.stack([p[:size] for p in parts], size)
+        assert got.flags["C_CONTIGUOUS"]
+        np.testing.assert_array_equal(got, np.column_stack([p[:size] for p in parts]).astype(float))
+    assert columns.stack([], 4).shape == (4, 0)

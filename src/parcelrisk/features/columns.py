@@ -176,12 +176,28 @@ def index_of(vocabulary: pd.Index, values: pa.Array) -> np.ndarray:
 
 def as_frame(named: Mapping[str, np.ndarray], index: pd.Index) -> pd.DataFrame:
     """Named feature arrays as one float frame (a single block: cheap for one row too)."""
-    return pd.DataFrame(stack(list(named.values()), len(index)), index=index, columns=list(named))
+    return pd.DataFrame(
+        stack(list(named.values()), len(index)), index=index, columns=list(named), copy=False
+    )
+
+
+#: Rows written together by :func:`stack`: a block of rows stays in cache while every
+#: column is written into it.
+_STACK_BLOCK = 4096
 
 
 def stack(columns: list[np.ndarray], n: int) -> np.ndarray:
-    """Columns as one float matrix (n x columns), laid out column by column as pandas
-    keeps its blocks, so a frame takes it without a copy."""
-    if not columns:
+    """Columns as one C-ordered float matrix (n x columns): the layout LightGBM and the
+    TreeSHAP kernel read, and one a frame wraps without a copy (``copy=False``; its
+    ``to_numpy()`` is then this array)."""
+    arrays = [np.asarray(c, dtype=float) for c in columns]
+    if not arrays:
         return np.empty((n, 0))
-    return np.vstack([np.asarray(c, dtype=float) for c in columns]).T
+    if n <= _STACK_BLOCK:
+        return np.ascontiguousarray(np.vstack(arrays).T)
+    out = np.empty((n, len(arrays)))
+    for start in range(0, n, _STACK_BLOCK):
+        block = out[start : start + _STACK_BLOCK]
+        for j, values in enumerate(arrays):
+            block[:, j] = values[start : start + _STACK_BLOCK]
+    return out

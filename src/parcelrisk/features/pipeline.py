@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import functools
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pandas as pd
 from sklearn.pipeline import FeatureUnion
 
@@ -72,11 +74,11 @@ def transform(union: FeatureUnion, data: pd.DataFrame | Columns) -> pd.DataFrame
     """
     cols = Columns.of(data)
     names, parts = [], []
-    for name, part in union.transformer_list:
-        named = part.transform_columns(cols)
+    for (name, part), named in zip(union.transformer_list, _computed(union, cols), strict=True):
         names += [f"{name}__{feature}" for feature in part.get_feature_names_out()]
         parts += named.values()
-    return pd.DataFrame(stack(parts, cols.n), index=cols.index, columns=_column_index(tuple(names)))
+    matrix = stack(parts, cols.n)
+    return pd.DataFrame(matrix, index=cols.index, columns=_column_index(tuple(names)), copy=False)
 
 
 @functools.lru_cache(maxsize=16)
@@ -105,6 +107,25 @@ def prepare(union: FeatureUnion) -> None:
     for _, part in union.transformer_list:
         for index in indexes(part):
             index.get_indexer(index[:1])
+
+
+#: From this many parcels the feature groups are computed on two threads (their array work
+#: releases the GIL); below it the threads' start-up costs more than it saves.
+PARALLEL_ROWS = 20_000
+
+
+def _computed(union: FeatureUnion, cols: Columns) -> list[dict[str, np.ndarray]]:
+    """Every part's named feature arrays, in the union's order. The entity history, the
+    largest part by far, runs beside the others on large batches."""
+    parts = [part for _, part in union.transformer_list]
+    if cols.n < PARALLEL_ROWS or len(parts) < 2:
+        return [part.transform_columns(cols) for part in parts]
+    first = max(range(len(parts)), key=lambda i: isinstance(parts[i], EntityHistory))
+    with ThreadPoolExecutor(1) as pool:
+        alone = pool.submit(parts[first].transform_columns, cols)
+        out = [None if i == first else p.transform_columns(cols) for i, p in enumerate(parts)]
+        out[first] = alone.result()
+    return out
 
 
 def skipped(declarations: pd.DataFrame, features: pd.DataFrame) -> dict[str, list[str]]:
