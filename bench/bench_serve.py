@@ -119,8 +119,9 @@ def main() -> None:
         proc, base = start_service(args.model, Path(tmp), args.workers)
         try:
             with httpx.Client(timeout=60) as client:
-                for rec in records[:20]:  # warm-up
+                for rec in records[:20]:  # warm-up: one-parcel and 100-parcel requests
                     client.post(f"{base}/score", json={"parcels": [rec]})
+                client.post(f"{base}/score", json={"parcels": records[-100:]})
                 floor = _latencies(lambda _: client.get(f"{base}/model"), range(args.requests))
                 lat = _latencies(
                     lambda rec: client.post(f"{base}/score", json={"parcels": [rec]}),
