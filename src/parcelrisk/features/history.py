@@ -87,16 +87,8 @@ def entity_keys(
         named = pc.and_(pc.invert(cols.text("recipient_name").is_null()), given)
         recipient = _join(normalize(cols.text("recipient_name")), address)
         recipient = pc.if_else(named, recipient, pa.scalar(None, recipient.type))
-    return {
-        "seller": seller,
-        "seller_hts": _join(seller, hts4),
-        "hts_origin": _join(hts4, _text(cols, "origin_country")),
-        "filer": cols.text("filer_code"),
-        "address": address,
-        "recipient": recipient,
-        "carrier": _text(cols, "carrier"),
-        "lading": _text(cols, "lading_port"),
-    }
+    others = (_text(cols, c) for c in ("origin_country", "carrier", "lading_port"))
+    return _keys_of(_join, seller, hts4, address, recipient, cols.text("filer_code"), *others)
 
 
 def _few_keys(cols: Columns, recipient_key: str) -> dict[str, list[str | None]]:
@@ -109,15 +101,22 @@ def _few_keys(cols: Columns, recipient_key: str) -> dict[str, list[str | None]]:
         recipient = cols.strings("recipient_id")
     else:
         recipient = _joined(_normalized(cols, "recipient_name"), address)
+    others = (_known(cols, c) for c in ("origin_country", "carrier", "lading_port"))
+    return _keys_of(_joined, seller, hts4, address, recipient, cols.strings("filer_code"), *others)
+
+
+def _keys_of(join, seller, hts4, address, recipient, filer, origin, carrier, lading) -> dict:
+    """The entities' keys from their parts, with ``join`` for the composite keys: one
+    composition for pyarrow arrays (:func:`_join`) and Python lists (:func:`_joined`)."""
     return {
         "seller": seller,
-        "seller_hts": _joined(seller, hts4),
-        "hts_origin": _joined(hts4, _known(cols, "origin_country")),
-        "filer": cols.strings("filer_code"),
+        "seller_hts": join(seller, hts4),
+        "hts_origin": join(hts4, origin),
+        "filer": filer,
         "address": address,
         "recipient": recipient,
-        "carrier": _known(cols, "carrier"),
-        "lading": _known(cols, "lading_port"),
+        "carrier": carrier,
+        "lading": lading,
     }
 
 
