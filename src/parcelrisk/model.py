@@ -74,6 +74,7 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: pd.DataFrame, y, sample_weight=None) -> RiskClassifier:
         """Fit the booster on earlier labelled rows and the calibration on later ones."""
         self._validate_params()
+        self.__dict__.pop("_leaf_tables", None)  # tables of an earlier fit
         y = np.asarray(y, dtype=int)
         w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
         rows = np.flatnonzero(w > 0)
@@ -141,7 +142,7 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         return self._leaf_tables
 
     def __getstate__(self) -> dict:
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: the object keeps its tables
         state.pop("_leaf_tables", None)
         return state
 

@@ -170,10 +170,18 @@ def decide_and_log(
     is logged) and the store's error if it cannot be written (nothing is returned).
     """
     results = decide(model, records, explain_all=explain_all)
+    return log_decisions(store, model, records, results), results
+
+
+def log_decisions(
+    store: AuditStore, model: LoadedModel, records: list[dict], results: list[dict]
+) -> str:
+    """Append the decisions :func:`decide` made of ``records`` to the audit store as one
+    request (one transaction: logged whole or not at all); returns its fresh id."""
     request_id = uuid.uuid4().hex
     store.append_decisions(
         Decision(request_id, r["parcel_id"], record, model.version, r["probability"],
                  r["lane"], r["reasons"])
         for r, record in zip(results, records, strict=True)
     )  # fmt: skip
-    return request_id, results
+    return request_id

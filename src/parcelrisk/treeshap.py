@@ -31,12 +31,15 @@ The decisions repeat LightGBM's own (``Tree::NumericalDecision`` and
 
 from __future__ import annotations
 
+import logging
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 #: A leaf whose path splits on more distinct features than this is not tabulated (its
 #: table would have 2^d x d entries); such models are explained by ``pred_contrib``.
@@ -50,6 +53,7 @@ MAX_TABLE_VALUES = 8_000_000
 ROWS_PER_THREAD = 256
 
 _MISSING = {"None": 0, "Zero": 1, "NaN": 2}
+_ZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold, a float32 constant
 _BLOCK_ROWS = 64
 
 
@@ -133,15 +137,38 @@ def _in_threads(kernel, values: np.ndarray, out: np.ndarray, arrays: tuple) -> N
 def leaf_tables(booster) -> LeafTables | None:
     """Per-leaf SHAP tables of a ``lightgbm.Booster``, or None when the model is outside
     what they cover (several trees per iteration, linear trees, paths on more than
-    :data:`MAX_PATH_FEATURES` features, or tables over :data:`MAX_TABLE_VALUES` values)."""
-    dump = booster.dump_model()
-    if dump.get("num_tree_per_iteration", 1) != 1:
-        return None
-    builder = _Builder()
-    for tree in dump["tree_info"]:
-        if not builder.add_tree(tree["tree_structure"]):
+    :data:`MAX_PATH_FEATURES` features, or tables over :data:`MAX_TABLE_VALUES` values),
+    or when they cannot be built (logged): the model is then explained by ``pred_contrib``.
+
+    The trees come from the JSON dump, the numeric thresholds from the saved model: the
+    dump writes every threshold of 1e300 or more as 1e300, the saved model exactly (an
+    infinite one as ``inf``).
+    """
+    try:
+        dump = booster.dump_model()
+        if dump.get("num_tree_per_iteration", 1) != 1:
             return None
-    return builder.finish(n_features=dump["max_feature_idx"] + 1)
+        thresholds = _saved_thresholds(booster.model_to_string())
+        builder = _Builder()
+        for tree in dump["tree_info"]:
+            if not builder.add_tree(tree["tree_structure"], thresholds[tree["tree_index"]]):
+                return None
+        return builder.finish(n_features=dump["max_feature_idx"] + 1)
+    except Exception:  # a booster of a shape not foreseen here: explain it by LightGBM
+        log.warning("TreeSHAP tables not built; LightGBM's pred_contrib explains", exc_info=True)
+        return None
+
+
+def _saved_thresholds(model: str) -> list[list[float]]:
+    """Each tree's thresholds, by split index, as the saved model holds them (for a
+    categorical split, the index of its category set)."""
+    trees: list[list[float]] = []
+    for line in model.splitlines():
+        if line.startswith("Tree="):
+            trees.append([])
+        elif line.startswith("threshold=") and trees:
+            trees[-1] = [float(v) for v in line[len("threshold=") :].split()]
+    return trees
 
 
 class _Uncovered(Exception):
@@ -160,7 +187,8 @@ class _Builder:
         self.leaves: list[tuple[float, list[tuple[int, bool, int, float]]]] = []
         self.expected = 0.0
 
-    def add_tree(self, root: dict) -> bool:
+    def add_tree(self, root: dict, thresholds: list[float]) -> bool:
+        self.thresholds = thresholds
         try:
             self._visit(root, [], len(self.nodes), _count(root))
         except _Uncovered:
@@ -178,10 +206,10 @@ class _Builder:
             self.expected += node["leaf_count"] / total * node["leaf_value"]
             return -len(self.leaves)
         categorical = node["decision_type"] == "=="
-        threshold = node["threshold"]
-        self.cats.append([int(c) for c in str(threshold).split("||")] if categorical else [])
+        threshold = 0.0 if categorical else self.thresholds[node["split_index"]]
+        self.cats.append([int(c) for c in node["threshold"].split("||")] if categorical else [])
         self.nodes.append((
-            node["split_feature"], 0.0 if categorical else _threshold(threshold), categorical,
+            node["split_feature"], threshold, categorical,
             bool(node["default_left"]), _MISSING[node["missing_type"]],
         ))  # fmt: skip
         self.children.append([0, 0])
@@ -240,13 +268,6 @@ class _Builder:
         )
 
 
-def _threshold(value: float) -> float:
-    """A numeric split's threshold: the JSON dump writes an infinite one as +-1e300 (the
-    model itself holds, and saves, infinity)."""
-    value = float(value)
-    return math.copysign(math.inf, value) if abs(value) >= 1e300 else value
-
-
 def _count(node: dict) -> float:
     return node["leaf_count"] if "leaf_value" in node else node["internal_count"]
 
@@ -291,7 +312,17 @@ def _product_game_shapley(value: np.ndarray, ratio: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(nogil=True, cache=True)
+def _compiled(function):
+    """``function`` compiled by numba, releasing the GIL; the machine code is cached next to
+    this module (or in the user's cache) when a writable place exists, and compiled anew
+    in each process otherwise."""
+    try:
+        return numba.njit(nogil=True, cache=True)(function)
+    except RuntimeError:  # no writable cache directory (e.g. a read-only installation)
+        return numba.njit(nogil=True)(function)
+
+
+@_compiled
 def _decide(values, left, feature, threshold, categorical, default_left, missing, cats,
             words):  # pragma: no cover (compiled)  # fmt: skip
     """``left[i, k]``: row ``i`` goes left at node ``k``, by LightGBM 4's decisions
@@ -300,6 +331,8 @@ def _decide(values, left, feature, threshold, categorical, default_left, missing
         row = values[i]
         for k in range(len(feature)):
             fval = row[feature[k]]
+            if -_ZERO <= fval <= _ZERO:  # LightGBM reads such a value as 0 (sparse rows)
+                fval = 0.0
             if categorical[k]:  # left when the category is in the node's set
                 goes = False
                 if not math.isnan(fval) and -1.0 < fval < 2147483648.0:
@@ -311,14 +344,14 @@ def _decide(values, left, feature, threshold, categorical, default_left, missing
                 kind = missing[k]  # 0 none, 1 zero, 2 NaN
                 if math.isnan(fval) and kind != 2:
                     fval = 0.0
-                if (kind == 1 and -1e-35 <= fval <= 1e-35) or (kind == 2 and math.isnan(fval)):
+                if (kind == 1 and fval == 0.0) or (kind == 2 and math.isnan(fval)):
                     goes = default_left[k]
                 else:
                     goes = fval <= threshold[k]
             left[i, k] = goes
 
 
-@numba.njit(nogil=True, cache=True)
+@_compiled
 def _explain_rows(values, out, feature, threshold, categorical, default_left, missing, cats,
                   words, tree_leaves, cond_node, cond_left, cond_slot, slot_feature,
                   table):  # pragma: no cover (compiled)  # fmt: skip
@@ -348,7 +381,7 @@ def _explain_rows(values, out, feature, threshold, categorical, default_left, mi
                         acc[slot_feature[leaf, s]] += table[leaf, pattern, s]
 
 
-@numba.njit(nogil=True, cache=True)
+@_compiled
 def _margin_rows(values, out, feature, threshold, categorical, default_left, missing, cats,
                  words, node_left, node_right, tree_nodes, tree_leaves,
                  leaf_value):  # pragma: no cover (compiled)  # fmt: skip

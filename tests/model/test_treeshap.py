@@ -13,10 +13,13 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from parcelrisk.model import features_of, matrix_values
+from parcelrisk.model import RiskClassifier, features_of, matrix_values
 from parcelrisk.treeshap import MAX_PATH_FEATURES, leaf_tables
 
 TOLERANCE = 1e-10  # contributions are O(0.01-1); pred_contrib rounds differently
+_ZERO = float(np.float32(1e-35))  # LightGBM reads |x| <= this as 0
+NEAR_ZERO = [v for z in (_ZERO, -_ZERO) for v in (z, np.nextafter(z, 0), np.nextafter(z, 2 * z))]
+NEAR_ZERO += [1e-35, -1e-35, 1.00000001e-35, -1.00000001e-35, 1e-30, 0.0, -0.0]
 
 
 def _hostile(values: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -27,7 +30,7 @@ def _hostile(values: np.ndarray, seed: int = 0) -> np.ndarray:
     for share, fill in (
         (0.15, lambda n: np.full(n, np.nan)),
         (0.10, lambda n: np.zeros(n)),
-        (0.03, lambda n: rng.choice([1e-36, -1e-36, 1e-30], n)),
+        (0.03, lambda n: rng.choice(NEAR_ZERO, n)),
         (0.05, lambda n: -rng.random(n) * 3),
         (0.05, lambda n: rng.random(n) * 40),
         (0.02, lambda n: rng.choice([1e12, -1e12, 3e9, np.inf, -np.inf], n)),
@@ -87,10 +90,39 @@ def test_a_row_gets_the_same_values_in_any_batch(fitted, matrix):
 
 def test_tables_are_rebuilt_after_unpickling(fitted, matrix):
     classifier = fitted.pipeline[-1]
-    classifier.leaf_tables()
+    tables = classifier.leaf_tables()
     copy = pickle.loads(pickle.dumps(classifier))
     assert "_leaf_tables" not in copy.__dict__
+    assert classifier.leaf_tables() is tables  # pickling leaves the live object alone
     assert np.array_equal(copy.contributions(matrix[:50]), classifier.contributions(matrix[:50]))
+
+
+def test_a_refit_classifier_explains_its_new_booster(fitted):
+    """Fitting again replaces the tables of the earlier fit (the calibration is fitted on
+    margins of the new booster)."""
+    x, y, w = fitted.features, fitted.y, fitted.weight
+    classifier = RiskClassifier(lgbm_params={"n_estimators": 20}).fit(x, y, w)
+    first = classifier.leaf_tables()
+    classifier.fit(x, 1 - np.asarray(y), w)
+    assert classifier.leaf_tables() is not first
+    values = matrix_values(x.iloc[:2000])
+    assert np.array_equal(
+        classifier.decision_function(values),
+        classifier.booster_.booster_.predict(values, raw_score=True),
+    )
+
+
+def test_a_classifier_without_tables_explains_and_scores_by_lightgbm(fitted, matrix):
+    classifier = pickle.loads(pickle.dumps(fitted.pipeline[-1]))
+    classifier._leaf_tables = None  # what leaf_tables() keeps for a booster they cannot cover
+    booster = classifier.booster_.booster_
+    values = matrix[:300]
+    assert np.array_equal(
+        classifier.contributions(values), booster.predict(values, pred_contrib=True)
+    )
+    assert np.array_equal(
+        classifier.decision_function(values), booster.predict(values, raw_score=True)
+    )
 
 
 def test_wrong_width_is_refused(fitted, matrix):
@@ -134,13 +166,35 @@ def test_boosters_of_every_kind_match(params):
     _assert_matches_lightgbm(booster, _hostile(x, seed=2))
 
 
-def test_a_booster_of_single_leaf_trees_has_only_a_base_value():
+def test_single_leaf_trees_add_to_the_base_value_only():
     x = np.random.default_rng(0).normal(size=(200, 3))
-    booster = lgb.train(
+    single = lgb.train(
         {"objective": "regression", "verbose": -1, "min_data_in_leaf": 1000},
         lgb.Dataset(x, x[:, 0]), num_boost_round=3,
     )  # fmt: skip
-    _assert_matches_lightgbm(booster, x)
+    _assert_matches_lightgbm(single, x)
+    mixed = lgb.train(  # a single-leaf tree first, then ordinary ones
+        {"objective": "regression", "verbose": -1, "min_data_in_leaf": 5},
+        lgb.Dataset(x, x[:, 0]), num_boost_round=5, init_model=single,
+    )  # fmt: skip
+    assert mixed.dump_model()["tree_info"][0]["num_leaves"] == 1
+    assert mixed.dump_model()["tree_info"][-1]["num_leaves"] > 1
+    _assert_matches_lightgbm(mixed, x)
+
+
+def test_thresholds_beyond_1e300_are_read_exactly():
+    """The JSON dump writes a threshold of 1e300 or more as 1e300; the tables take the
+    saved model's exact value, so huge feature values go the same way as in LightGBM."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(3000, 3))
+    x[:, 0] = np.where(rng.random(3000) < 0.5, 1e305, 4e305) * rng.random(3000)
+    y = (x[:, 0] > 2e305).astype(int) ^ (rng.random(3000) < 0.1)
+    booster = lgb.train({"objective": "binary", "verbose": -1}, lgb.Dataset(x, y),
+                        num_boost_round=10)  # fmt: skip
+    huge = [t for t in booster.model_to_string().splitlines() if t.startswith("threshold=")]
+    assert any("e+30" in t for t in huge)  # the case this test is about
+    probe = np.vstack([x[:1000], x[:1000] * 1.0000001, np.full((3, 3), np.inf)])
+    _assert_matches_lightgbm(booster, probe)
 
 
 def test_boosters_outside_the_tables_fall_back_to_lightgbm():

@@ -301,7 +301,7 @@ class DescriptionFeatures(ColumnsTransformer, BaseEstimator):
         return np.vstack([rows[t] for t in text])
 
     def __getstate__(self) -> dict:
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: the object keeps its cache
         state.pop("_proba_cache", None)
         state.pop("_classes_index", None)
         return state

@@ -20,6 +20,7 @@ comes from worker processes instead.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import os
@@ -39,7 +40,7 @@ from parcelrisk.artifact import latest_model, load_model
 from parcelrisk.audit import AuditStore
 from parcelrisk.explain import explain
 from parcelrisk.mapping import records_frame
-from parcelrisk.predict import decide_and_log
+from parcelrisk.predict import decide, decide_and_log, log_decisions
 from parcelrisk.schema import INSPECTION_REASONS, VIOLATION_TYPES
 from parcelrisk.tracking import registered_model_dir
 from parcelrisk.validation import ContractError, json_safe
@@ -123,6 +124,7 @@ class ParcelRisk:
         self.audit = AuditStore(os.environ.get("PARCELRISK_AUDIT_URL", "sqlite:///audit.db"))
         self.api_key = os.environ.get("PARCELRISK_API_KEY") or None
         self.max_batch = _setting("PARCELRISK_MAX_BATCH", 1000)
+        self._limiter: anyio.CapacityLimiter | None = None
 
     def _refused(self, ctx: bentoml.Context) -> dict[str, Any] | None:
         if not _key_matches(self.api_key, ctx.request.headers.get(API_KEY_HEADER)):
@@ -136,8 +138,9 @@ class ParcelRisk:
         """Probability, lane and model version per parcel; reasons for inspect/review lanes.
 
         A request of up to :data:`INLINE_PARCELS` parcels is decided on the event loop (a few
-        milliseconds: less than handing it to a thread); a larger one in BentoML's thread
-        pool, so that it does not hold up health checks and other requests.
+        milliseconds: less than handing it to a thread) and logged on a worker thread (a
+        write may wait for the database); a larger one is decided and logged on a worker
+        thread, so that it does not hold up health checks and other requests.
         """
         if refused := self._refused(ctx):
             return refused
@@ -147,18 +150,18 @@ class ParcelRisk:
             return _error(
                 ctx, 413, f"{len(parcels)} parcels in one request; at most {self.max_batch}"
             )
-        if len(parcels) <= INLINE_PARCELS:
-            return self._score(parcels, ctx, explain_all)
-        return await anyio.to_thread.run_sync(self._score, parcels, ctx, explain_all)
-
-    def _score(
-        self, parcels: list[dict[str, Any]], ctx: bentoml.Context, explain_all: bool
-    ) -> dict[str, Any]:
         try:
             # every decision is written before the answer leaves: nothing answered is unlogged
-            request_id, results = decide_and_log(
-                self.audit, self.model, parcels, explain_all=explain_all
-            )
+            if len(parcels) <= INLINE_PARCELS:
+                results = decide(self.model, parcels, explain_all=explain_all)
+                request_id = await self._in_thread(
+                    log_decisions, self.audit, self.model, parcels, results
+                )
+            else:
+                request_id, results = await self._in_thread(
+                    functools.partial(decide_and_log, explain_all=explain_all),
+                    self.audit, self.model, parcels,
+                )  # fmt: skip
         except ContractError as err:
             return _error(ctx, 422, "invalid parcels; nothing was scored",
                           problems=err.to_dicts())  # fmt: skip
@@ -168,6 +171,14 @@ class ParcelRisk:
         except Exception:  # a fault of ours, not of the input: say so, never crash
             return _internal_error(ctx, "scoring")
         return {"request_id": request_id, "results": results}
+
+    async def _in_thread(self, function, *args):
+        """``function(*args)`` on a worker thread, one at a time per worker process (as
+        BentoML runs synchronous APIs): off the event loop, without oversubscribing the
+        cores with concurrent batches."""
+        if self._limiter is None:  # made on the event loop, at the first use
+            self._limiter = anyio.CapacityLimiter(1)
+        return await anyio.to_thread.run_sync(function, *args, limiter=self._limiter)
 
     @bentoml.api(route="/explain")
     def explain(self, parcels: list[dict[str, Any]], ctx: bentoml.Context) -> JSONAnswer:
