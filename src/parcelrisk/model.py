@@ -173,9 +173,10 @@ def probability_of_margin(margin, calibration: tuple[float, float]) -> np.ndarra
     return 1.0 / (1.0 + np.exp(-(a * np.asarray(margin, float) + b)))
 
 
-#: Below this many rows prediction runs on one thread: starting threads costs more than it
-#: saves. Measured on 2 idle cores (300 trees): 1 row 0.80 ms on one thread, 0.90 ms on
-#: two (TreeSHAP 1.05 / 1.53 ms); 20 rows 0.95 / 0.67 ms (TreeSHAP 9.1 / 6.1 ms).
+#: Below this many rows LightGBM's own prediction (used for boosters the TreeSHAP tables do
+#: not cover) runs on one thread: starting threads costs more than it saves. Measured on 2
+#: idle cores (300 trees): 1 row 0.80 ms on one thread, 0.90 ms on two (pred_contrib 1.05 /
+#: 1.53 ms); 20 rows 0.95 / 0.67 ms (pred_contrib 9.1 / 6.1 ms).
 SMALL_BATCH_ROWS = 8
 
 

@@ -188,16 +188,19 @@ class _Builder:
         self.expected = 0.0
 
     def add_tree(self, root: dict, thresholds: list[float]) -> bool:
-        self.thresholds = thresholds
+        """Adds a tree (its dump) with its thresholds by split index; False if the tables
+        do not cover it."""
         try:
-            self._visit(root, [], len(self.nodes), _count(root))
+            self._visit(root, [], len(self.nodes), _count(root), thresholds)
         except _Uncovered:
             return False
         self.tree_nodes.append(len(self.nodes))
         self.tree_leaves.append(len(self.leaves))
         return True
 
-    def _visit(self, node: dict, path: list, first: int, total: float) -> int:
+    def _visit(
+        self, node: dict, path: list, first: int, total: float, thresholds: list[float]
+    ) -> int:
         """Adds a subtree; returns its number within the tree (``-1 - leaf`` for a leaf)."""
         if "leaf_value" in node:
             if "leaf_coeff" in node or len({f for _, _, f, _ in path}) > MAX_PATH_FEATURES:
@@ -206,7 +209,7 @@ class _Builder:
             self.expected += node["leaf_count"] / total * node["leaf_value"]
             return -len(self.leaves)
         categorical = node["decision_type"] == "=="
-        threshold = 0.0 if categorical else self.thresholds[node["split_index"]]
+        threshold = 0.0 if categorical else thresholds[node["split_index"]]
         self.cats.append([int(c) for c in node["threshold"].split("||")] if categorical else [])
         self.nodes.append((
             node["split_feature"], threshold, categorical,
@@ -217,7 +220,7 @@ class _Builder:
         for side, left in ((0, True), (1, False)):
             child = node["left_child" if left else "right_child"]
             step = (k, left, node["split_feature"], _count(child) / node["internal_count"])
-            self.children[k][side] = self._visit(child, [*path, step], first, total)
+            self.children[k][side] = self._visit(child, [*path, step], first, total, thresholds)
         return k - first
 
     def finish(self, n_features: int) -> LeafTables | None:

@@ -120,11 +120,11 @@ def _computed(union: FeatureUnion, cols: Columns) -> list[dict[str, np.ndarray]]
     parts = [part for _, part in union.transformer_list]
     if cols.n < PARALLEL_ROWS or len(parts) < 2:
         return [part.transform_columns(cols) for part in parts]
-    first = max(range(len(parts)), key=lambda i: isinstance(parts[i], EntityHistory))
+    heavy = next((i for i, p in enumerate(parts) if isinstance(p, EntityHistory)), 0)
     with ThreadPoolExecutor(1) as pool:
-        alone = pool.submit(parts[first].transform_columns, cols)
-        out = [None if i == first else p.transform_columns(cols) for i, p in enumerate(parts)]
-        out[first] = alone.result()
+        alone = pool.submit(parts[heavy].transform_columns, cols)
+        out = [None if i == heavy else p.transform_columns(cols) for i, p in enumerate(parts)]
+        out[heavy] = alone.result()
     return out
 
 
