@@ -19,8 +19,9 @@ from parcelrisk.artifact import LoadedModel, load_model
 from parcelrisk.io import read_declarations
 from parcelrisk.model import features_of
 from parcelrisk.predict import score
+from parcelrisk.split import split_by_time
 from parcelrisk.synth import generate
-from parcelrisk.train import fit_model, split_by_time
+from parcelrisk.train import fit_model
 
 
 def _best_of(fn, repeat: int = 3) -> float:

@@ -34,8 +34,8 @@ from parcelrisk.io import read_declarations
 from parcelrisk.model import features_of
 from parcelrisk.predict import decide, decide_frame
 from parcelrisk.schema import DECLARATION_COLUMNS
+from parcelrisk.split import split_by_time
 from parcelrisk.tracking import example_input
-from parcelrisk.train import split_by_time
 
 
 def start_service(

@@ -26,8 +26,8 @@ import numpy as np
 from bench_serve import start_service
 
 from parcelrisk.io import read_declarations
+from parcelrisk.split import split_by_time
 from parcelrisk.tracking import example_input
-from parcelrisk.train import split_by_time
 
 CASES = ("default", "explain_all", "flagged", "empty")
 

@@ -20,8 +20,9 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from parcelrisk.model import RiskClassifier, features_of
+from parcelrisk.split import split_by_time
 from parcelrisk.synth import generate
-from parcelrisk.train import fit_model, split_by_time
+from parcelrisk.train import fit_model
 
 SHAPES = [  # (trees, leaves, max depth)
     (150, 15, 4), (300, 7, 3), (300, 15, 4), (600, 15, 4), (300, 31, 5), (300, 63, 8),

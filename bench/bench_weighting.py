@@ -16,8 +16,9 @@ import warnings
 import numpy as np
 
 from parcelrisk.evaluate import evaluate_scores
+from parcelrisk.split import split_by_time
 from parcelrisk.synth import generate
-from parcelrisk.train import fit_model, split_by_time
+from parcelrisk.train import fit_model
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from parcelrisk.policy import Policy
 from parcelrisk.predict import decide
 from parcelrisk.validation import ContractError
 
@@ -22,7 +23,7 @@ def assert_scored_or_refused(model, batches: Iterable[list[dict]]) -> None:
     scored = refused = 0
     for batch in batches:
         try:
-            results = decide(model, batch)
+            results = decide(model, batch, Policy())
         except ContractError as err:
             assert err.problems and json.dumps(err.to_dicts())  # JSON-safe for the 422 body
             refused += 1

@@ -2,8 +2,9 @@
 
 SQLite by default (a file, write-ahead log), any SQLAlchemy URL (e.g. PostgreSQL) by
 configuration. Decisions keep the input exactly as received (canonical JSON) with its
-SHA-256, the model version, probability, lane and the reasons that were returned, so a
-decision can be found by parcel id, read and replayed. The store has no update or delete
+SHA-256, the model version, the scoring policy (version and SHA-256; each policy used is
+stored whole), probability, lane and the reasons that were returned, so a decision can be
+found by parcel id, read and replayed. The store has no update or delete
 operation.
 """
 
@@ -17,6 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+
+from parcelrisk.policy import Policy, policy_from_dict
 
 _META = sa.MetaData()
 DECISIONS = sa.Table(
@@ -32,7 +35,21 @@ DECISIONS = sa.Table(
     sa.Column("probability", sa.Float, nullable=False),
     sa.Column("lane", sa.String(16), nullable=False),
     sa.Column("reasons_json", sa.Text, nullable=True),
+    sa.Column("policy_version", sa.Text, nullable=True),
+    sa.Column("policy_sha256", sa.String(64), nullable=True),
 )
+#: Every scoring policy a logged decision was made under, by the SHA-256 decisions record.
+POLICIES = sa.Table(
+    "policies",
+    _META,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("policy_json", sa.Text, nullable=False),
+    sa.Column("first_logged_at", sa.DateTime(timezone=True), nullable=False),
+)
+#: Columns added to ``decisions`` after its first release: a store made before them gets
+#: them (empty for its earlier decisions, which predate scoring policies).
+_ADDED_COLUMNS = ("policy_version", "policy_sha256")
 OUTCOMES = sa.Table(
     "outcomes",
     _META,
@@ -72,6 +89,7 @@ class Decision:
     probability: float
     lane: str
     reasons: list[dict] | None
+    policy: Policy | None = None
 
 
 class AuditStore:
@@ -90,15 +108,42 @@ class AuditStore:
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_wal)
         _META.create_all(self.engine)
+        _add_columns(self.engine)
 
     def append_decisions(self, decisions: Iterable[Decision]) -> int:
-        """Write decisions in one transaction (all or none); returns how many."""
+        """Write decisions, and any policy not yet stored, in one transaction (all or none);
+        returns how many decisions."""
         now = datetime.now(UTC)
+        decisions = list(decisions)
         rows = [_decision_row(d, canonical_json(d.record), now) for d in decisions]
+        policies = {d.policy.sha256: d.policy for d in decisions if d.policy is not None}
         if rows:
             with self.engine.begin() as conn:
+                if policies:
+                    stored = set(conn.execute(
+                        sa.select(POLICIES.c.sha256).where(POLICIES.c.sha256.in_(policies))
+                    ).scalars())  # fmt: skip
+                    new = [_policy_row(p, now) for k, p in policies.items() if k not in stored]
+                    if new:
+                        conn.execute(_insert_new(self.engine.dialect.name), new)
                 conn.execute(DECISIONS.insert(), rows)
         return len(rows)
+
+    def policy(self, sha256: str) -> Policy:
+        """The stored policy a decision recorded by its SHA-256.
+
+        Raises
+        ------
+        KeyError
+            If no policy with that SHA-256 was stored.
+        """
+        with self.engine.connect() as conn:
+            text = conn.execute(
+                sa.select(POLICIES.c.policy_json).where(POLICIES.c.sha256 == sha256)
+            ).scalar_one_or_none()
+        if text is None:
+            raise KeyError(f"no policy with SHA-256 {sha256} in the audit store {self.url}")
+        return policy_from_dict(json.loads(text), f"policy {sha256[:12]} of {self.url}")
 
     def append_outcomes(self, outcomes: Iterable[Mapping[str, Any]]) -> int:
         """Record inspection results (parcel_id, inspected, violation_found, violation_type)."""
@@ -219,7 +264,39 @@ def _decision_row(d: Decision, input_json: str, now: datetime) -> dict[str, Any]
         "probability": float(d.probability),
         "lane": d.lane,
         "reasons_json": None if d.reasons is None else json.dumps(d.reasons),
+        "policy_version": None if d.policy is None else d.policy.version,
+        "policy_sha256": None if d.policy is None else d.policy.sha256,
     }
+
+
+def _policy_row(policy: Policy, now: datetime) -> dict[str, Any]:
+    text = json.dumps(policy.to_dict(), sort_keys=True, separators=(",", ":"))
+    return {"sha256": policy.sha256, "version": policy.version, "policy_json": text,
+            "first_logged_at": now}  # fmt: skip
+
+
+def _insert_new(dialect: str):
+    """An insert of policies that skips one another worker stored meanwhile (same key, same
+    content), where the database can say so."""
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        return POLICIES.insert()
+    return insert(POLICIES).on_conflict_do_nothing(index_elements=["sha256"])
+
+
+def _add_columns(engine: sa.Engine) -> None:
+    """Add the columns of :data:`_ADDED_COLUMNS` to a ``decisions`` table made without them."""
+    present = {c["name"] for c in sa.inspect(engine).get_columns("decisions")}
+    missing = [c for c in _ADDED_COLUMNS if c not in present]
+    if missing:
+        with engine.begin() as conn:
+            for name in missing:
+                column = DECISIONS.c[name]
+                kind = column.type.compile(dialect=engine.dialect)
+                conn.execute(sa.text(f"ALTER TABLE decisions ADD COLUMN {name} {kind}"))
 
 
 def _optional(value, kind):

@@ -21,10 +21,13 @@ from matplotlib.figure import Figure
 from parcelrisk import __version__
 from parcelrisk.artifact import LoadedModel, find_model, load_model
 from parcelrisk.audit import AuditStore, input_hash
-from parcelrisk.config import ModelConfig
-from parcelrisk.explain import Explanation, evidence, explain, reasons
+from parcelrisk.explain import Explanation, evidence
 from parcelrisk.explain_plots import LANE_COLOURS, waterfall_figure
 from parcelrisk.htmlpage import escape, image, page, table
+from parcelrisk.mapping import records_frame
+from parcelrisk.policy import Policy
+from parcelrisk.predict import score
+from parcelrisk.replay import logged_policy
 from parcelrisk.schema import FIELDS_BY_NAME
 
 LANES = ("inspect", "review", "release")
@@ -89,7 +92,8 @@ def logged_decisions(
     since = None if day is None else pd.Timestamp(_as_date(day)).tz_localize("UTC").to_pydatetime()
     rows = store.decisions(parcel_id=parcel_id, request_id=request_id, since=since)
     columns = ["id", "logged_at", "request_id", "parcel_id", "model_version", "probability",
-               "lane", "reasons", "input", "input_sha256"]  # fmt: skip
+               "lane", "reasons", "input", "input_sha256", "policy_version",
+               "policy_sha256"]  # fmt: skip
     frame = pd.DataFrame(rows, columns=columns)
     # SQLite keeps no time zone; the store writes UTC
     frame["logged_at"] = pd.to_datetime(frame["logged_at"], utc=True)
@@ -117,6 +121,7 @@ class Recomputed:
     probability: np.ndarray
     reasons: list[list[dict]]
     model: LoadedModel
+    policies: list[Policy]
 
     @property
     def matches_log(self) -> bool:
@@ -128,10 +133,9 @@ def recompute(store: AuditStore, models_dir: str | Path, decisions: pd.DataFrame
     """Explain logged decisions of one model version, each within its whole logged request.
 
     History features count the other parcels of a request, so each request is
-    re-scored whole (as :mod:`parcelrisk.replay` does) and the wanted rows are kept.
+    re-scored whole, under its logged policy (as :mod:`parcelrisk.replay` does), and the
+    wanted rows are kept.
     """
-    from parcelrisk.mapping import records_frame
-
     if decisions.empty:
         raise ValueError("no logged decisions to explain")
     versions = sorted(decisions["model_version"].unique())
@@ -139,40 +143,52 @@ def recompute(store: AuditStore, models_dir: str | Path, decisions: pd.DataFrame
         raise ValueError(f"decisions of {len(versions)} model versions {versions}; "
                          "explain one version at a time")  # fmt: skip
     model = load_model(find_model(models_dir, versions[0]))
-    parts, frames = [], []
+    parts, frames, policies = [], [], []
     for request_id in decisions["request_id"].unique():
         request = logged_decisions(store, request_id=request_id)
         wanted = request["id"].isin(decisions["id"]).to_numpy()
         frame = records_frame(list(request["input"]), model.mapping)  # as it was scored
-        e = explain(model.pipeline, frame)
-        parts.append((request["id"].to_numpy()[wanted], e, wanted))
+        policy = logged_policy(store, request.iloc[0].to_dict(), model)
+        parts.append(
+            (
+                request["id"].to_numpy()[wanted],
+                score(model.pipeline, frame, policy, explain="all"),
+                wanted,
+            )
+        )
         frames.append(frame[wanted])
+        policies += [policy] * int(wanted.sum())
     ids = np.concatenate([ids for ids, _, _ in parts])
     order = pd.Index(ids).get_indexer(decisions["id"])
+    es = [(s.explanation, w) for _, s, w in parts]
     explanation = Explanation(
-        by_feature=_stack([e.by_feature[w] for _, e, w in parts], order),
-        base_value=np.concatenate([e.base_value[w] for _, e, w in parts])[order],
-        margin=np.concatenate([e.margin[w] for _, e, w in parts])[order],
-        features=_stack([e.features[w] for _, e, w in parts], order),
-        calibration_slope=parts[0][1].calibration_slope,
+        by_feature=_stack([e.by_feature[w] for e, w in es], order),
+        base_value=np.concatenate([e.base_value[w] for e, w in es])[order],
+        margin=np.concatenate([e.margin[w] for e, w in es])[order],
+        features=_stack([e.features[w] for e, w in es], order),
+        calibration_slope=es[0][0].calibration_slope,
     )
-    declarations = _stack(frames, order)
-    probability = model.pipeline[-1].predict_proba(explanation.features)[:, 1]
-    computed = reasons(explanation, declarations, top=3, direction="both")
+    probability = np.concatenate([s.probability[w] for _, s, w in parts])[order]
+    computed = [r for _, s, w in parts for r, keep in zip(s.reasons, w, strict=True) if keep]
     why = [
-        logged if logged is not None else mine
-        for logged, mine in zip(decisions["reasons"], computed, strict=True)
+        logged if logged is not None else computed[i]
+        for logged, i in zip(decisions["reasons"], order, strict=True)
     ]
-    return Recomputed(decisions.reset_index(drop=True), declarations, explanation,
-                      probability, why, model)  # fmt: skip
+    return Recomputed(decisions.reset_index(drop=True), _stack(frames, order), explanation,
+                      probability, why, model, [policies[i] for i in order])  # fmt: skip
 
 
 def _stack(frames: list[pd.DataFrame], order: np.ndarray) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True).iloc[order].reset_index(drop=True)
 
 
-def _lanes(model: LoadedModel | None) -> dict[str, float]:
-    return dict((model.metadata.get("lanes") if model else None) or ModelConfig().lanes)
+def _day_policy(store: AuditStore, decisions: pd.DataFrame, models_dir) -> Policy:
+    """The policy of the latest of ``decisions`` (thresholds for a day's summary)."""
+    last = decisions.iloc[-1].to_dict()
+    if last.get("policy_sha256"):
+        return store.policy(last["policy_sha256"])
+    model = _newest_model(models_dir, decisions["model_version"])
+    return logged_policy(store, last, model) if model is not None else Policy()
 
 
 def parcel_report(store: AuditStore, models_dir: str | Path, parcel_id: str) -> str:
@@ -190,7 +206,7 @@ def parcel_report(store: AuditStore, models_dir: str | Path, parcel_id: str) -> 
         raise ValueError(f"no logged decision for parcel {parcel_id!r} in {store.url}")
     done = recompute(store, models_dir, mine.tail(1))
     d = done.decisions.iloc[0]
-    lanes = _lanes(done.model)
+    lanes = done.policies[0].lanes
     calibration = tuple(float(v) for v in done.model.pipeline[-1].calibration_)
     contributions = done.explanation.by_group.iloc[0]
     figure = waterfall_figure(
@@ -324,7 +340,7 @@ def batch_report(
     if decisions.empty:
         raise ValueError(f"no decisions logged on {day} (UTC) in {store.url}; decisions "
                          f"span {first:%Y-%m-%d} to {last:%Y-%m-%d}")  # fmt: skip
-    lanes = _lanes(_newest_model(models_dir, decisions["model_version"]))
+    lanes = _day_policy(store, decisions, models_dir).lanes
     body = [
         f"<h1>Decisions logged on {day} (UTC)</h1>",
         f"<p class='lead'>{len(decisions):,} decisions on {decisions['parcel_id'].nunique():,} "

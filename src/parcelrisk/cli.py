@@ -75,6 +75,9 @@ def generate(
 
 
 _MAPPING_HELP = "Column mapping (YAML) of a table in your own columns: docs/byo-data.md."
+_POLICY_HELP = (
+    "Scoring policy: lanes and reasons (default: $PARCELRISK_POLICY or configs/policy.yaml)."
+)
 
 
 @app.command()
@@ -93,7 +96,7 @@ def train(
     ] = None,
     test_fraction: Annotated[
         float | None,
-        typer.Option(help="Test on this share of the latest rows (default with --mapping: 0.2)."),
+        typer.Option(help="Test on this share of the latest rows (default: the last test_days)."),
     ] = None,
     models_dir: Annotated[Path, typer.Option(help="Where the model directory goes.")] = Path(
         "models"
@@ -102,65 +105,45 @@ def train(
         "reports"
     ),
     track: Annotated[bool, typer.Option(help="Log the run to MLflow and register it.")] = True,
+    name: Annotated[
+        str, typer.Option(help="Registered model name (one per kind of table).")
+    ] = "parcelrisk",
 ) -> None:
     """Train on earlier weeks, evaluate on the latest, export the model, register it.
 
-    With --mapping, DATA is a table in your own columns: the model is evaluated on the
-    labelled test rows (as `evaluate --json` does; kept in the model's metadata.json) and
-    exported with the mapping, without MLflow.
+    Any table: the contract's own columns, or your own through --mapping (the model is
+    exported with the mapping and reads records in your column names).
     """
     from parcelrisk.config import load_config
-    from parcelrisk.io import read_declarations
-    from parcelrisk.train import cutoff_for
+    from parcelrisk.mapping import load_mapping, read_table
+    from parcelrisk.split import cutoff_for
     from parcelrisk.train import train as run
 
-    if mapping is not None:
-        _train_mapped(data, mapping, config, out, test_from, test_fraction, models_dir)
-        return
     with _user_errors():
         settings = load_config(config)
+        columns = load_mapping(mapping) if mapping else None
         with console.status(f"Reading {data}..."):
-            frame = read_declarations(data, require_outcomes=True)
+            frame = read_table(data, columns, outcomes=True)
         cutoff = None
         if test_from is not None or test_fraction is not None:
-            cutoff = cutoff_for(frame, test_from=test_from, test_fraction=test_fraction)
+            zone = columns.timezone if columns else "UTC"
+            cutoff = cutoff_for(
+                frame, test_from=test_from, test_fraction=test_fraction, timezone=zone
+            )
         with console.status("Training...") as status:
             result = run(
-                frame, settings, models_dir=models_dir, reports_dir=reports_dir, track=track,
-                progress=lambda msg: status.update(msg + "..."), cutoff=cutoff, out=out,
-            )  # fmt: skip
-    _print_targets(result.evaluation.targets)
-    console.print(f"model: [bold]{result.model_dir}[/]  report: [bold]{result.report}[/]")
-    if result.registry:
-        r = result.registry
-        console.print(f"registered parcelrisk v{r['version']} as @{r['alias']}: {r['reason']}")
-
-
-def _train_mapped(data, mapping, config, out, test_from, test_fraction, models_dir) -> None:
-    """`train --mapping`: read the table through the mapping, train, print the evaluation."""
-    from parcelrisk.config import load_config
-    from parcelrisk.mapping import load_mapping, read_mapped
-    from parcelrisk.train import cutoff_for, train_mapped
-
-    with _user_errors():
-        settings = load_config(config)
-        columns = load_mapping(mapping)
-        with console.status(f"Reading {data} through {mapping}..."):
-            frame = read_mapped(data, columns)
-        if test_from is None and test_fraction is None:
-            test_fraction = 0.2
-        cutoff = cutoff_for(
-            frame, test_from=test_from, test_fraction=test_fraction, timezone=columns.timezone
-        )
-        with console.status("Training...") as status:
-            result = train_mapped(
-                frame, columns, settings, cutoff, out=out, models_dir=models_dir,
+                frame, settings, mapping=columns, cutoff=cutoff, out=out, models_dir=models_dir,
+                reports_dir=reports_dir, track=track, name=name,
                 progress=lambda msg: status.update(msg + "..."),
             )  # fmt: skip
     absent = result.skipped.get("absent_inputs", [])
-    console.print(f"inputs the data does not give (their features are skipped): {absent}")
-    _print_labelled(result.evaluation)
-    console.print(f"model: [bold]{result.model_dir}[/] (not logged to MLflow)")
+    if absent:
+        console.print(f"inputs the data does not give (their features are skipped): {absent}")
+    _print_evaluation(result.evaluation)
+    console.print(f"model: [bold]{result.model_dir}[/]  report: [bold]{result.report}[/]")
+    if result.registry:
+        r = result.registry
+        console.print(f"registered {name} v{r['version']} as @{r['alias']}: {r['reason']}")
 
 
 @app.command()
@@ -179,50 +162,38 @@ def evaluate(
         bool,
         typer.Option(
             "--json",
-            help="Print one JSON object (ROC-AUC, PR-AUC, precision and recall at "
-            "budgets of 1, 5 and 10% of the test rows) instead of the report.",
+            help="Also print one JSON object on stdout: the model on the labelled test rows "
+            "(ROC-AUC, PR-AUC, precision and recall at each budget).",
         ),
     ] = False,
     reports_dir: Annotated[Path, typer.Option(help="Where the report goes.")] = Path("reports"),
 ) -> None:
     """Evaluate an exported model on the test window of a data file, against baselines.
 
-    The test window starts at the model's training cut-off. A table in your own columns
-    (--mapping, or a model trained with one) gets the labelled-rows evaluation of --json.
+    The test window starts at the model's training cut-off; the report goes to
+    reports-dir/<version>-evaluate/.
     """
-    import pandas as pd
-
     from parcelrisk.artifact import latest_model, load_model
     from parcelrisk.config import load_config
-    from parcelrisk.evaluate import evaluate_exported, evaluate_window
-    from parcelrisk.io import read_declarations
-    from parcelrisk.mapping import load_mapping, read_mapped
+    from parcelrisk.evaluate import evaluate_exported
+    from parcelrisk.mapping import load_mapping, read_table
+    from parcelrisk.report import write_report
 
     with _user_errors():
         settings = load_config(config)
         loaded = load_model(model or latest_model(Path("models")))
         columns = load_mapping(mapping) if mapping else loaded.mapping
         with console.status(f"Reading {data}..."):
-            if columns is None:
-                frame = read_declarations(data, require_outcomes=True)
-            else:
-                frame = read_mapped(data, columns)
-        if as_json or columns is not None:
-            cutoff = pd.Timestamp(loaded.metadata["training_window"]["end"])
-            with console.status("Evaluating..."):
-                figures = evaluate_window(
-                    loaded.pipeline, frame, cutoff, seed=settings.random_state
-                )
-            figures = {"model": loaded.version, **figures}
-            if not as_json:
-                _print_labelled(figures)
-                return
-            typer.echo(json.dumps(figures))
-            return
+            frame = read_table(data, columns, outcomes=True)
         with console.status("Evaluating..."):
-            result, report = evaluate_exported(loaded, frame, settings, Path(reports_dir))
-    _print_targets(result.targets)
+            result, test = evaluate_exported(loaded, frame, settings)
+            report = write_report(
+                result, test, Path(reports_dir) / f"{loaded.version}-evaluate", loaded.metadata
+            )
+    _print_evaluation(result)
     console.print(f"report: [bold]{report}[/]")
+    if as_json:
+        typer.echo(json.dumps({"model": loaded.version, **result.summary()}))
 
 
 @app.command()
@@ -237,27 +208,36 @@ def score(
     mapping: Annotated[
         Path | None, typer.Option(help=_MAPPING_HELP + " Default: the model's own, if any.")
     ] = None,
+    reasons: Annotated[
+        bool, typer.Option(help="Add the reasons of inspect and review parcels (JSON text).")
+    ] = False,
+    policy: Annotated[Path | None, typer.Option(help=_POLICY_HELP)] = None,
 ) -> None:
-    """Score a file of declarations: probability and lane per parcel."""
+    """Score a file of declarations: probability and lane per parcel (and reasons)."""
     from parcelrisk.artifact import latest_model, load_model
-    from parcelrisk.io import check_suffix, read_declarations
-    from parcelrisk.mapping import load_mapping, read_mapped
+    from parcelrisk.io import check_suffix
+    from parcelrisk.mapping import load_mapping, read_table
+    from parcelrisk.policy import load_policy
+    from parcelrisk.predict import decisions_frame
     from parcelrisk.predict import score as run
 
     with _user_errors():
         check_suffix(out)
+        rules = load_policy(policy)
         loaded = load_model(model or latest_model(Path("models")))
         columns = load_mapping(mapping) if mapping else loaded.mapping
         with console.status(f"Reading {data}..."):
-            if columns is None:
-                frame = read_declarations(data)
-            else:
-                frame = read_mapped(data, columns, outcomes=False)
+            frame = read_table(data, columns, outcomes=False)
         if last_day:
             day = frame["declared_at"].max().floor("D")
-            frame = frame[frame["declared_at"] >= day]
+            frame = frame[frame["declared_at"] >= day].reset_index(drop=True)
         with console.status(f"Scoring {len(frame):,} parcels with {loaded.version}..."):
-            scores = run(loaded, frame)
+            scored = run(loaded.pipeline, frame, rules, explain="lanes" if reasons else "none")
+        scores = decisions_frame(scored, loaded.version)
+        if reasons:
+            scores["reasons"] = [None if r is None else json.dumps(r) for r in scores["reasons"]]
+        else:
+            scores = scores.drop(columns=["model_version", "reasons"])
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix.lower() == ".csv":
             scores.to_csv(out, index=False)
@@ -344,8 +324,10 @@ def audit_replay(
         raise typer.Exit(1)
 
 
-def _print_labelled(figures: dict) -> None:
-    """The labelled-rows evaluation as a table (on stderr, like every other message)."""
+def _print_evaluation(evaluation) -> None:
+    """The targets and the model on the labelled test rows, as tables (on stderr)."""
+    _print_targets(evaluation.targets)
+    figures = evaluation.summary()
     table = Table(title=f"test window {figures['test_from']} .. {figures['test_to']}")
     for col in ("measure", "value"):
         table.add_column(col)

@@ -11,9 +11,17 @@ import yaml
 DEFAULT_CONFIG = Path("configs/model.yaml")
 
 
+#: Inspection budgets reported by the evaluation, as shares of all test parcels.
+BUDGETS: tuple[float, ...] = (0.01, 0.02, 0.05, 0.10)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    """Settings of training, evaluation and lanes (see ``configs/model.yaml``)."""
+    """Settings of training and evaluation (see ``configs/model.yaml``).
+
+    Lanes and reasons are not model settings: they are the scoring policy
+    (:mod:`parcelrisk.policy`, ``configs/policy.yaml``), read when scoring.
+    """
 
     value_threshold: float = 800.0
     test_days: float = 14.0
@@ -22,17 +30,7 @@ class ModelConfig:
     calibration_fraction: float = 0.2
     random_state: int = 0
     lgbm: dict[str, Any] = field(default_factory=dict)
-    budgets: tuple[float, ...] = (0.01, 0.02, 0.05)
-    lanes: dict[str, float] = field(default_factory=lambda: {"inspect": 0.5, "review": 0.2})
-
-    def __post_init__(self) -> None:
-        if set(self.lanes) != {"inspect", "review"}:
-            raise ValueError(f"lanes must set 'inspect' and 'review', got {sorted(self.lanes)}")
-        if not 0 <= self.lanes["review"] <= self.lanes["inspect"] <= 1:
-            raise ValueError(
-                f"lanes need 0 <= review <= inspect <= 1, got review={self.lanes['review']}, "
-                f"inspect={self.lanes['inspect']}"
-            )
+    budgets: tuple[float, ...] = BUDGETS
 
 
 def load_config(path: str | Path | None = None) -> ModelConfig:
@@ -52,6 +50,11 @@ def load_config(path: str | Path | None = None) -> ModelConfig:
         raise FileNotFoundError(f"config file {path} does not exist")
     raw = yaml.safe_load(path.read_text()) or {}
     known = {f.name for f in fields(ModelConfig)}
+    if "lanes" in raw:
+        raise ValueError(
+            f"{path}: 'lanes' is no longer a model setting; lane thresholds are the scoring "
+            "policy's (configs/policy.yaml, or --policy / PARCELRISK_POLICY): remove it here"
+        )
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ValueError(f"{path}: unknown setting(s) {unknown}; known: {sorted(known)}")

@@ -1,27 +1,26 @@
-"""Honest evaluation on a later time window, three ways, against baselines.
+"""Honest evaluation on a later time window, in every view the data supports, against
+baselines. The same code evaluates every table, generated or brought through a mapping.
 
 Labels are biased: targeted inspections over-represent what the legacy rules look for.
 So every scorer is measured on
 
-- the **random** compliance sample (an unbiased, small view of the truth),
-- **all inspected** parcels (large, biased: what a naive evaluation would report),
+- the **random** compliance sample (an unbiased, small view of the truth), where the
+  data marks one;
+- **all inspected** (labelled) parcels (large, biased: what a naive evaluation would
+  report; on a table where every row is labelled, the usual view);
 - all inspected parcels **weighted by 1 / inspection propensity** (``inspected_ipw``:
-  large and, if the propensities are right, unbiased),
+  large and, if the propensities are right, unbiased), where the data gives them;
 - and, for generated data, the **ground truth** of every parcel.
 
-Inspection budgets are shares of *all* parcels: the top 1% of scores is what an officer
-with capacity for 1% of the day's parcels would open.
-
-:func:`labelled_metrics` is the plain view for tables brought through a column mapping
-(no propensities, no random stratum, no ground truth): ranking metrics on the labelled
-test rows and precision and recall at budgets of 1%, 5% and 10% of the test rows, as in
-the customs-targeting literature.
+Inspection budgets are shares of *all* test parcels: the top 1% of scores is what an
+officer with capacity for 1% of the day's parcels would open.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,12 +32,12 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from parcelrisk.labels import inverse_propensity
+from parcelrisk import predict
+from parcelrisk.artifact import LoadedModel
+from parcelrisk.config import BUDGETS, ModelConfig
+from parcelrisk.labels import inverse_propensity, labels_and_weights
 from parcelrisk.model import features_of
-
-BUDGETS = (0.01, 0.02, 0.05)
-#: Budgets of :func:`labelled_metrics` (shares of the test rows).
-LABELLED_BUDGETS = (0.01, 0.05, 0.10)
+from parcelrisk.policy import Policy
 
 
 def expected_calibration_error(y, p, weight=None, bins: int = 20) -> float:
@@ -68,35 +67,70 @@ def _ranking_metrics(y, score, w, is_probability: bool) -> dict[str, float]:
     return out
 
 
-def _top(score: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
-    """Mask of the top ``share`` of scores; ties broken at random (coarse rule scores)."""
-    k = max(1, round(share * len(score)))
-    order = np.lexsort((rng.random(len(score)), -np.asarray(score, float)))
-    mask = np.zeros(len(score), dtype=bool)
-    mask[order[:k]] = True
-    return mask
-
-
 def label_views(test: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Each evaluation view of the test parcels as (rows it sees, labels, weights).
+    """Each evaluation view the test parcels support, as (rows it sees, labels, weights).
 
     Rows are a mask over all test parcels; labels and weights are given for every parcel
-    and only meaningful on the view's rows. Views: ``random``, ``inspected``,
-    ``inspected_ipw`` and, when the frame has the generator's truth, ``ground_truth``.
+    and only meaningful on the view's rows. Views, where the data has what they need:
+
+    - ``random``: the random compliance sample (rows whose ``inspection_reason`` is
+      ``random``), an unbiased view of the truth;
+    - ``inspected``: every labelled (inspected) parcel, always;
+    - ``inspected_ipw``: the same weighted by 1 / ``inspection_propensity``, when every
+      inspected test parcel has one;
+    - ``ground_truth``: every parcel, by the generator's hidden truth (generated data).
     """
     found = test["violation_found"].fillna(False).to_numpy(dtype=bool)
     inspected = test["inspected"].fillna(False).to_numpy(dtype=bool)
     random = test["inspection_reason"].eq("random").fillna(False).to_numpy(dtype=bool)
     ones = np.ones(len(test))
-    views = {
-        "random": (random, found, ones),
-        "inspected": (inspected, found, ones),
-        "inspected_ipw": (inspected, found, inverse_propensity(test)),
-    }
-    if "gt_violation" in test:
-        truth = test["gt_violation"].fillna(False).to_numpy(dtype=bool)
+    views = {}
+    if random.any():
+        views["random"] = (random, found, ones)
+    views["inspected"] = (inspected, found, ones)
+    if _has_propensity(test, inspected):
+        views["inspected_ipw"] = (inspected, found, inverse_propensity(test))
+    if _given(test, "gt_violation"):
+        truth = test["gt_violation"].to_numpy(dtype=bool)
         views["ground_truth"] = (np.ones(len(test), dtype=bool), truth, ones)
     return views
+
+
+def _given(frame: pd.DataFrame, column: str) -> bool:
+    """Whether ``frame`` has ``column`` with a value in every row (the generator's truth)."""
+    return column in frame and len(frame) > 0 and bool(frame[column].notna().all())
+
+
+def _has_propensity(frame: pd.DataFrame, rows: np.ndarray) -> bool:
+    """Whether every one of ``rows`` (and at least one) has a usable inspection propensity."""
+    p = frame["inspection_propensity"].to_numpy(dtype=float)[rows]
+    return bool(len(p)) and bool(((p > 0) & (p <= 1)).all())
+
+
+#: What the promotion score measures, per promotion view.
+PROMOTION_METRICS = {
+    "inspected_ipw": "roc_auc on inspected test parcels weighted by 1/propensity",
+    "inspected": "roc_auc on inspected test parcels",
+}
+
+
+def promotion_view(views: Iterable[str]) -> str:
+    """The view models are compared on: inspected with IPW where it exists, else inspected."""
+    return "inspected_ipw" if "inspected_ipw" in set(views) else "inspected"
+
+
+def budget_rows(share: float, n: int) -> int:
+    """How many of ``n`` parcels a budget of ``share`` selects (at least one)."""
+    return max(1, round(share * n))
+
+
+def _top(score: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:
+    """Mask of the top ``share`` of scores; ties broken at random (coarse rule scores)."""
+    k = budget_rows(share, len(score))
+    order = np.lexsort((rng.random(len(score)), -np.asarray(score, float)))
+    mask = np.zeros(len(score), dtype=bool)
+    mask[order[:k]] = True
+    return mask
 
 
 def evaluate_scores(
@@ -107,11 +141,11 @@ def evaluate_scores(
     budgets: tuple[float, ...] = BUDGETS,
     seed: int = 0,
 ) -> dict[str, dict[str, float]]:
-    """Metrics of one scorer on the test parcels, per view (random, inspected, inspected_ipw,
-    ground truth).
+    """Metrics of one scorer on the test parcels, per view (see :func:`label_views`).
 
-    At each budget b the scorer selects the top b of *all* test parcels; each view reports
-    the precision, recall and number of violations caught among the parcels it can see.
+    At each budget b the scorer selects the top b of *all* test parcels (ties broken by
+    a random order drawn from ``seed``); each view reports the precision, recall and
+    number of violations caught among the parcels it can see.
     """
     score = np.asarray(score, float)
     rng = np.random.default_rng(seed)
@@ -140,55 +174,6 @@ def _ratio(a: float, b: float) -> float:
     return float(a / b) if b > 0 else float("nan")
 
 
-def labelled_metrics(
-    test: pd.DataFrame,
-    score: np.ndarray,
-    *,
-    budgets: tuple[float, ...] = LABELLED_BUDGETS,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """Metrics of scores on the labelled test rows, as one JSON-ready dict.
-
-    At each budget b the ``round(b * rows)`` highest scores of *all* test rows are
-    selected (at least one; ties broken by a random order drawn from ``seed``, so
-    the same call gives the same result); precision is the violative share of the
-    selected rows that are labelled, recall the share of the labelled violations that
-    are selected. When every row is labelled this is the usual precision and recall at
-    the top b of the rows. Metrics that cannot be computed (no labelled row, one class
-    only) are None.
-
-    Returns
-    -------
-    dict
-        ``rows``, ``labelled``, ``positives``, ``roc_auc``, ``pr_auc``, and ``selected``,
-        ``precision``, ``recall`` keyed by budget (``"0.01"``, ``"0.05"``, ``"0.1"``).
-    """
-    score = np.asarray(score, float)
-    rng = np.random.default_rng(seed)
-    labelled = test["inspected"].fillna(False).to_numpy(dtype=bool)
-    labelled &= test["violation_found"].notna().to_numpy(dtype=bool)
-    found = test["violation_found"].fillna(False).to_numpy(dtype=bool)
-    y = found[labelled]
-    ranking = _ranking_metrics(y, score[labelled], None, False)
-    out: dict[str, Any] = {
-        "rows": len(test),
-        "labelled": int(labelled.sum()),
-        "positives": int(y.sum()),
-        "roc_auc": _or_none(ranking.get("roc_auc")),
-        "pr_auc": _or_none(ranking.get("pr_auc")),
-        "selected": {},
-        "precision": {},
-        "recall": {},
-    }
-    for b in budgets:
-        pick = _top(score, b, rng) if len(score) else np.zeros(0, dtype=bool)
-        precision, recall = _precision_recall(pick[labelled], y, np.ones(len(y)))
-        out["selected"][f"{b:g}"] = int(pick.sum())
-        out["precision"][f"{b:g}"] = _or_none(precision)
-        out["recall"][f"{b:g}"] = _or_none(recall)
-    return out
-
-
 def _or_none(value: float | None) -> float | None:
     """A float, or None where it cannot be computed (JSON has no NaN)."""
     return None if value is None or not np.isfinite(value) else float(value)
@@ -210,11 +195,27 @@ def compare(
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Comparison table, target checks and the raw test scores of every scorer."""
+    """Comparison table, target checks, the raw test scores of every scorer and the window.
+
+    ``table``: one row per (scorer, view), one column per metric; ``scores``: scorer ->
+    (score of every test parcel, whether it is a probability).
+    """
 
     table: pd.DataFrame
     targets: list[tuple[str, str, bool]]
     scores: dict[str, tuple[np.ndarray, bool]]
+    window: dict[str, str]
+    budgets: tuple[float, ...]
+
+    @property
+    def views(self) -> list[str]:
+        """The views the test window supports, in order."""
+        return list(self.table.index.get_level_values("view").unique())
+
+    @property
+    def promotion_score(self) -> float:
+        """The model's ROC-AUC on the promotion view (:func:`promotion_view`)."""
+        return float(self.table.loc[("parcelrisk", promotion_view(self.views)), "roc_auc"])
 
     def metrics(self) -> dict[str, float]:
         """Flat ``scorer.view.metric`` dictionary, e.g. ``parcelrisk.random.precision_at_1pct``."""
@@ -227,6 +228,35 @@ class Evaluation:
                     flat[f"{key}.{view}.{name}"] = float(value)
         return flat
 
+    def summary(self) -> dict[str, Any]:
+        """The model on the labelled (inspected) test parcels, as one JSON-ready dict.
+
+        ``test_from``, ``test_to`` (ISO 8601, UTC), ``rows`` (test parcels), ``labelled``,
+        ``positives``, ``roc_auc``, ``pr_auc``, and ``selected``, ``precision``, ``recall``
+        keyed by budget (``"0.01"``, ``"0.05"``, ...): at budget b the ``round(b * rows)``
+        highest scores of *all* test rows are selected; precision is the violative share
+        of the selected rows that are labelled, recall the share of the labelled
+        violations selected. Figures that cannot be computed are None.
+        """
+        row = self.table.loc[("parcelrisk", "inspected")]
+        rows = len(self.scores["parcelrisk"][0])
+        keys = {b: f"{b:g}" for b in self.budgets}
+        return {
+            **self.window,
+            "rows": rows,
+            "labelled": int(row["n"]),
+            "positives": int(row["positives"]),
+            "roc_auc": _or_none(row.get("roc_auc")),
+            "pr_auc": _or_none(row.get("pr_auc")),
+            "selected": {k: budget_rows(b, rows) for b, k in keys.items()},
+            "precision": {k: _or_none(row[f"precision@{b:.0%}"]) for b, k in keys.items()},
+            "recall": {k: _or_none(row[f"recall@{b:.0%}"]) for b, k in keys.items()},
+        }
+
+
+#: scikit-learn's warning about features a table leaves empty (they are skipped, as intended).
+_EMPTY_FEATURES = "Skipping features without any observed values"
+
 
 def logistic_baseline(train_features: pd.DataFrame, y, w) -> Pipeline:
     """Logistic regression on the same feature matrix and weights as the risk model."""
@@ -236,119 +266,113 @@ def logistic_baseline(train_features: pd.DataFrame, y, w) -> Pipeline:
         StandardScaler(),
         LogisticRegression(C=1.0, max_iter=2000),
     )
-    return model.fit(
-        train_features[rows],
-        np.asarray(y)[rows],
-        logisticregression__sample_weight=np.asarray(w)[rows],
-    )
+    with warnings.catch_warnings():  # features a table leaves empty: skipped, as intended
+        warnings.filterwarnings("ignore", _EMPTY_FEATURES)
+        return model.fit(
+            train_features[rows],
+            np.asarray(y)[rows],
+            logisticregression__sample_weight=np.asarray(w)[rows],
+        )
 
 
-def evaluate_model(
+def evaluate(
     pipeline: Pipeline,
     test: pd.DataFrame,
     *,
-    train_features: pd.DataFrame,
-    y: np.ndarray,
-    weight: np.ndarray,
+    train_features: pd.DataFrame | None = None,
+    y: np.ndarray | None = None,
+    weight: np.ndarray | None = None,
     budgets: tuple[float, ...] = BUDGETS,
     seed: int = 0,
 ) -> Evaluation:
     """Score the test window with the model and its baselines, and check the targets.
 
-    Baselines: the legacy rule selector, logistic regression on the same features and
-    weights, and (on generated data) the Bayes-optimal ranking by the true probability.
-    """
-    from parcelrisk.synth.labelling import legacy_rule_score
-
-    test_features = features_of(pipeline, test)
-    scores = {
-        "parcelrisk": (pipeline[-1].predict_proba(test_features)[:, 1], True),
-        "legacy rules": (legacy_rule_score(test), False),
-        "logistic regression": (
-            logistic_baseline(train_features, y, weight).predict_proba(test_features)[:, 1],
-            True,
-        ),
-    }
-    if "gt_violation_prob" in test:
-        scores["bayes optimal"] = (test["gt_violation_prob"].to_numpy(dtype=float), True)
-    table = compare(test, scores, seed=seed, budgets=budgets)
-    return Evaluation(table, _targets(table), scores)
-
-
-def _targets(table: pd.DataFrame) -> list[tuple[str, str, bool]]:
-    """Targets on generated data: precision@1% vs Bayes and legacy; calibration error."""
-    out = []
-    ece = table.loc[("parcelrisk", "inspected_ipw"), "ece"]
-    out.append(("expected calibration error <= 0.02 (inspected, IPW)", f"{ece:.4f}", ece <= 0.02))
-    if ("bayes optimal", "ground_truth") not in table.index or "precision@1%" not in table:
-        return out
-    ours = table.loc[("parcelrisk", "ground_truth"), "precision@1%"]
-    bayes = table.loc[("bayes optimal", "ground_truth"), "precision@1%"]
-    legacy = table.loc[("legacy rules", "ground_truth"), "precision@1%"]
-    out.append((
-        "precision@1% (ground truth) >= 90% of Bayes-optimal",
-        f"{ours:.4f} = {ours / bayes:.1%} of {bayes:.4f}", ours >= 0.9 * bayes,
-    ))  # fmt: skip
-    out.append((
-        "precision@1% (ground truth) >= 2x legacy rules",
-        f"{ours:.4f} = {ours / legacy:.2f}x {legacy:.4f}", ours >= 2 * legacy,
-    ))  # fmt: skip
-    return out
-
-
-def evaluate_exported(model, frame: pd.DataFrame, config, reports_dir):
-    """Evaluate an exported model on ``frame`` split at the model's own training cut-off.
-
-    Parcels declared before the cut-off recorded in the model's metadata form the
-    training window (the logistic baseline is refitted there with the model's own
-    feature pipeline); the rest is the test window. Returns the evaluation and the
-    report path.
-    """
-    from pathlib import Path
-
-    from parcelrisk.report import write_report
-    from parcelrisk.train import labels_and_weights
-
-    cutoff = pd.Timestamp(model.metadata["training_window"]["end"])
-    before = (frame["declared_at"] < cutoff).to_numpy()
-    if before.all() or not before.any():
-        raise ValueError(
-            f"the data ({frame['declared_at'].min()} .. {frame['declared_at'].max()}) must "
-            f"have parcels both before and after the model's training cut-off {cutoff}"
-        )
-    train = frame[before].sort_values("declared_at", kind="stable")
-    y, w = labels_and_weights(
-        train, train["declared_at"].max(), config.weighting, config.max_weight
-    )
-    features = features_of(model.pipeline, train)
-    evaluation = evaluate_model(
-        model.pipeline, frame[~before], train_features=features, y=y, weight=w,
-        budgets=config.budgets, seed=config.random_state,
-    )  # fmt: skip
-    out = Path(reports_dir) / f"{model.version}-evaluate"
-    return evaluation, write_report(evaluation, frame[~before], out, model.metadata)
-
-
-def evaluate_window(
-    pipeline: Pipeline, frame: pd.DataFrame, cutoff: pd.Timestamp, *, seed: int = 0
-) -> dict[str, Any]:
-    """:func:`labelled_metrics` of the parcels declared from ``cutoff`` on, scored as one batch.
-
-    Earlier parcels are not scored (they are the model's training window). Adds
-    ``test_from`` and ``test_to`` (ISO 8601, UTC) to the metrics.
+    The model scores the window as one table through the scoring core
+    (:func:`parcelrisk.predict.score`), as the ``score`` command would. Baselines: the
+    selection in use ("legacy rules": the inspection propensity, where every test parcel
+    has one), logistic regression on the same features and weights (fitted on
+    ``train_features``, ``y`` and ``weight``, when given with both classes labelled),
+    and, on generated data, the Bayes-optimal ranking by the true probability.
 
     Raises
     ------
     ValueError
-        If no parcel was declared at or after ``cutoff``.
+        If the test window is empty.
     """
-    test = frame[(frame["declared_at"] >= cutoff).to_numpy()]
     if test.empty:
+        raise ValueError("the test window holds no parcel: nothing to evaluate")
+    scored = predict.score(pipeline, test, Policy(), explain="none")
+    scores = {"parcelrisk": (scored.probability, True)}
+    if _has_propensity(test, np.ones(len(test), dtype=bool)):
+        scores["legacy rules"] = (test["inspection_propensity"].to_numpy(dtype=float), False)
+    if train_features is not None and len(np.unique(np.asarray(y)[np.asarray(weight) > 0])) == 2:
+        lr = logistic_baseline(train_features, y, weight)
+        with warnings.catch_warnings():  # as when fitted
+            warnings.filterwarnings("ignore", _EMPTY_FEATURES)
+            scores["logistic regression"] = (lr.predict_proba(scored.features)[:, 1], True)
+    if _given(test, "gt_violation_prob"):
+        scores["bayes optimal"] = (test["gt_violation_prob"].to_numpy(dtype=float), True)
+    table = compare(test, scores, seed=seed, budgets=budgets)
+    window = {
+        "test_from": test["declared_at"].min().isoformat(),
+        "test_to": test["declared_at"].max().isoformat(),
+    }
+    return Evaluation(table, _targets(table), scores, window, tuple(budgets))
+
+
+def _targets(table: pd.DataFrame) -> list[tuple[str, str, bool]]:
+    """Targets: calibration error; on generated data, precision@1% vs Bayes and legacy."""
+    out = []
+    view = promotion_view(table.index.get_level_values("view"))
+    ece = table.loc[("parcelrisk", view), "ece"]
+    name = view.replace("_ipw", ", IPW").replace("_", " ")
+    out.append((f"expected calibration error <= 0.02 ({name})", f"{ece:.4f}", ece <= 0.02))
+    if ("bayes optimal", "ground_truth") not in table.index or "precision@1%" not in table:
+        return out
+    ours = table.loc[("parcelrisk", "ground_truth"), "precision@1%"]
+    bayes = table.loc[("bayes optimal", "ground_truth"), "precision@1%"]
+    out.append((
+        "precision@1% (ground truth) >= 90% of Bayes-optimal",
+        f"{ours:.4f} = {ours / bayes:.1%} of {bayes:.4f}", ours >= 0.9 * bayes,
+    ))  # fmt: skip
+    if ("legacy rules", "ground_truth") in table.index:
+        legacy = table.loc[("legacy rules", "ground_truth"), "precision@1%"]
+        out.append((
+            "precision@1% (ground truth) >= 2x legacy rules",
+            f"{ours:.4f} = {ours / legacy:.2f}x {legacy:.4f}", ours >= 2 * legacy,
+        ))  # fmt: skip
+    return out
+
+
+def evaluate_exported(
+    model: LoadedModel, frame: pd.DataFrame, config: ModelConfig
+) -> tuple[Evaluation, pd.DataFrame]:
+    """Evaluate an exported model on ``frame`` from the model's own training cut-off on.
+
+    Returns the evaluation and the test window: the parcels declared from the cut-off
+    recorded in the model's metadata. Parcels declared before it, if the data has any,
+    refit the logistic baseline with the model's own feature pipeline and the labels known
+    by their end.
+
+    Raises
+    ------
+    ValueError
+        If no parcel of ``frame`` was declared at or after the cut-off.
+    """
+    cutoff = pd.Timestamp(model.metadata["training_window"]["end"])
+    before = (frame["declared_at"] < cutoff).to_numpy()
+    if before.all():
         raise ValueError(
             f"no parcel in the data ({frame['declared_at'].min()} .. "
             f"{frame['declared_at'].max()}) was declared at or after the model's training "
             f"cut-off {cutoff}: nothing to evaluate"
         )
-    score = pipeline.predict_proba(test)[:, 1]
-    window = {"test_from": cutoff.isoformat(), "test_to": test["declared_at"].max().isoformat()}
-    return {**window, **labelled_metrics(test, score, seed=seed)}
+    fit = {}
+    if before.any():
+        train = frame[before].sort_values("declared_at", kind="stable")
+        weighting = model.metadata.get("weighting", config.weighting)
+        y, w = labels_and_weights(train, train["declared_at"].max(), weighting, config.max_weight)
+        fit = {"train_features": features_of(model.pipeline, train), "y": y, "weight": w}
+    test = frame[~before]
+    return evaluate(model.pipeline, test, budgets=config.budgets, seed=config.random_state,
+                    **fit), test  # fmt: skip

@@ -1,4 +1,5 @@
-"""Inspection labels: the inverse-propensity weights that undo the selection bias."""
+"""Inspection labels known at a time, and the inverse-propensity weights that undo the
+selection bias."""
 
 from __future__ import annotations
 
@@ -25,3 +26,33 @@ def inverse_propensity(frame: pd.DataFrame) -> np.ndarray:
         )
     with np.errstate(divide="ignore", invalid="ignore"):
         return 1.0 / propensity
+
+
+WEIGHTINGS = ("ipw", "none")
+
+
+def labels_and_weights(
+    frame: pd.DataFrame,
+    known_at: pd.Timestamp,
+    weighting: str = "ipw",
+    max_weight: float = 100.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and sample weights of the parcels whose outcome was recorded by ``known_at``.
+
+    Parcels without a recorded outcome get weight 0 (they still shape the history
+    features). Weights of labelled parcels average 1.
+    """
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"weighting {weighting!r} is not one of {WEIGHTINGS}")
+    labelled = frame["inspected"].fillna(False).to_numpy(dtype=bool) & (
+        frame["outcome_at"] <= known_at
+    ).fillna(False).to_numpy(dtype=bool)
+    y = frame["violation_found"].fillna(False).to_numpy(dtype=bool) & labelled
+    w = np.zeros(len(frame))
+    if weighting == "ipw":
+        w[labelled] = np.minimum(inverse_propensity(frame)[labelled], max_weight)
+    else:
+        w[labelled] = 1.0
+    if labelled.any():
+        w /= w[labelled].mean()
+    return y.astype(int), w

@@ -1,153 +1,99 @@
-"""Scoring: one function used by the CLI, the batch job and the HTTP service."""
+"""The scoring core: declarations -> features -> margin -> probability -> lane -> reasons.
+
+:func:`score` is the one function that scores. Every view calls it: :func:`decide` (JSON
+records: the HTTP service, audit replay, the auditor report), :func:`decide_frame`
+(tables: the ``score`` command, the MLflow model, notebooks) and the evaluation, which
+scores a test window exactly as a table would be scored. Lanes and the number of reasons
+come from the scoring :class:`~parcelrisk.policy.Policy`, not from the model.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
 from parcelrisk.artifact import LoadedModel
 from parcelrisk.audit import AuditStore, Decision
-from parcelrisk.config import ModelConfig
+from parcelrisk.explain import Explanation, explain_features, reasons
 from parcelrisk.features.columns import Columns
+from parcelrisk.mapping import canonical_frame, canonical_records
 from parcelrisk.model import features_of, probability_of_margin
-from parcelrisk.validation import plain_columns, validate
+from parcelrisk.policy import Policy
+
+#: Which parcels get reasons: none, those in the inspect and review lanes, or all.
+Explain = Literal["none", "lanes", "all"]
+_EXPLAINED_LANES = ("inspect", "review")
+DECISION_COLUMNS = ("parcel_id", "probability", "lane", "model_version", "reasons")
 
 
-def assign_lanes(probability: np.ndarray, lanes: dict[str, float]) -> np.ndarray:
-    """Lane of each probability: inspect, review or release, by the configured thresholds."""
-    p = np.asarray(probability, dtype=float)
-    return np.where(
-        p >= lanes["inspect"], "inspect", np.where(p >= lanes["review"], "review", "release")
-    ).astype(object)
+@dataclass(frozen=True)
+class Scores:
+    """What scoring a batch of declarations gives, one entry per parcel in input order.
 
-
-def score(model: LoadedModel, declarations: pd.DataFrame) -> pd.DataFrame:
-    """Calibrated violation probability and lane of validated declarations.
-
-    ``declarations`` must already satisfy the contract (see :func:`parcelrisk.validation.validate`).
-    Returns one row per parcel, in input order: ``parcel_id``, ``probability``, ``lane``.
+    ``explained`` marks the parcels explained; ``explanation`` holds their exact TreeSHAP
+    contributions (None if none was) and ``reasons`` their reasons (None for the others).
+    ``features`` is the feature matrix every figure comes from.
     """
-    if declarations.empty:
-        return pd.DataFrame({"parcel_id": [], "probability": [], "lane": []})
-    ids = declarations["parcel_id"].to_numpy()
-    return _scores(model, ids, features_of(model.pipeline, declarations))[0]
+
+    parcel_id: np.ndarray
+    probability: np.ndarray
+    lane: np.ndarray
+    margin: np.ndarray
+    features: pd.DataFrame
+    explained: np.ndarray
+    explanation: Explanation | None
+    reasons: list[list[dict] | None]
 
 
-def _scores(model: LoadedModel, ids, features: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """Probability and lane of parcels ``ids`` from their already computed feature matrix
-    (same index), and the margin they come from (explanations of the same rows reuse it)."""
-    probability, lane, margin = _lanes(model, features)
-    scores = pd.DataFrame(
-        {"parcel_id": ids, "probability": probability, "lane": lane}, index=features.index
-    )
-    return scores, margin
+def score(
+    pipeline: Pipeline,
+    declarations: pd.DataFrame | Mapping[str, list[Any]],
+    policy: Policy,
+    *,
+    explain: Explain = "lanes",
+) -> Scores:
+    """Score validated declarations: probability, lane, margin, contributions and reasons.
 
-
-def _lanes(model: LoadedModel, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Probability, lane and margin of each row of a feature matrix, as arrays (a frame of
-    them costs more than scoring one parcel)."""
-    classifier = model.pipeline[-1]
+    Parameters
+    ----------
+    pipeline : sklearn.pipeline.Pipeline
+        A fitted risk model (``features`` then ``classifier``).
+    declarations : pandas.DataFrame or mapping of lists
+        Canonical declarations, as the edge gives them
+        (:func:`parcelrisk.mapping.canonical_frame`, :func:`~parcelrisk.mapping.read_table`
+        or :func:`~parcelrisk.mapping.canonical_records`).
+    policy : Policy
+        Lane thresholds and how many reasons to give, in which direction.
+    explain : {"none", "lanes", "all"}, default "lanes"
+        Which parcels get contributions and reasons.
+    """
+    data = declarations if isinstance(declarations, pd.DataFrame) else Columns.from_lists(
+        declarations
+    )  # fmt: skip
+    ids = np.asarray(declarations["parcel_id"], dtype=object)
+    features = features_of(pipeline, data)  # once: scores and reasons share it
+    classifier = pipeline[-1]
     margin = classifier.decision_function(features)
     probability = probability_of_margin(margin, classifier.calibration_)
-    lanes = model.metadata.get("lanes") or ModelConfig().lanes
-    return probability, assign_lanes(probability, lanes), margin
-
-
-def decide(
-    model: LoadedModel, records: list[dict], *, explain_all: bool = False, top: int = 3
-) -> list[dict]:
-    """Decisions for JSON-like records: probability, lane, model and reasons per parcel.
-
-    Records are validated against the contract (a :class:`ContractError` lists every
-    problem). Parcels in the inspect and review lanes (all, with ``explain_all``) get their
-    top reasons by absolute contribution. The HTTP service and audit replay both call
-    this, so a replayed decision is computed exactly as the original one. A model with a
-    column mapping reads records in the user's column names through it.
-    """
-    data, ids = _read(records, model.mapping)
-    probability, lanes, why = _decisions(model, data, explain_all=explain_all, top=top)
-    return [
-        {
-            "parcel_id": pid,
-            "probability": float(p),
-            "lane": lane,
-            "model": {"name": "parcelrisk", "version": model.version},
-            "reasons": rs,
-        }
-        for pid, p, lane, rs in zip(ids, probability, lanes, why, strict=True)
-    ]
-
-
-def decide_frame(
-    model: LoadedModel, declarations: pd.DataFrame, *, explain_all: bool = False, top: int = 3
-) -> pd.DataFrame:
-    """Decisions for a table of declarations (a day's file, say): :func:`decide` in batch.
-
-    The table is validated as a whole (:func:`parcelrisk.validation.validate`, or the
-    model's column mapping) and scored as one batch. Returns one row per parcel, in input
-    order: ``parcel_id``, ``probability``, ``lane``, ``model_version`` and ``reasons`` (the
-    list :func:`decide` gives for an explained parcel, None for the others): the values
-    :func:`decide` returns for the same parcels sent as one request.
-
-    Raises
-    ------
-    ContractError
-        Listing every problem in every row and field; nothing is scored.
-    """
-    if model.mapping is None:
-        frame = validate(declarations)
-    else:
-        from parcelrisk.mapping import apply_mapping
-
-        frame = apply_mapping(declarations, model.mapping, outcomes=False)
-    if frame.empty:
-        columns = ["parcel_id", "probability", "lane", "model_version", "reasons"]
-        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
-    probability, lanes, why = _decisions(model, frame, explain_all=explain_all, top=top)
-    return pd.DataFrame({
-        "parcel_id": frame["parcel_id"].to_numpy(),
-        "probability": probability,
-        "lane": lanes,
-        "model_version": model.version,
-        "reasons": pd.Series(why, dtype=object),
-    })  # fmt: skip
-
-
-def _decisions(
-    model: LoadedModel, data: pd.DataFrame | Columns, *, explain_all: bool, top: int
-) -> tuple[np.ndarray, np.ndarray, list[list[dict] | None]]:
-    """Probability and lane of validated parcels, and the reasons of those in the inspect
-    and review lanes (all, with ``explain_all``; None for parcels not explained)."""
-    from parcelrisk.explain import explain_features, reasons
-
-    features = features_of(model.pipeline, data)  # once: scores and reasons share it
-    probability, lanes, margin = _lanes(model, features)
-    wanted = np.isin(lanes, ["inspect", "review"]) | explain_all
-    why: list[list[dict] | None] = [None] * len(features)
-    if wanted.any():
-        picked = _rows(data, wanted)
-        explanation = explain_features(model.pipeline[-1], features[wanted], margin[wanted])
-        texts = reasons(explanation, picked, top=top, direction="both")
-        for pos, rs in zip(wanted.nonzero()[0], texts, strict=True):
+    lane = policy.lane(probability)
+    explained = np.full(len(ids), explain == "all")
+    if explain == "lanes":
+        explained = np.isin(lane, _EXPLAINED_LANES)
+    why: list[list[dict] | None] = [None] * len(ids)
+    explanation = None
+    if explained.any():
+        explanation = explain_features(classifier, features[explained], margin[explained])
+        texts = reasons(explanation, _rows(data, explained), top=policy.top,
+                        direction=policy.direction)  # fmt: skip
+        for pos, rs in zip(explained.nonzero()[0], texts, strict=True):
             why[pos] = rs
-    return probability, lanes, why
-
-
-def _read(records: list[dict], mapping) -> tuple[pd.DataFrame | Columns, list]:
-    """Validated records as the features' input, and their parcel ids.
-
-    Small batches of plain records skip the canonical frame: their canonical values go
-    to the features as they are (the same values the frame would hold).
-    """
-    from parcelrisk.mapping import records_frame
-
-    lists = plain_columns(records) if mapping is None else None
-    if lists is None:
-        frame = records_frame(records, mapping)
-        return frame, frame["parcel_id"].to_numpy()
-    return Columns.from_lists(lists), lists["parcel_id"]
+    return Scores(ids, probability, lane, margin, features, explained, explanation, why)
 
 
 def _rows(data: pd.DataFrame | Columns, wanted: np.ndarray) -> pd.DataFrame | list[dict]:
@@ -158,8 +104,66 @@ def _rows(data: pd.DataFrame | Columns, wanted: np.ndarray) -> pd.DataFrame | li
     return [{name: values[i] for name, values in lists.items()} for i in np.flatnonzero(wanted)]
 
 
+def decide(
+    model: LoadedModel, records: Sequence[Any], policy: Policy, *, explain_all: bool = False
+) -> list[dict]:
+    """Decisions for JSON-like records (one request): probability, lane, model and reasons.
+
+    Records are read at the edge (in the model's own column names: the contract's, or its
+    column mapping's; a :class:`~parcelrisk.validation.ContractError` lists every problem).
+    Parcels in the inspect and review lanes (all, with ``explain_all``) get reasons.
+    """
+    s = score(model.pipeline, canonical_records(records, model.mapping), policy,
+              explain="all" if explain_all else "lanes")  # fmt: skip
+    return [
+        {
+            "parcel_id": pid,
+            "probability": float(p),
+            "lane": lane,
+            "model": {"name": "parcelrisk", "version": model.version},
+            "reasons": rs,
+        }
+        for pid, p, lane, rs in zip(s.parcel_id, s.probability, s.lane, s.reasons, strict=True)
+    ]
+
+
+def decide_frame(
+    model: LoadedModel, table: pd.DataFrame, policy: Policy, *, explain: Explain = "lanes"
+) -> pd.DataFrame:
+    """Decisions for a table of declarations (a day's file, say) in the model's columns.
+
+    The table is read at the edge as a whole and scored as one batch. Returns one row per
+    parcel, in input order, with the columns of :data:`DECISION_COLUMNS`: the values
+    :func:`decide` returns for the same parcels sent as one request (``reasons`` None
+    for a parcel not explained).
+
+    Raises
+    ------
+    ContractError
+        Listing every problem in every row and field; nothing is scored.
+    """
+    s = score(model.pipeline, canonical_frame(table, model.mapping), policy, explain=explain)
+    return decisions_frame(s, model.version)
+
+
+def decisions_frame(s: Scores, model_version: str) -> pd.DataFrame:
+    """The decisions of :func:`score` as a table (the columns of :data:`DECISION_COLUMNS`)."""
+    return pd.DataFrame({
+        "parcel_id": pd.Series(s.parcel_id, dtype=object),
+        "probability": pd.Series(s.probability, dtype=float),
+        "lane": pd.Series(s.lane, dtype=object),
+        "model_version": pd.Series([model_version] * len(s.parcel_id), dtype=object),
+        "reasons": pd.Series(s.reasons, dtype=object),
+    })  # fmt: skip
+
+
 def decide_and_log(
-    store: AuditStore, model: LoadedModel, records: list[dict], *, explain_all: bool = False
+    store: AuditStore,
+    model: LoadedModel,
+    records: Sequence[Any],
+    policy: Policy,
+    *,
+    explain_all: bool = False,
 ) -> tuple[str, list[dict]]:
     """Decide one request and append every decision to the audit store before returning.
 
@@ -169,19 +173,23 @@ def decide_and_log(
     decisions of :func:`decide`. Raises :class:`ContractError` for invalid records (nothing
     is logged) and the store's error if it cannot be written (nothing is returned).
     """
-    results = decide(model, records, explain_all=explain_all)
-    return log_decisions(store, model, records, results), results
+    results = decide(model, records, policy, explain_all=explain_all)
+    return log_decisions(store, model, policy, records, results), results
 
 
 def log_decisions(
-    store: AuditStore, model: LoadedModel, records: list[dict], results: list[dict]
+    store: AuditStore,
+    model: LoadedModel,
+    policy: Policy,
+    records: Sequence[Any],
+    results: list[dict],
 ) -> str:
-    """Append the decisions :func:`decide` made of ``records`` to the audit store as one
-    request (one transaction: logged whole or not at all); returns its fresh id."""
+    """Append the decisions :func:`decide` made of ``records`` under ``policy`` to the audit
+    store as one request (one transaction: logged whole or not at all); returns its id."""
     request_id = uuid.uuid4().hex
     store.append_decisions(
         Decision(request_id, r["parcel_id"], record, model.version, r["probability"],
-                 r["lane"], r["reasons"])
+                 r["lane"], r["reasons"], policy)
         for r, record in zip(results, records, strict=True)
     )  # fmt: skip
     return request_id

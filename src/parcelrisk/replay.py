@@ -1,4 +1,4 @@
-"""Audit replay: re-score logged inputs with the logged model version and compare."""
+"""Audit replay: re-score logged inputs with the logged model version and policy, compare."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from parcelrisk.artifact import find_model, load_model
+from parcelrisk.artifact import LoadedModel, find_model, load_model
 from parcelrisk.audit import AuditStore
+from parcelrisk.policy import Policy
 from parcelrisk.predict import decide
 
 
@@ -21,7 +22,8 @@ class ReplayResult:
 
 
 def replay(store: AuditStore, models_dir: str | Path, since: datetime | None = None):
-    """Re-score every logged request (whole, as it was scored) and compare each decision.
+    """Re-score every logged request (whole, as it was scored, under the policy it was
+    scored under) and compare each decision.
 
     Probability and lane must be identical, and so must the reasons wherever reasons
     were returned. Reasons of parcels that were not explained at the time are computed
@@ -34,7 +36,7 @@ def replay(store: AuditStore, models_dir: str | Path, since: datetime | None = N
     models: dict[str, object] = {}
     differences = []
     for request_id, decisions in requests.items():
-        again = _rescore(decisions, models_dir, models)
+        again = rescore(store, decisions, models_dir, models)
         for old, new in zip(decisions, again, strict=True):
             diff = _compare(old, new)
             if diff:
@@ -62,13 +64,28 @@ def reasons_on_demand(store: AuditStore, models_dir: str | Path, parcel_id: str)
         raise ValueError(f"no logged decision for parcel {parcel_id!r}")
     last = mine[-1]
     batch = store.decisions(request_id=last["request_id"])
-    again = _rescore(batch, models_dir, {})
+    again = rescore(store, batch, models_dir, {})
     return next(r["reasons"] for r in again if r["parcel_id"] == parcel_id)
 
 
-def _rescore(decisions: list[dict], models_dir, models: dict) -> list[dict]:
-    """Decide a logged request again, whole, with its logged model version (cached)."""
+def rescore(store: AuditStore, decisions: list[dict], models_dir, models: dict) -> list[dict]:
+    """Decide a logged request again, whole, every parcel explained, with its logged model
+    version (loaded once into ``models``) and policy."""
     version = decisions[0]["model_version"]
     if version not in models:
         models[version] = load_model(find_model(models_dir, version))
-    return decide(models[version], [d["input"] for d in decisions], explain_all=True)
+    model = models[version]
+    policy = logged_policy(store, decisions[0], model)
+    return decide(model, [d["input"] for d in decisions], policy, explain_all=True)
+
+
+def logged_policy(store: AuditStore, decision: dict, model: LoadedModel) -> Policy:
+    """The policy a logged decision was made under.
+
+    Decisions logged before scoring policies existed record none: their lanes came from the
+    thresholds in the model's metadata (or the defaults), with three reasons by size.
+    """
+    if decision.get("policy_sha256"):
+        return store.policy(decision["policy_sha256"])
+    lanes = model.metadata.get("lanes") or {}
+    return Policy(version="model metadata", **lanes)

@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure  # figures drawn straight to files: no pyplot state
 from sklearn.metrics import precision_recall_curve
 
-from parcelrisk.evaluate import label_views
+from parcelrisk.evaluate import label_views, promotion_view
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -140,19 +140,21 @@ def plot_importance(importance: pd.Series, path: Path, top: int = 20) -> Path:
     return _save(importance_figure(importance, top), path)
 
 
-def headline_view(test: pd.DataFrame) -> str:
-    """The view the report plots: the ground truth on generated data, else inspected IPW."""
-    return "ground_truth" if "gt_violation" in test else "inspected_ipw"
+def headline_view(views) -> str:
+    """The view the report plots: the ground truth on generated data, else the promotion
+    view (inspected with IPW where the data gives propensities, else inspected)."""
+    return "ground_truth" if "ground_truth" in set(views) else promotion_view(views)
 
 
 def write_report(evaluation, test: pd.DataFrame, out_dir: Path, metadata: dict) -> Path:
     """Write ``evaluation.md``, ``metrics.json``, feature importance and plots to ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     views = label_views(test)
-    view = headline_view(test)
+    view = headline_view(views)
     rows, y, w = views[view]
     scores = {name: s[rows] for name, (s, _) in evaluation.scores.items()}
-    inspected, found, ipw = views["inspected_ipw"]
+    calibrated = promotion_view(views)
+    inspected, found, weight = views[calibrated]
     ours = evaluation.scores["parcelrisk"][0]
     booster = metadata["feature_names"]
     gains = pd.Series(metadata.get("importance", {}), dtype=float)
@@ -162,7 +164,7 @@ def write_report(evaluation, test: pd.DataFrame, out_dir: Path, metadata: dict) 
         ),
         plot_calibration(
             found[inspected], ours[inspected], out_dir / "calibration.png",
-            "calibration (inspected, IPW)", ipw[inspected],
+            f"calibration ({calibrated.replace('_', ' ')})", weight[inspected],
         ),
         plot_precision_at_budget(evaluation.table, view, out_dir / "precision_at_budget.png"),
     ]  # fmt: skip

@@ -51,14 +51,18 @@ def _pyfunc_class():
 
         def load_context(self, context):
             from parcelrisk.artifact import load_model
+            from parcelrisk.policy import load_policy
 
             self.model = load_model(context.artifacts["model_dir"])
+            self.policy = load_policy()
 
         def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-            from parcelrisk.predict import score
-            from parcelrisk.validation import validate
+            """Probability and lane per declaration, in the model's own column names."""
+            from parcelrisk.predict import decide_frame
 
-            return score(self.model, validate(pd.DataFrame(model_input))).reset_index(drop=True)
+            decisions = decide_frame(self.model, pd.DataFrame(model_input), self.policy,
+                                     explain="none")  # fmt: skip
+            return decisions[["parcel_id", "probability", "lane"]]
 
     return _Model
 
@@ -78,19 +82,22 @@ def example_input(frame: pd.DataFrame, n: int = 3) -> pd.DataFrame:
 def log_run(
     *,
     model_dir: Path,
+    name: str = REGISTERED_MODEL,
     params: dict[str, Any],
     metrics: dict[str, float],
     tags: dict[str, str],
     artifacts: list[Path],
-    input_example: pd.DataFrame,
+    input_example: pd.DataFrame | None,
     promotion_score: Callable[[Any], float] | None,
     new_score: float,
 ) -> dict[str, Any]:
-    """Log a training run, register a model version and set its alias.
+    """Log a training run, register a model version of ``name`` and set its alias.
 
     The new version becomes ``champion`` only if it beats the current champion on the
-    same validation data (``promotion_score(champion_pyfunc)`` against ``new_score``);
-    otherwise it is ``challenger``. Returns run id, version, alias and the reason.
+    same test window (``promotion_score(champion)``, the champion's exported model loaded
+    by :func:`parcelrisk.artifact.load_model`, against ``new_score``); otherwise it is
+    ``challenger``. Without ``input_example`` (a model reading a user's own columns) the
+    model is logged without a signature. Returns run id, version, alias and the reason.
     """
     mlflow = _configure()
     from mlflow.models import infer_signature
@@ -105,36 +112,39 @@ def log_run(
         output = pd.DataFrame(
             {"parcel_id": ["x"], "probability": [0.1], "lane": ["release"]}
         )  # fmt: skip
-        with warnings.catch_warnings():  # integer-column hint: quantity is never missing
-            warnings.simplefilter("ignore", UserWarning)
-            signature = infer_signature(input_example, output)
+        signature = None
+        if input_example is not None:
+            with warnings.catch_warnings():  # integer-column hint: quantity is never missing
+                warnings.simplefilter("ignore", UserWarning)
+                signature = infer_signature(input_example, output)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=_pyfunc_class()(),
             artifacts={"model_dir": str(model_dir)},
             signature=signature,
             input_example=input_example,
-            registered_model_name=REGISTERED_MODEL,
+            registered_model_name=name,
         )
         version = str(info.registered_model_version)
     client = MlflowClient()
-    alias, reason = _promote(client, version, promotion_score, new_score)
-    client.set_registered_model_alias(REGISTERED_MODEL, alias, version)
+    alias, reason = _promote(client, name, version, promotion_score, new_score)
+    client.set_registered_model_alias(name, alias, version)
     return {"run_id": run.info.run_id, "version": version, "alias": alias, "reason": reason}
 
 
-def _promote(client, version: str, promotion_score, new_score: float) -> tuple[str, str]:
-    import mlflow
+def _promote(client, name: str, version: str, promotion_score, new_score: float):
     from mlflow.exceptions import MlflowException
 
+    from parcelrisk.artifact import load_model
+
     try:
-        current = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION)
+        current = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
         return CHAMPION, "no champion yet"
     if promotion_score is None:
         return CHALLENGER, f"champion v{current.version} kept: no comparison data"
     try:
-        champion = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}@{CHAMPION}")
+        champion = load_model(registered_model_dir(f"models:/{name}@{CHAMPION}"))
         old = promotion_score(champion)
     except Exception as err:  # e.g. a champion pickled by an older parcelrisk
         return CHALLENGER, (
@@ -147,14 +157,14 @@ def _promote(client, version: str, promotion_score, new_score: float) -> tuple[s
     return CHALLENGER, f"champion v{current.version} kept: {new_score:.4f} <= {old:.4f}"
 
 
-def alias_version(alias: str = CHAMPION) -> str | None:
-    """The registered version of ``parcelrisk`` that holds ``alias``; None if none does."""
+def alias_version(alias: str = CHAMPION, name: str = REGISTERED_MODEL) -> str | None:
+    """The registered version of ``name`` that holds ``alias``; None if none does."""
     _configure()
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     try:
-        return str(MlflowClient().get_model_version_by_alias(REGISTERED_MODEL, alias).version)
+        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
     except MlflowException:
         return None
 

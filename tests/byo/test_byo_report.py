@@ -8,6 +8,7 @@ from conftest import DATA
 from parcelrisk.artifact import load_model
 from parcelrisk.audit import AuditStore
 from parcelrisk.auditreport import parcel_report
+from parcelrisk.policy import Policy
 from parcelrisk.predict import decide_and_log
 
 
@@ -16,7 +17,7 @@ def test_report_of_a_user_shaped_decision(trained, tmp_path):
     table = pd.read_csv(DATA, dtype=str, keep_default_na=False, na_values=[""]).tail(40)
     records = [{k: v for k, v in row.items() if pd.notna(v)} for row in table.to_dict("records")]
     store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
-    _, results = decide_and_log(store, model, records, explain_all=True)
+    _, results = decide_and_log(store, model, records, Policy(), explain_all=True)
     pid = results[0]["parcel_id"]
     text = parcel_report(store, trained.model.parent, pid)
     assert pid in text and "data:image/png;base64," in text

@@ -10,8 +10,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from parcelrisk.split import TimeSplit, split_by_time
 from parcelrisk.synth import generate
-from parcelrisk.train import FittedModel, TimeSplit, fit_model, split_by_time
+from parcelrisk.train import FittedModel, fit_model
 
 ROWS, DAYS, SEED, TEST_DAYS = 40_000, 24, 0, 7
 

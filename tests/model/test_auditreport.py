@@ -38,18 +38,20 @@ from parcelrisk.explain_plots import (
     probability_of_margin,
     waterfall_figure,
 )
+from parcelrisk.policy import Policy
 from parcelrisk.predict import decide_and_log
 from parcelrisk.replay import reasons_on_demand
 from parcelrisk.tracking import example_input
 
 PNG = b"\x89PNG\r\n\x1a\n"
-LANES = {"inspect": 0.3, "review": 0.1}
+POLICY = Policy(version="test", inspect=0.3, review=0.1)
+LANES = POLICY.lanes
 
 
 def log_requests(store: AuditStore, model, records: list[dict], size: int) -> None:
     """Decide and log records in requests of ``size``, as the service does."""
     for start in range(0, len(records), size):
-        decide_and_log(store, model, records[start : start + size])
+        decide_and_log(store, model, records[start : start + size], POLICY)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +61,6 @@ def audit(fitted, split, tmp_path_factory):
         "version": "test-1",
         "training_window": {"start": str(split.train["declared_at"].min()),
                             "end": str(split.cutoff)},
-        "lanes": LANES,
     }  # fmt: skip
     save_model(fitted.pipeline, root / "models" / "parcelrisk-test-1", metadata)
     model = load_model(root / "models" / "parcelrisk-test-1")

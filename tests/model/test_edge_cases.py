@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from parcelrisk.artifact import LoadedModel
-from parcelrisk.evaluate import evaluate_model
-from parcelrisk.predict import score
-from parcelrisk.train import labels_and_weights
+from parcelrisk.evaluate import evaluate
+from parcelrisk.labels import labels_and_weights
+from parcelrisk.policy import Policy
+from parcelrisk.predict import DECISION_COLUMNS, decide_frame
 
 
 def test_inspected_parcel_without_propensity_is_named(split):
@@ -20,12 +21,12 @@ def test_inspected_parcel_without_propensity_is_named(split):
 
 def test_empty_batch_scores_to_an_empty_result(fitted, split, tmp_path):
     model = LoadedModel(fitted.pipeline, {"version": "t"}, tmp_path)
-    out = score(model, split.test.iloc[:0])
-    assert list(out.columns) == ["parcel_id", "probability", "lane"] and out.empty
+    out = decide_frame(model, split.test.iloc[:0], Policy())
+    assert tuple(out.columns) == DECISION_COLUMNS and out.empty
 
 
 def test_evaluation_reports_the_configured_budgets(fitted, split):
-    evaluation = evaluate_model(
+    evaluation = evaluate(
         fitted.pipeline, split.test, train_features=fitted.features, y=fitted.y,
         weight=fitted.weight, budgets=(0.01, 0.03),
     )  # fmt: skip

@@ -18,20 +18,21 @@ from pathlib import Path
 import pytest
 
 from parcelrisk.artifact import LoadedModel
+from parcelrisk.policy import Policy
 from parcelrisk.predict import decide
 from parcelrisk.schema import DECLARATION_COLUMNS
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "decisions.json.gz"
 PARCELS = 2_000
 #: Lanes that put parcels in all three lanes of the session model's test window.
-LANES = {"inspect": 0.3, "review": 0.1}
+POLICY = Policy(inspect=0.3, review=0.1, top=3, direction="both")
 
 
 def _decisions(fitted, split) -> list[dict]:
-    model = LoadedModel(fitted.pipeline, {"version": "golden", "lanes": LANES}, Path("."))
+    model = LoadedModel(fitted.pipeline, {"version": "golden"}, Path("."))
     table = split.test[list(DECLARATION_COLUMNS)].iloc[:PARCELS]
     records = json.loads(table.to_json(orient="records", date_format="iso", date_unit="us"))
-    return decide(model, records, explain_all=True)
+    return decide(model, records, POLICY, explain_all=True)
 
 
 def test_decisions_equal_the_golden_file(fitted, split):

@@ -13,6 +13,7 @@ import pytest
 
 from hostile import assert_scored_or_refused, mutated_batches
 from parcelrisk.artifact import LoadedModel
+from parcelrisk.policy import Policy
 from parcelrisk.predict import decide
 from parcelrisk.schema import DECLARATION_COLUMNS
 from parcelrisk.tracking import example_input
@@ -47,6 +48,6 @@ def test_odd_but_valid_values_score(model_and_records):
     odd = dict(records[0], parcel_id="ODD", description="", seller_name="😀" * 300,
                recipient_address="улица " * 2000, carrier="never seen", marketplace=None,
                hts_code=None, declared_value_usd=0.0, quantity=10**9)  # fmt: skip
-    (result,) = decide(model, [odd], explain_all=True)
+    (result,) = decide(model, [odd], Policy(), explain_all=True)
     assert result["parcel_id"] == "ODD" and result["reasons"]
     json.dumps(result, allow_nan=False)

@@ -31,13 +31,16 @@ from parcelrisk.cli import app
 from parcelrisk.config import ModelConfig
 from parcelrisk.evaluate import evaluate_exported
 from parcelrisk.io import read_declarations, write_declarations
+from parcelrisk.labels import labels_and_weights
 from parcelrisk.model import RiskClassifier
-from parcelrisk.predict import assign_lanes, decide, score
+from parcelrisk.policy import Policy
+from parcelrisk.predict import decide, decide_frame
 from parcelrisk.schema import CONTRACT_VERSION, GROUND_TRUTH_COLUMNS
+from parcelrisk.split import split_by_time
 from parcelrisk.synth import generate, legacy_rule_score
 from parcelrisk.tracking import example_input
-from parcelrisk.train import fit_model, labels_and_weights, split_by_time
-from parcelrisk.validation import validate, validate_records
+from parcelrisk.train import fit_model
+from parcelrisk.validation import validate_records
 
 # measured on the session data (conftest.py: 40,000 parcels, 24 days, seed 0, 7 test days)
 MIN_ROC_AUC = 0.68  # measured 0.742
@@ -153,14 +156,17 @@ def test_minimum_quality_on_the_later_window(split, test_scores):
 
 
 @pytest.fixture(scope="module")
-def exported(fitted, test_scores, tmp_path_factory) -> Path:
-    """The session model exported with lanes that put parcels in every lane."""
-    lanes = {
-        "inspect": float(np.quantile(test_scores, 0.95)),
-        "review": float(np.quantile(test_scores, 0.80)),
-    }
+def exported(fitted, tmp_path_factory) -> Path:
+    """The session model exported."""
     directory = tmp_path_factory.mktemp("models") / "parcelrisk-20250101T000000Z"
-    return save_model(fitted.pipeline, directory, {"version": "test-1", "lanes": lanes})
+    return save_model(fitted.pipeline, directory, {"version": "test-1"})
+
+
+@pytest.fixture(scope="module")
+def policy(test_scores) -> Policy:
+    """A policy whose lanes put parcels of the test window in every lane."""
+    inspect, review = np.quantile(test_scores, [0.95, 0.80])
+    return Policy(version="test", inspect=float(inspect), review=float(review))
 
 
 @pytest.fixture
@@ -241,17 +247,16 @@ def test_latest_model_is_the_newest_directory(tmp_path):
     assert latest_model(tmp_path) == tmp_path / "parcelrisk-20250102T000000Z"
 
 
-def test_score_returns_probability_and_lane_in_input_order(exported, split, test_scores):
+def test_score_returns_probability_and_lane_in_input_order(exported, policy, split, test_scores):
     loaded = load_model(exported)
-    shuffled = validate(split.test.sample(frac=1.0, random_state=0))
-    out = score(loaded, shuffled)
-    assert list(out.columns) == ["parcel_id", "probability", "lane"]
-    assert out.index.equals(shuffled.index)
+    shuffled = split.test.sample(frac=1.0, random_state=0)
+    out = decide_frame(loaded, shuffled, policy, explain="none")
+    assert list(out.columns) == ["parcel_id", "probability", "lane", "model_version", "reasons"]
     np.testing.assert_array_equal(out["parcel_id"], shuffled["parcel_id"])
     # a batch's features do not depend on the order of its rows
     expected = pd.Series(test_scores, index=split.test.index).loc[shuffled.index]
     np.testing.assert_array_equal(out["probability"], expected)
-    lanes = loaded.metadata["lanes"]
+    lanes = policy.lanes
     p = out["probability"]
     expected_lane = np.where(
         p >= lanes["inspect"], "inspect", np.where(p >= lanes["review"], "review", "release")
@@ -260,14 +265,14 @@ def test_score_returns_probability_and_lane_in_input_order(exported, split, test
     assert set(out["lane"]) == {"inspect", "review", "release"}
 
 
-def test_decisions_carry_the_scores_of_the_same_declarations(exported, split):
+def test_decisions_carry_the_scores_of_the_same_declarations(exported, policy, split):
     loaded = load_model(exported)
     records = json.loads(example_input(split.test, 400).to_json(orient="records"))
     requests = [[r] for r in records[:300]] + [records[300:340], records[340:400]]
     lanes = set()
     for request in requests:
-        expected = score(loaded, validate_records(request))
-        got = decide(loaded, request)
+        expected = decide_frame(loaded, pd.DataFrame(validate_records(request)), policy)
+        got = decide(loaded, request, policy)
         assert [d["parcel_id"] for d in got] == expected["parcel_id"].tolist()
         assert [d["probability"] for d in got] == expected["probability"].tolist()
         assert [d["lane"] for d in got] == expected["lane"].tolist()
@@ -279,8 +284,7 @@ def test_decisions_carry_the_scores_of_the_same_declarations(exported, split):
 
 
 def test_lane_thresholds_are_inclusive():
-    lanes = {"inspect": 0.5, "review": 0.2}
-    got = assign_lanes(np.array([0.5, 0.4999, 0.2, 0.1999, 1.0, 0.0]), lanes)
+    got = Policy(inspect=0.5, review=0.2).lane(np.array([0.5, 0.4999, 0.2, 0.1999, 1.0, 0.0]))
     assert list(got) == ["inspect", "review", "review", "release", "inspect", "release"]
 
 
@@ -350,7 +354,7 @@ def test_cli_score_writes_scores_and_prints_the_riskiest(in_cli):
     scores = pd.read_csv("out/scores.csv")
     assert list(scores.columns) == ["parcel_id", "probability", "lane"]
     np.testing.assert_array_equal(scores["parcel_id"], in_cli.frame["parcel_id"])
-    expected = score(load_model(model_dir), read_declarations("parcels.parquet"))
+    expected = decide_frame(load_model(model_dir), read_declarations("parcels.parquet"), Policy())
     np.testing.assert_allclose(scores["probability"], expected["probability"], rtol=1e-15)
     np.testing.assert_array_equal(scores["lane"], expected["lane"])
     text = flat(result.output)
@@ -395,7 +399,7 @@ def test_cli_evaluate_json_gives_the_labelled_view_of_contract_data(in_cli):
     result = runner.invoke(app, [*args, "--config", "model.yaml"])
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
-    assert set(figures["precision"]) == {"0.01", "0.05", "0.1"}
+    assert set(figures["precision"]) == {"0.01", "0.02", "0.05", "0.1"}
     # the labelled rows of contract data are its inspected parcels, unweighted
     metrics = json.loads((Path("reports") / figures["model"] / "metrics.json").read_text())
     inspected = "parcelrisk.inspected."
@@ -446,6 +450,7 @@ def test_evaluate_uses_the_models_own_test_window(in_cli, tmp_path):
     loaded = load_model(in_cli.models[0])
     start = pd.Timestamp(loaded.metadata["test_window"]["start"])
     frame = read_declarations("parcels.parquet", require_outcomes=True)
-    evaluation, _ = evaluate_exported(loaded, frame, ModelConfig(), tmp_path)
+    evaluation, test = evaluate_exported(loaded, frame, ModelConfig())
+    assert (test["declared_at"] >= start).all()
     n = evaluation.table.loc[("parcelrisk", "ground_truth"), "n"]
     assert n == (frame["declared_at"] >= start).sum()

@@ -18,7 +18,8 @@ from mlflow.tracking import MlflowClient
 
 from parcelrisk.artifact import load_model, read_metadata
 from parcelrisk.config import ModelConfig
-from parcelrisk.predict import score
+from parcelrisk.policy import Policy
+from parcelrisk.predict import decide_frame
 from parcelrisk.schema import DECLARATION_COLUMNS
 from parcelrisk.tracking import CHALLENGER, CHAMPION, REGISTERED_MODEL, example_input, tracking_uri
 from parcelrisk.train import train
@@ -98,7 +99,7 @@ def test_champion_scores_like_the_exported_directory(tracked, client, split):
     assert len(inputs) == 300 and set(inputs.columns) <= set(DECLARATION_COLUMNS)
     got = champion.predict(inputs)
     exported = load_model(tracked.first.model_dir)
-    expected = score(exported, validate(inputs))
+    expected = decide_frame(exported, validate(inputs), Policy())
     assert list(got.columns) == ["parcel_id", "probability", "lane"]
     np.testing.assert_array_equal(got["parcel_id"], expected["parcel_id"])
     np.testing.assert_array_equal(got["probability"], expected["probability"])
@@ -175,7 +176,7 @@ def test_a_champion_this_installation_cannot_score_is_kept_with_the_reason(track
     def broken(champion):
         raise AttributeError("'EntityHistory' object has no attribute 'skipped_entities_'")
 
-    alias, reason = _promote(client, "2", broken, 0.99)
+    alias, reason = _promote(client, REGISTERED_MODEL, "2", broken, 0.99)
     assert alias == CHALLENGER
     assert reason.startswith("champion v1 kept: this installation could not score it")
     assert "skipped_entities_" in reason

@@ -10,12 +10,17 @@ import pytest
 from live_service import bentoml_serve
 from parcelrisk.artifact import save_model
 from parcelrisk.audit import AuditStore
+from parcelrisk.policy import load_policy
 from parcelrisk.schema import CONTRACT_VERSION
+from parcelrisk.split import split_by_time
 from parcelrisk.synth import generate
 from parcelrisk.tracking import example_input
-from parcelrisk.train import fit_model, split_by_time
+from parcelrisk.train import fit_model
 
 API_KEY = "test-key"
+POLICY = (
+    "version: http-test\nlanes: {inspect: 0.3, review: 0.1}\nreasons: {top: 2, direction: raises}\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,14 +30,15 @@ def served(tmp_path_factory):
     model_dir = save_model(
         fit_model(split.train).pipeline,
         root / "model",
-        {"version": "test-1", "training_window": {"start": "x", "end": str(split.cutoff)},
-         "lanes": {"inspect": 0.3, "review": 0.1}},
+        {"version": "test-1", "training_window": {"start": "x", "end": str(split.cutoff)}},
     )  # fmt: skip
+    (root / "policy.yaml").write_text(POLICY)
     env = {
         "PARCELRISK_MODEL_DIR": str(model_dir),
         "PARCELRISK_AUDIT_URL": f"sqlite:///{root / 'audit.db'}",
         "PARCELRISK_API_KEY": API_KEY,
         "PARCELRISK_MAX_BATCH": "50",
+        "PARCELRISK_POLICY": str(root / "policy.yaml"),
     }
     with bentoml_serve(root, env) as base:
         # JSON as a client sends it: missing values are null
@@ -56,10 +62,15 @@ def test_score_returns_probability_lane_model_and_reasons(served):
         assert res["lane"] in ("inspect", "review", "release")
         assert res["model"] == {"name": "parcelrisk", "version": "test-1"}
         assert res["reasons"] and all("text" in x for x in res["reasons"])
+        # the policy file of the service: at most 2 reasons, each raising the risk
+        assert len(res["reasons"]) <= 2 and {x["direction"] for x in res["reasons"]} == {"raises"}
     logged = {d["parcel_id"]: d for d in audit.decisions() if d["request_id"] == body["request_id"]}
     assert set(logged) == {p["parcel_id"] for p in parcels[:5]}
     first = logged[parcels[0]["parcel_id"]]
     assert first["input"] == parcels[0] and first["model_version"] == "test-1"
+    policy = load_policy(_root / "policy.yaml")
+    assert (first["policy_version"], first["policy_sha256"]) == ("http-test", policy.sha256)
+    assert audit.policy(policy.sha256) == policy  # stored whole: replay can use it
 
 
 def test_invalid_records_get_422_naming_every_problem_and_nothing_is_logged(served):
@@ -131,10 +142,13 @@ def test_audit_store_failure_answers_503_and_releases_no_decision(served):
 
 
 def test_model_metadata(served):
-    base, _, _, _ = served
+    base, _, _, root = served
     r = httpx.get(f"{base}/model", headers={"X-API-Key": API_KEY}, timeout=10)
     assert r.status_code == 200, r.text
     assert r.json()["version"] == "test-1" and r.json()["contract_version"] == CONTRACT_VERSION
+    policy = load_policy(root / "policy.yaml")
+    assert r.json()["policy"] == {**policy.to_dict(), "sha256": policy.sha256}
+    assert r.json()["policy"]["lanes"] == {"inspect": 0.3, "review": 0.1}
     assert httpx.get(f"{base}/model", timeout=10).status_code == 401
     # the mounted GET route leaves the service's own routes alone
     assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from parcelrisk.train import cutoff_for, split_at
+from parcelrisk.split import cutoff_for, split_at
 
 
 @pytest.fixture

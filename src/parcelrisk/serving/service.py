@@ -1,4 +1,4 @@
-"""BentoML service: thin HTTP layer over ``predict.score``, ``explain`` and the audit store.
+"""BentoML service: thin HTTP layer over the scoring core (``predict``) and the audit store.
 
 Configuration comes from the environment, read when the service starts:
 
@@ -8,6 +8,8 @@ Configuration comes from the environment, read when the service starts:
   (default: newest under ``models/``);
 - ``PARCELRISK_AUDIT_URL``: SQLAlchemy URL of the audit store (default
   ``sqlite:///audit.db`` in the working directory);
+- ``PARCELRISK_POLICY``: the scoring policy file (lanes, reasons; default
+  ``configs/policy.yaml`` in the working directory, else the built-in default policy);
 - ``PARCELRISK_API_KEY``: if set, requests must send it in the ``X-API-Key`` header;
 - ``PARCELRISK_MAX_BATCH``: most parcels per request (default 1000);
 - ``PARCELRISK_WORKERS``: worker processes, each with its own copy of the model (default 1;
@@ -38,9 +40,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from parcelrisk.artifact import latest_model, load_model
 from parcelrisk.audit import AuditStore
-from parcelrisk.explain import explain
-from parcelrisk.mapping import records_frame
-from parcelrisk.predict import decide, decide_and_log, log_decisions
+from parcelrisk.mapping import canonical_records
+from parcelrisk.policy import load_policy
+from parcelrisk.predict import decide, decide_and_log, log_decisions, score
 from parcelrisk.schema import INSPECTION_REASONS, VIOLATION_TYPES
 from parcelrisk.tracking import registered_model_dir
 from parcelrisk.validation import ContractError, json_safe
@@ -49,7 +51,7 @@ API_KEY_HEADER = "x-api-key"
 #: Requests of up to this many parcels are decided on the event loop (see ``score``).
 INLINE_PARCELS = 4
 MODEL_FIELDS = ("name", "version", "training_window", "test_window", "contract_version",
-                "code_version", "lanes", "weighting", "promotion_metric", "promotion_score",
+                "code_version", "weighting", "promotion_metric", "promotion_score",
                 "metrics", "evaluation")  # fmt: skip
 log = logging.getLogger("parcelrisk.serving")
 #: An API's JSON answer. Naming the media type spares BentoML working it out from the
@@ -121,6 +123,7 @@ class ParcelRisk:
         else:
             model_dir = os.environ.get("PARCELRISK_MODEL_DIR") or latest_model(Path("models"))
         self.model = load_model(model_dir)
+        self.policy = load_policy()
         self.audit = AuditStore(os.environ.get("PARCELRISK_AUDIT_URL", "sqlite:///audit.db"))
         self.api_key = os.environ.get("PARCELRISK_API_KEY") or None
         self.max_batch = _setting("PARCELRISK_MAX_BATCH", 1000)
@@ -153,14 +156,14 @@ class ParcelRisk:
         try:
             # every decision is written before the answer leaves: nothing answered is unlogged
             if len(parcels) <= INLINE_PARCELS:
-                results = decide(self.model, parcels, explain_all=explain_all)
+                results = decide(self.model, parcels, self.policy, explain_all=explain_all)
                 request_id = await self._in_thread(
-                    log_decisions, self.audit, self.model, parcels, results
+                    log_decisions, self.audit, self.model, self.policy, parcels, results
                 )
             else:
                 request_id, results = await self._in_thread(
                     functools.partial(decide_and_log, explain_all=explain_all),
-                    self.audit, self.model, parcels,
+                    self.audit, self.model, parcels, self.policy,
                 )  # fmt: skip
         except ContractError as err:
             return _error(ctx, 422, "invalid parcels; nothing was scored",
@@ -189,8 +192,9 @@ class ParcelRisk:
             return _error(ctx, 413 if parcels else 400,
                           f"send 1 to {self.max_batch} parcels in 'parcels'")  # fmt: skip
         try:
-            frame = records_frame(parcels, self.model.mapping)
-            e = explain(self.model.pipeline, frame)
+            scored = score(self.model.pipeline, canonical_records(parcels, self.model.mapping),
+                           self.policy, explain="all")  # fmt: skip
+            e = scored.explanation
         except ContractError as err:
             return _error(ctx, 422, "invalid parcels; nothing was explained",
                           problems=err.to_dicts())  # fmt: skip
@@ -208,7 +212,7 @@ class ParcelRisk:
                     "by_group": {k: float(v) for k, v in e.by_group.iloc[i].items()},
                     "by_feature": {k: float(v) for k, v in e.by_feature.iloc[i].items()},
                 }
-                for i, pid in enumerate(frame["parcel_id"])
+                for i, pid in enumerate(scored.parcel_id)
             ],
         }
 
@@ -226,9 +230,12 @@ class ParcelRisk:
 
     @http.get("/model")
     def model_info(self, x_api_key: str | None = Header(default=None)) -> JSONResponse:
-        """Model metadata: version, training window, metrics, contract version."""
+        """Model metadata (version, training window, metrics, contract version) and the
+        scoring policy in force (version, SHA-256, lanes, reasons)."""
         if not _key_matches(self.api_key, x_api_key):
             return JSONResponse(
                 {"error": f"missing or wrong API key in header {API_KEY_HEADER!r}"}, 401
             )
-        return JSONResponse(json_safe({k: self.model.metadata.get(k) for k in MODEL_FIELDS}))
+        info = {k: self.model.metadata.get(k) for k in MODEL_FIELDS}
+        info["policy"] = {**self.policy.to_dict(), "sha256": self.policy.sha256}
+        return JSONResponse(json_safe(info))
