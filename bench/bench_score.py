@@ -18,6 +18,7 @@ from pathlib import Path
 from parcelrisk.artifact import LoadedModel, load_model
 from parcelrisk.io import read_declarations
 from parcelrisk.model import features_of
+from parcelrisk.policy import Policy
 from parcelrisk.predict import score
 from parcelrisk.split import split_by_time
 from parcelrisk.synth import generate
@@ -53,7 +54,7 @@ def main() -> None:
     booster = model.pipeline[-1].booster_.booster_
     matrix = features_of(model.pipeline, test)
 
-    total = _best_of(lambda: score(model, test))
+    total = _best_of(lambda: score(model.pipeline, test, Policy(), explain="none"))
     features = _best_of(lambda: features_of(model.pipeline, test))
     predict = _best_of(lambda: booster.predict(matrix, raw_score=True))
     n = len(test)

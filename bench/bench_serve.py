@@ -32,10 +32,13 @@ from parcelrisk.artifact import load_model
 from parcelrisk.explain import explain_features
 from parcelrisk.io import read_declarations
 from parcelrisk.model import features_of
+from parcelrisk.policy import Policy
 from parcelrisk.predict import decide, decide_frame
 from parcelrisk.schema import DECLARATION_COLUMNS
 from parcelrisk.split import split_by_time
 from parcelrisk.tracking import example_input
+
+POLICY = Policy()  # the default lanes and reasons
 
 
 def start_service(
@@ -137,7 +140,7 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    in_process = _latencies(lambda rec: decide(model, [rec]), records[:100])
+    in_process = _latencies(lambda rec: decide(model, [rec], POLICY), records[:100])
     print(f"workers: {args.workers}")
     print(
         f"1 parcel/request  p50 {_p(lat, 50):7.1f} ms (target <= 10)   "
@@ -155,7 +158,7 @@ def main() -> None:
 
     table = test[list(DECLARATION_COLUMNS)]
     t0 = time.perf_counter()
-    decided = decide_frame(model, table)
+    decided = decide_frame(model, table, POLICY)
     table_rate = len(table) / (time.perf_counter() - t0)
     explained = int(decided["reasons"].notna().sum())
     print(
@@ -163,7 +166,7 @@ def main() -> None:
         f"of {len(table):,} (target >= 30,000: {'met' if table_rate >= 30_000 else 'NOT MET'})"
     )
     t0 = time.perf_counter()
-    decide(model, records)
+    decide(model, records, POLICY)
     records_rate = len(records) / (time.perf_counter() - t0)
     print(
         f"  reference: the same parcels as JSON records through decide() "

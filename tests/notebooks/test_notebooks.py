@@ -2,7 +2,7 @@
 
 Each notebook runs in a fresh working directory (as on a fresh clone) with a small
 configuration: 40,000 generated parcels over 24 days, a 5-day test window, 60 trees, and
-lanes low enough that every lane occurs. A cell that raises fails the test.
+a policy with lanes low enough that every lane occurs. A cell that raises fails the test.
 """
 
 from __future__ import annotations
@@ -56,9 +56,17 @@ def small_config(tmp_path) -> Path:
     settings = yaml.safe_load((ROOT / "configs" / "model.yaml").read_text())
     settings["test_days"] = 5
     settings["lgbm"]["n_estimators"] = 60
-    settings["lanes"] = {"inspect": 0.3, "review": 0.1}
     path = tmp_path / "model.yaml"
     path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+@pytest.fixture
+def small_policy(tmp_path) -> Path:
+    policy = yaml.safe_load((ROOT / "configs" / "policy.yaml").read_text())
+    policy["lanes"] = {"inspect": 0.3, "review": 0.1}
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(policy))
     return path
 
 
@@ -118,14 +126,15 @@ def test_retrain_notebook_ends_with_a_registered_model_and_a_decision(
 
 @pytest.mark.slow
 def test_auditor_notebook_explains_logged_decisions_and_writes_reports(
-    tmp_path, small_config, kernel_env
+    tmp_path, small_config, small_policy, kernel_env
 ):
     work = tmp_path / "work"
     nb = run("02_explain_for_auditors.ipynb", tmp_path / "02.ipynb", work_dir=str(work),
-             config_path=str(small_config), **SMALL)  # fmt: skip
+             config_path=str(small_config), policy_path=str(small_policy), **SMALL)  # fmt: skip
     out = texts(nb)
     assert "no model under models: training one (not registered)" in out
     assert "recomputed probabilities equal the logged ones: True" in out
+    assert "lanes (policy 1): review from 10%, inspect from 30%" in out
     assert images(nb) >= 7  # waterfall, importance, beeswarm, 3 dependence plots, lanes
     reports = sorted((work / "reports").glob("audit-*.html"))
     assert len(reports) == 2

@@ -166,6 +166,9 @@ def test_audit_replay_reproduces_every_logged_decision(served):
     assert result.exit_code == 0, result.output
     assert " 0 differ" in result.output
     assert len(audit.decisions()) >= 10
+    # replayed under the logged policy (2 reasons, raising only), not under the default
+    # policy of the working directory (3 reasons, both directions): explained parcels exist
+    assert any(d["reasons"] for d in audit.decisions())
 
 
 def test_audit_show_prints_reasons_also_for_unexplained_parcels(served):
