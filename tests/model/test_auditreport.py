@@ -255,19 +255,80 @@ def test_waterfall_ends_at_the_parcels_probability(audit):
     assert set(labels[1:-1]) == set(done.explanation.by_group.columns)
 
 
-def test_batch_figures_are_drawn_with_labels(audit):
+def _labels(ax) -> tuple[str, str, str]:
+    return ax.get_xlabel(), ax.get_ylabel(), ax.get_title()
+
+
+def _ticks(ax) -> list[str]:
+    return [t.get_text() for t in ax.get_yticklabels()]
+
+
+def _legend(ax) -> list[str]:
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+@pytest.fixture(scope="module")
+def batch(audit):
+    """The 600 logged decisions explained again; groups least important first."""
     done = recompute(audit.store, audit.models, audit.decisions)
-    lanes = done.decisions["lane"].to_numpy()
     by_group = done.explanation.by_group
-    feature = done.explanation.by_feature.abs().mean().idxmax()
-    for fig in (
-        group_importance_figure(by_group.abs().mean()),
-        group_beeswarm_figure(by_group, lanes),
-        lane_contributions_figure(by_group, lanes),
-        dependence_figure(done.explanation, feature, lanes),
-    ):
-        ax = fig.axes[0]
-        assert ax.get_xlabel() and ax.get_title()
+    return SimpleNamespace(
+        explanation=done.explanation, by_group=by_group, lanes=done.decisions["lane"].to_numpy(),
+        order=list(by_group.abs().mean().sort_values().index),
+        present=["release", "review", "inspect"],  # every lane occurs, drawn in this order
+    )  # fmt: skip
+
+
+def test_group_importance_figure_draws_mean_absolute_contributions(batch):
+    importance = batch.by_group.abs().mean()
+    ax = group_importance_figure(importance).axes[0]
+    assert _labels(ax) == ("mean |contribution| (margin, log-odds)", "input group",
+                           "importance by input group")  # fmt: skip
+    assert _ticks(ax) == batch.order
+    widths = [bar.get_width() for bar in ax.patches]
+    np.testing.assert_allclose(widths, importance[batch.order], rtol=1e-12)
+
+
+def test_group_beeswarm_figure_draws_every_parcels_contribution_by_lane(batch):
+    ax = group_beeswarm_figure(batch.by_group, batch.lanes).axes[0]
+    assert _labels(ax) == ("contribution to the score (margin, log-odds)", "",
+                           "contributions by input group")  # fmt: skip
+    assert _ticks(ax) == batch.order and _legend(ax) == batch.present
+    drawn = [(lane, group) for lane in batch.present for group in batch.order]
+    assert len(ax.collections) == len(drawn)
+    for points, (lane, group) in zip(ax.collections, drawn, strict=True):
+        xy = points.get_offsets()
+        np.testing.assert_array_equal(xy[:, 0], batch.by_group[group][batch.lanes == lane])
+        assert (np.abs(xy[:, 1] - batch.order.index(group)) <= 0.3).all()  # jittered row
+
+
+def test_lane_contributions_figure_draws_each_lanes_mean_contributions(batch):
+    ax = lane_contributions_figure(batch.by_group, batch.lanes).axes[0]
+    assert _labels(ax) == ("mean contribution (margin, log-odds)", "input group",
+                           "what drives each lane")  # fmt: skip
+    assert _ticks(ax) == batch.order and _legend(ax) == batch.present
+    means = batch.by_group.groupby(batch.lanes).mean()
+    expected = [means.loc[lane, group] for lane in batch.present for group in batch.order]
+    np.testing.assert_allclose([bar.get_width() for bar in ax.patches], expected, rtol=1e-12)
+
+
+def test_dependence_figure_draws_known_values_and_counts_the_missing(batch):
+    e = batch.explanation
+    feature = e.by_feature.abs().mean().idxmax()
+    x = e.features[feature].to_numpy(dtype=float)
+    missing = int(np.isnan(x).sum())
+    assert missing > 0  # so that the title's note is drawn
+    ax = dependence_figure(e, feature, batch.lanes).axes[0]
+    assert _labels(ax) == (
+        f"{feature} (feature value)", "contribution (margin, log-odds)",
+        f"{feature}\n(input group: {feature_group(feature)}; {missing:,} parcels without a "
+        "value not shown)",
+    )  # fmt: skip
+    assert _legend(ax) == batch.present
+    contribution = e.by_feature[feature].to_numpy()
+    for points, lane in zip(ax.collections, batch.present, strict=True):
+        rows = (batch.lanes == lane) & ~np.isnan(x)
+        np.testing.assert_array_equal(points.get_offsets(), np.c_[x[rows], contribution[rows]])
 
 
 # --- the command line -----------------------------------------------------------------------------

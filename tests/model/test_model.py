@@ -85,14 +85,23 @@ def test_classifier_refuses_too_few_labels(fitted):
         RiskClassifier().fit(X, np.zeros(len(y), dtype=int), sample_weight=w)
 
 
-def test_too_few_labels_error_states_the_real_minimum(fitted):
+@pytest.mark.parametrize(("fraction", "need"), [(0.2, 100), (0.4, 84)])
+def test_too_few_labels_error_states_a_minimum_that_is_enough(fitted, fraction, need):
+    """80 labelled parcels are too few; the error states how many are needed (not the naive
+    50 + 20), and that many are enough to fit."""
     X, y, w = fitted.features, fitted.y, fitted.weight
-    rows = np.flatnonzero(w > 0)[:80]
-    try:
-        RiskClassifier().fit(X.iloc[rows], y[rows], sample_weight=w[rows])
-    except ValueError as err:
-        need = re.search(r"need at least (\d+)", str(err))
-        assert need and int(need.group(1)) > len(rows), str(err)
+    labelled = np.flatnonzero(w > 0)
+    model = RiskClassifier(calibration_fraction=fraction)
+    few = labelled[:80]
+    message = (
+        f"too few labelled parcels to train and calibrate: 80 have an outcome; need at least "
+        f"{need} (50 to train and 20 to calibrate with calibration_fraction={fraction})"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        model.fit(X.iloc[few], y[few], sample_weight=w[few])
+    enough = labelled[:need]
+    model.fit(X.iloc[enough], y[enough], sample_weight=w[enough])
+    assert model.predict_proba(X.iloc[enough]).shape == (need, 2)
 
 
 # --- predictions -------------------------------------------------------------------------------

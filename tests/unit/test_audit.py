@@ -83,8 +83,28 @@ def test_outcomes_are_recorded(store):
     ]  # fmt: skip
 
 
-def test_the_store_offers_no_update_or_delete(store):
-    assert not [m for m in dir(store) if m.startswith(("update", "delete", "remove", "clear"))]
+def test_the_store_is_append_only(store):
+    """Its whole public interface appends or reads, and logging a parcel again adds a row:
+    what was logged before comes back unchanged, field for field."""
+    public = {m for m in dir(store) if not m.startswith("_")}
+    assert public == {
+        "append_decisions", "append_outcomes", "decisions", "outcomes",
+        "labelled_declarations", "url", "engine",
+    }  # fmt: skip
+    store.append_decisions([_decision(1)])
+    store.append_outcomes([{"parcel_id": "P1", "inspected": True, "violation_found": False}])
+    [decision], [outcome] = store.decisions(), store.outcomes()
+    again = Decision("req-2", "P1", {"parcel_id": "P1", "quantity": 3}, "v2", 0.9, "inspect", None)
+    store.append_decisions([again])
+    store.append_outcomes([{"parcel_id": "P1", "inspected": True, "violation_found": True,
+                            "violation_type": "counterfeit"}])  # fmt: skip
+    decisions, outcomes = store.decisions(parcel_id="P1"), store.outcomes()
+    assert decisions[0] == decision and outcomes[0] == outcome
+    assert [(d["request_id"], d["lane"]) for d in decisions] == [
+        ("req-1", "review"),
+        ("req-2", "inspect"),
+    ]
+    assert [o["violation_found"] for o in outcomes] == [False, True]
 
 
 def test_long_ids_and_outcome_times_come_back_as_logged(store):
