@@ -29,11 +29,11 @@ import httpx
 import numpy as np
 
 from parcelrisk.artifact import load_model
+from parcelrisk.contract import DECLARATION_COLUMNS
 from parcelrisk.explain import explain_features
 from parcelrisk.io import read_declarations
 from parcelrisk.model import features_of
 from parcelrisk.predict import decide, decide_frame
-from parcelrisk.schema import DECLARATION_COLUMNS
 from parcelrisk.tracking import example_input
 from parcelrisk.train import split_by_time
 

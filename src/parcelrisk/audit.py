@@ -158,8 +158,8 @@ class AuditStore:
         """
         import pandas as pd
 
+        from parcelrisk.contract import FIELDS_BY_NAME
         from parcelrisk.mapping import records_frame
-        from parcelrisk.schema import FIELDS_BY_NAME
         from parcelrisk.validation import validate_records
 
         outcomes = pd.DataFrame(self.outcomes())

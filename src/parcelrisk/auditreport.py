@@ -22,10 +22,10 @@ from parcelrisk import __version__
 from parcelrisk.artifact import LoadedModel, find_model, load_model
 from parcelrisk.audit import AuditStore, input_hash
 from parcelrisk.config import ModelConfig
+from parcelrisk.contract import FIELDS_BY_NAME
 from parcelrisk.explain import Explanation, evidence, explain, reasons
 from parcelrisk.explain_plots import LANE_COLOURS, waterfall_figure
 from parcelrisk.htmlpage import escape, image, page, table
-from parcelrisk.schema import FIELDS_BY_NAME
 
 LANES = ("inspect", "review", "release")
 

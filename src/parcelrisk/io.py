@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from parcelrisk.schema import FIELDS, Field, Kind
+from parcelrisk.contract.schema import FIELDS, Field, Kind
 from parcelrisk.validation import ContractError, ContractProblem, check, validate
 
 __all__ = ["SUFFIXES", "read_declarations", "write_declarations"]

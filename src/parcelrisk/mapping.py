@@ -35,7 +35,7 @@ import pandas as pd
 import yaml
 from pandas.api import types as ptypes
 
-from parcelrisk.schema import FIELDS, FIELDS_BY_NAME, Field, Kind, Role, is_ground_truth
+from parcelrisk.contract.schema import FIELDS, FIELDS_BY_NAME, Field, Kind, Role, is_ground_truth
 from parcelrisk.validation import NOT_UNICODE, ContractError, ContractProblem, check, is_unicode
 
 __all__ = [

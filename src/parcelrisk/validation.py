@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from parcelrisk.schema import FIELDS, FIELDS_BY_NAME, Field, Kind, Role
+from parcelrisk.contract.schema import FIELDS, FIELDS_BY_NAME, Field, Kind, Role
 
 __all__ = [
     "CANONICAL_DTYPES",

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from parcelrisk import schema
+from parcelrisk.contract import schema
 from parcelrisk.synth import (
     MECHANISMS,
     GeneratorConfig,

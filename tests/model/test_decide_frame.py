@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from parcelrisk.artifact import LoadedModel
+from parcelrisk.contract import DECLARATION_COLUMNS
 from parcelrisk.predict import decide, decide_frame
-from parcelrisk.schema import DECLARATION_COLUMNS
 from parcelrisk.validation import ContractError
 
 

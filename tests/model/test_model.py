@@ -29,11 +29,11 @@ from parcelrisk.artifact import (
 )
 from parcelrisk.cli import app
 from parcelrisk.config import ModelConfig
+from parcelrisk.contract import CONTRACT_VERSION, GROUND_TRUTH_COLUMNS
 from parcelrisk.evaluate import evaluate_exported
 from parcelrisk.io import read_declarations, write_declarations
 from parcelrisk.model import RiskClassifier
 from parcelrisk.predict import assign_lanes, decide, score
-from parcelrisk.schema import CONTRACT_VERSION, GROUND_TRUTH_COLUMNS
 from parcelrisk.synth import generate, legacy_rule_score
 from parcelrisk.tracking import example_input
 from parcelrisk.train import fit_model, labels_and_weights, split_by_time

@@ -18,8 +18,8 @@ from mlflow.tracking import MlflowClient
 
 from parcelrisk.artifact import load_model, read_metadata
 from parcelrisk.config import ModelConfig
+from parcelrisk.contract import DECLARATION_COLUMNS
 from parcelrisk.predict import score
-from parcelrisk.schema import DECLARATION_COLUMNS
 from parcelrisk.tracking import CHALLENGER, CHAMPION, REGISTERED_MODEL, example_input, tracking_uri
 from parcelrisk.train import train
 from parcelrisk.validation import validate

@@ -10,7 +10,7 @@ import pytest
 from live_service import bentoml_serve
 from parcelrisk.artifact import save_model
 from parcelrisk.audit import AuditStore
-from parcelrisk.schema import CONTRACT_VERSION
+from parcelrisk.contract import CONTRACT_VERSION
 from parcelrisk.synth import generate
 from parcelrisk.tracking import example_input
 from parcelrisk.train import fit_model, split_by_time

@@ -103,7 +103,7 @@ def test_long_ids_and_outcome_times_come_back_as_logged(store):
 def test_outcomes_come_back_as_labelled_declarations_with_utc_outcome_times(store):
     from records import valid_record
 
-    from parcelrisk.schema import FIELDS_BY_NAME, Role
+    from parcelrisk.contract import FIELDS_BY_NAME, Role
 
     record = {k: v for k, v in valid_record(7).items()
               if FIELDS_BY_NAME[k].role in (Role.KEY, Role.INPUT)}  # fmt: skip

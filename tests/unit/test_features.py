@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from parcelrisk.contract import DECLARATION_COLUMNS, GROUND_TRUTH_COLUMNS, OUTCOME_COLUMNS
 from parcelrisk.features import build_features
 from parcelrisk.features.commodity import CommodityFeatures
 from parcelrisk.features.events import EventIndex, seconds
@@ -27,7 +28,6 @@ from parcelrisk.features.history import (
 from parcelrisk.features.party import PartyFeatures
 from parcelrisk.features.routing import CATEGORICAL_COLUMNS, CategoryCodes, RoutingFeatures
 from parcelrisk.features.text import DescriptionFeatures, normalize
-from parcelrisk.schema import DECLARATION_COLUMNS, GROUND_TRUTH_COLUMNS, OUTCOME_COLUMNS
 from parcelrisk.synth import generate
 from parcelrisk.validation import validate
 

@@ -102,10 +102,10 @@ def test_later_labels_never_reach_earlier_features(table, mapped, features):
 
 
 def test_a_table_with_only_id_time_and_label_still_gives_features(table):
+    from parcelrisk.contract import INPUT_COLUMNS
     from parcelrisk.features import build_features
     from parcelrisk.features.pipeline import skipped
     from parcelrisk.mapping import mapping_from_dict
-    from parcelrisk.schema import INPUT_COLUMNS
 
     bare = mapping_from_dict({"id": "declaration_no", "label": {"column": "illicit",
                               "positive": ["Y"], "negative": ["N"]},

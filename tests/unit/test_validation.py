@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from records import valid_record
 
-from parcelrisk.schema import FIELDS, FIELDS_BY_NAME, REQUIRED_COLUMNS, Kind, Role
+from parcelrisk.contract import FIELDS, FIELDS_BY_NAME, REQUIRED_COLUMNS, Kind, Role
 from parcelrisk.validation import (
     CANONICAL_DTYPES,
     ContractError,
