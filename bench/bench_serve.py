@@ -29,9 +29,8 @@ import httpx
 import numpy as np
 
 from parcelrisk.artifact import load_model
-from parcelrisk.contract import DECLARATION_COLUMNS
+from parcelrisk.contract import DECLARATION_COLUMNS, read_declarations
 from parcelrisk.explain import explain_features
-from parcelrisk.io import read_declarations
 from parcelrisk.model import features_of
 from parcelrisk.predict import decide, decide_frame
 from parcelrisk.tracking import example_input

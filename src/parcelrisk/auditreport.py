@@ -130,7 +130,7 @@ def recompute(store: AuditStore, models_dir: str | Path, decisions: pd.DataFrame
     History features count the other parcels of a request, so each request is
     re-scored whole (as :mod:`parcelrisk.replay` does) and the wanted rows are kept.
     """
-    from parcelrisk.mapping import records_frame
+    from parcelrisk.contract import records_frame
 
     if decisions.empty:
         raise ValueError("no logged decisions to explain")

@@ -52,7 +52,7 @@ def generate(
     ] = 800.0,
 ) -> None:
     """Generate synthetic parcel declarations with outcomes and hidden ground truth."""
-    from parcelrisk.io import check_suffix, write_declarations
+    from parcelrisk.contract import check_suffix, write_declarations
     from parcelrisk.synth import generate as run
     from parcelrisk.synth import summarize
 
@@ -110,7 +110,7 @@ def train(
     exported with the mapping, without MLflow.
     """
     from parcelrisk.config import load_config
-    from parcelrisk.io import read_declarations
+    from parcelrisk.contract import read_declarations
     from parcelrisk.train import cutoff_for
     from parcelrisk.train import train as run
 
@@ -139,7 +139,7 @@ def train(
 def _train_mapped(data, mapping, config, out, test_from, test_fraction, models_dir) -> None:
     """`train --mapping`: read the table through the mapping, train, print the evaluation."""
     from parcelrisk.config import load_config
-    from parcelrisk.mapping import load_mapping, read_mapped
+    from parcelrisk.contract import load_mapping, read_mapped
     from parcelrisk.train import cutoff_for, train_mapped
 
     with _user_errors():
@@ -194,9 +194,8 @@ def evaluate(
 
     from parcelrisk.artifact import latest_model, load_model
     from parcelrisk.config import load_config
+    from parcelrisk.contract import load_mapping, read_declarations, read_mapped
     from parcelrisk.evaluate import evaluate_exported, evaluate_window
-    from parcelrisk.io import read_declarations
-    from parcelrisk.mapping import load_mapping, read_mapped
 
     with _user_errors():
         settings = load_config(config)
@@ -240,8 +239,7 @@ def score(
 ) -> None:
     """Score a file of declarations: probability and lane per parcel."""
     from parcelrisk.artifact import latest_model, load_model
-    from parcelrisk.io import check_suffix, read_declarations
-    from parcelrisk.mapping import load_mapping, read_mapped
+    from parcelrisk.contract import check_suffix, load_mapping, read_declarations, read_mapped
     from parcelrisk.predict import score as run
 
     with _user_errors():

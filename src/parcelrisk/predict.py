@@ -10,9 +10,9 @@ import pandas as pd
 from parcelrisk.artifact import LoadedModel
 from parcelrisk.audit import AuditStore, Decision
 from parcelrisk.config import ModelConfig
+from parcelrisk.contract import plain_columns, validate
 from parcelrisk.features.columns import Columns
 from parcelrisk.model import features_of, probability_of_margin
-from parcelrisk.validation import plain_columns, validate
 
 
 def assign_lanes(probability: np.ndarray, lanes: dict[str, float]) -> np.ndarray:
@@ -99,7 +99,7 @@ def decide_frame(
     if model.mapping is None:
         frame = validate(declarations)
     else:
-        from parcelrisk.mapping import apply_mapping
+        from parcelrisk.contract import apply_mapping
 
         frame = apply_mapping(declarations, model.mapping, outcomes=False)
     if frame.empty:
@@ -141,7 +141,7 @@ def _read(records: list[dict], mapping) -> tuple[pd.DataFrame | Columns, list]:
     Small batches of plain records skip the canonical frame: their canonical values go
     to the features as they are (the same values the frame would hold).
     """
-    from parcelrisk.mapping import records_frame
+    from parcelrisk.contract import records_frame
 
     lists = plain_columns(records) if mapping is None else None
     if lists is None:

@@ -55,8 +55,8 @@ def _pyfunc_class():
             self.model = load_model(context.artifacts["model_dir"])
 
         def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+            from parcelrisk.contract import validate
             from parcelrisk.predict import score
-            from parcelrisk.validation import validate
 
             return score(self.model, validate(pd.DataFrame(model_input))).reset_index(drop=True)
 

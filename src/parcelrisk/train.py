@@ -20,11 +20,10 @@ from sklearn.pipeline import Pipeline
 
 from parcelrisk.artifact import save_model
 from parcelrisk.config import ModelConfig
-from parcelrisk.contract import is_ground_truth
+from parcelrisk.contract import ColumnMapping, is_ground_truth
 from parcelrisk.evaluate import Evaluation, evaluate_model, evaluate_window
 from parcelrisk.features.pipeline import skipped
 from parcelrisk.labels import inverse_propensity
-from parcelrisk.mapping import ColumnMapping
 from parcelrisk.model import make_model
 from parcelrisk.report import write_report
 

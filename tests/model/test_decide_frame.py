@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from parcelrisk.artifact import LoadedModel
-from parcelrisk.contract import DECLARATION_COLUMNS
+from parcelrisk.contract import DECLARATION_COLUMNS, ContractError
 from parcelrisk.predict import decide, decide_frame
-from parcelrisk.validation import ContractError
 
 
 @pytest.fixture(scope="module")

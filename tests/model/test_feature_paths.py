@@ -16,13 +16,12 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from parcelrisk.contract import DECLARATION_COLUMNS
+from parcelrisk.contract import DECLARATION_COLUMNS, plain_columns, validate_records
 from parcelrisk.features import columns, history, text
 from parcelrisk.features.columns import Columns
 from parcelrisk.features.text import _PUNCT, _SPACE, DescriptionFeatures, normalize
 from parcelrisk.model import features_of
 from parcelrisk.tracking import example_input
-from parcelrisk.validation import plain_columns, validate_records
 
 #: Characters whose lower-casing, whitespace or word class differs between engines.
 TRICKY = [

@@ -29,15 +29,20 @@ from parcelrisk.artifact import (
 )
 from parcelrisk.cli import app
 from parcelrisk.config import ModelConfig
-from parcelrisk.contract import CONTRACT_VERSION, GROUND_TRUTH_COLUMNS
+from parcelrisk.contract import (
+    CONTRACT_VERSION,
+    GROUND_TRUTH_COLUMNS,
+    read_declarations,
+    validate,
+    validate_records,
+    write_declarations,
+)
 from parcelrisk.evaluate import evaluate_exported
-from parcelrisk.io import read_declarations, write_declarations
 from parcelrisk.model import RiskClassifier
 from parcelrisk.predict import assign_lanes, decide, score
 from parcelrisk.synth import generate, legacy_rule_score
 from parcelrisk.tracking import example_input
 from parcelrisk.train import fit_model, labels_and_weights, split_by_time
-from parcelrisk.validation import validate, validate_records
 
 # measured on the session data (conftest.py: 40,000 parcels, 24 days, seed 0, 7 test days)
 MIN_ROC_AUC = 0.68  # measured 0.742

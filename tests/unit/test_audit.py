@@ -123,7 +123,7 @@ def test_mapped_records_come_back_through_the_models_mapping(tmp_path):
 
     import pytest
 
-    from parcelrisk.mapping import load_mapping, read_mapped
+    from parcelrisk.contract import load_mapping, read_mapped
 
     example = Path(__file__).parents[2] / "examples" / "byo"
     mapping = load_mapping(example / "mapping.yaml")

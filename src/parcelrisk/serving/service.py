@@ -38,12 +38,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from parcelrisk.artifact import latest_model, load_model
 from parcelrisk.audit import AuditStore
-from parcelrisk.contract import INSPECTION_REASONS, VIOLATION_TYPES
+from parcelrisk.contract import (
+    INSPECTION_REASONS,
+    VIOLATION_TYPES,
+    ContractError,
+    json_safe,
+    records_frame,
+)
 from parcelrisk.explain import explain
-from parcelrisk.mapping import records_frame
 from parcelrisk.predict import decide, decide_and_log, log_decisions
 from parcelrisk.tracking import registered_model_dir
-from parcelrisk.validation import ContractError, json_safe
 
 API_KEY_HEADER = "x-api-key"
 #: Requests of up to this many parcels are decided on the event loop (see ``score``).

@@ -1,6 +1,6 @@
 """Read and write declaration files (Parquet or CSV), always through the contract.
 
-Both formats hold the canonical frame of :func:`parcelrisk.validation.validate`, and
+Both formats hold the canonical frame of :func:`parcelrisk.contract.validate`, and
 ``read_declarations(write_declarations(frame, path))`` equals ``validate(frame)`` for the
 contract columns (exactly: values, missing values and dtypes).
 
@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from parcelrisk.contract.frames import check, validate
+from parcelrisk.contract.problems import ContractError, ContractProblem
 from parcelrisk.contract.schema import FIELDS, Field, Kind
-from parcelrisk.validation import ContractError, ContractProblem, check, validate
 
 __all__ = ["SUFFIXES", "read_declarations", "write_declarations"]
 
@@ -38,7 +39,7 @@ def read_declarations(path: str | Path, *, require_outcomes: bool = False) -> pd
     path : str or pathlib.Path
         A ``.parquet`` or ``.csv`` file.
     require_outcomes : bool, default False
-        Passed to :func:`parcelrisk.validation.validate`.
+        Passed to :func:`parcelrisk.contract.validate`.
 
     Returns
     -------
@@ -70,7 +71,7 @@ def write_declarations(frame: pd.DataFrame, path: str | Path) -> Path:
     Parameters
     ----------
     frame : pandas.DataFrame
-        Declarations; validated with :func:`parcelrisk.validation.validate` first, so
+        Declarations; validated with :func:`parcelrisk.contract.validate` first, so
         a file that is written can always be read back.
     path : str or pathlib.Path
         Destination, ending in ``.parquet`` or ``.csv``; parent folders are created.
