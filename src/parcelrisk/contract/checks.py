@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from parcelrisk.contract.parse import NOT_UNICODE, is_unicode
+from parcelrisk.contract.parse import NOT_UNICODE, OUT_OF_RANGE, is_unicode, parse_timestamps, to_ns
 from parcelrisk.contract.schema import Field, Kind
 
 STRING_KINDS = frozenset(
@@ -33,9 +33,7 @@ CANONICAL_DTYPES: dict[Kind, Any] = {
     Kind.TIMESTAMP: pd.DatetimeTZDtype(unit="ns", tz="UTC"),
 }
 
-_OUT_OF_RANGE = "timestamp out of range (years 1677 to 2262)"
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-TS_MIN, TS_MAX = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
 
 # Formats, as patterns for ``Series.str.fullmatch``; ASCII classes only ([0-9], not \d,
 # which matches any Unicode digit in Python's ``re``).
@@ -54,8 +52,6 @@ _FORMAT_REASONS: dict[Kind, str] = {
 HTS_LENGTHS = (6, 8, 10)
 # What ``infer_dtype(skipna=True)`` says of object columns holding only numbers (not bools).
 _NUMERIC_INFERRED = ("integer", "floating", "mixed-integer-float", "empty")
-# A time of day followed by 'Z' or a UTC offset (+HH, +HHMM or +HH:MM).
-_TZ_SUFFIX = r"[^T ]+[T ][0-9:.,]+(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)"
 
 
 @dataclass
@@ -293,9 +289,9 @@ def _check_timestamps(s: pd.Series) -> Checked:
 
 def _to_ns(utc: pd.Series, result: Checked) -> pd.Series:
     """UTC timestamps in nanoseconds, those outside the nanosecond range reported."""
-    out_of_range = ((utc < TS_MIN) | (utc > TS_MAX)).to_numpy(dtype=bool)
-    result.add(out_of_range, _OUT_OF_RANGE)
-    return utc.mask(out_of_range).dt.as_unit("ns")
+    ns, out_of_range = to_ns(utc)
+    result.add(out_of_range, OUT_OF_RANGE)
+    return ns
 
 
 def _timestamp_reason(value: Any) -> str:
@@ -335,23 +331,11 @@ def _timestamps_from_objects(s: pd.Series, result: Checked) -> pd.Series:
     return utc
 
 
-def _iso_to_utc(strings: pd.Series) -> pd.Series:
-    return pd.to_datetime(strings, utc=True, format="ISO8601", errors="coerce")
-
-
 def _parse_iso(s: pd.Series, result: Checked) -> pd.Series:
-    """Parse ISO 8601 strings (NA elsewhere) to UTC; empty strings count as missing."""
-    strings = s.astype(pd.StringDtype())
-    empty = strings.eq("").to_numpy(dtype=bool, na_value=False)
-    result.missing = result.missing | empty
-    given = strings.notna().to_numpy() & ~empty
-    parsed = _iso_to_utc(strings.mask(empty))
-    failed = given & _nulls(parsed)
-    if failed.any():  # a column's unit is inferred (ns if one value has 9 digits): retry
-        in_other_unit = np.zeros(len(s), dtype=bool)
-        in_other_unit[failed] = _iso_to_utc(strings[failed]).notna().to_numpy()
-        result.add(in_other_unit, _OUT_OF_RANGE)
-        result.add(failed & ~in_other_unit, "must be an ISO 8601 timestamp")
-    has_tz = strings.str.fullmatch(_TZ_SUFFIX).to_numpy(dtype=bool, na_value=False)
-    result.add(given & parsed.notna().to_numpy() & ~has_tz, "timestamp has no timezone")
-    return _to_ns(parsed.mask(~has_tz), result)
+    """Parse ISO 8601 strings (NA elsewhere) to UTC; blank strings count as missing."""
+    times = parse_timestamps(s)
+    result.missing = result.missing | (times.missing & s.notna().to_numpy())
+    result.add(times.unparsed, "must be an ISO 8601 timestamp")
+    result.add(times.local, "timestamp has no timezone")
+    result.add(times.out_of_range, OUT_OF_RANGE)
+    return times.utc

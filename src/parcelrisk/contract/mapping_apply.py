@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from parcelrisk.contract.files import check_suffix
+from parcelrisk.contract.files import check_suffix, read_file
 from parcelrisk.contract.frames import check
 from parcelrisk.contract.mapping_spec import FREEABLE_KINDS, ColumnMapping
 from parcelrisk.contract.mapping_values import (
@@ -34,10 +34,9 @@ from parcelrisk.contract.mapping_values import (
     numbers,
     role_values,
     row_ids,
-    text_values,
     times,
 )
-from parcelrisk.contract.parse import NOT_UNICODE, is_unicode
+from parcelrisk.contract.parse import NOT_UNICODE, as_text, is_unicode
 from parcelrisk.contract.problems import ContractProblem, MappedDataError, python_value
 from parcelrisk.contract.records import validate_records
 from parcelrisk.contract.schema import FIELDS_BY_NAME
@@ -51,16 +50,10 @@ def read_mapped(path: str | Path, mapping: ColumnMapping, *, outcomes: bool = Tr
     CSV is read as text (UTF-8, empty fields are missing); the mapping says how to parse.
     """
     path = Path(path)
-    suffix = check_suffix(path)
+    check_suffix(path)
     if not path.is_file():
         raise FileNotFoundError(f"data file {path} does not exist")
-    if suffix == ".parquet":
-        table = pd.read_parquet(path, engine="pyarrow")
-    else:
-        table = pd.read_csv(
-            path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig"
-        )
-    return apply_mapping(table, mapping, outcomes=outcomes)
+    return apply_mapping(read_file(path), mapping, outcomes=outcomes)
 
 
 def apply_mapping(
@@ -101,7 +94,7 @@ def apply_mapping(
     ids = row_ids(table, mapping)
     parsed: dict[str, pd.Series] = {}
     if mapping.id in present:
-        parsed["parcel_id"] = text_values(table[mapping.id])
+        parsed["parcel_id"] = as_text(table[mapping.id])
     if mapping.time in present:
         parsed["declared_at"] = times(table[mapping.time], mapping, ids, problems)
     for role, column in mapping.roles.items():

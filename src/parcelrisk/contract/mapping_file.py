@@ -18,15 +18,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from parcelrisk.contract.mapping_spec import (
-    FALSE,
     FREEABLE_KINDS,
     MAPPING_VERSION,
     ROLES,
-    TRUE,
     Binary,
     ColumnMapping,
 )
-from parcelrisk.contract.parse import label_text
+from parcelrisk.contract.parse import FALSE, TRUE, label_text
 from parcelrisk.contract.problems import MappingError
 from parcelrisk.contract.schema import FIELDS_BY_NAME, is_ground_truth
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from parcelrisk.contract.parse import FALSE, TRUE
 from parcelrisk.contract.schema import FIELDS, Field, Kind, Role
 
 MAPPING_VERSION = 1
@@ -22,8 +23,6 @@ ROLES: tuple[str, ...] = (
 )
 #: Kinds with a strict format that ``free`` relaxes to any non-blank value.
 FREEABLE_KINDS = frozenset({Kind.ENUM, Kind.COUNTRY, Kind.HTS, Kind.PORT, Kind.LOCODE})
-#: The yes and no values of a :class:`Binary` that declares none.
-TRUE, FALSE = ("1", "true"), ("0", "false")
 
 
 @dataclass(frozen=True)

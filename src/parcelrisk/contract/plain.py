@@ -23,10 +23,8 @@ from parcelrisk.contract.checks import (
     HTS_LENGTHS,
     PATTERNS,
     STRING_KINDS,
-    TS_MAX,
-    TS_MIN,
 )
-from parcelrisk.contract.parse import is_unicode
+from parcelrisk.contract.parse import EARLIEST, LATEST, is_unicode
 from parcelrisk.contract.schema import FIELDS, Field, Kind, Role
 
 _MAX_RECORDS = 1000
@@ -79,7 +77,7 @@ def _plain_value(fld: Field, value: Any) -> Any:
         stamp = pd.Timestamp(value).tz_convert("UTC")
     except (ValueError, OverflowError):  # e.g. 30 February
         return _FALL_BACK
-    return stamp if TS_MIN <= stamp <= TS_MAX else _FALL_BACK
+    return stamp if EARLIEST <= stamp <= LATEST else _FALL_BACK
 
 
 def plain_columns(records: Sequence[Any]) -> dict[str, list[Any]] | None:
