@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 
 from parcelrisk.artifact import LoadedModel, load_model
-from parcelrisk.io import read_declarations
+from parcelrisk.contract import read_declarations
 from parcelrisk.model import features_of
 from parcelrisk.policy import Policy
 from parcelrisk.predict import score

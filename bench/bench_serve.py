@@ -29,12 +29,11 @@ import httpx
 import numpy as np
 
 from parcelrisk.artifact import load_model
+from parcelrisk.contract import DECLARATION_COLUMNS, read_declarations
 from parcelrisk.explain import explain_features
-from parcelrisk.io import read_declarations
 from parcelrisk.model import features_of
 from parcelrisk.policy import Policy
 from parcelrisk.predict import decide, decide_frame
-from parcelrisk.schema import DECLARATION_COLUMNS
 from parcelrisk.split import split_by_time
 from parcelrisk.tracking import example_input
 

@@ -25,7 +25,7 @@ import httpx
 import numpy as np
 from bench_serve import start_service
 
-from parcelrisk.io import read_declarations
+from parcelrisk.contract import read_declarations
 from parcelrisk.split import split_by_time
 from parcelrisk.tracking import example_input
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from parcelrisk.contract import ContractError
 from parcelrisk.policy import Policy
 from parcelrisk.predict import decide
-from parcelrisk.validation import ContractError
 
 
 def assert_scored_or_refused(model, batches: Iterable[list[dict]]) -> None:

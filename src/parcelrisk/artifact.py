@@ -24,9 +24,8 @@ import yaml
 from sklearn.pipeline import Pipeline
 
 from parcelrisk import __version__
+from parcelrisk.contract import CONTRACT_VERSION, ColumnMapping, mapping_from_dict
 from parcelrisk.features.pipeline import FEATURES_VERSION, prepare
-from parcelrisk.mapping import ColumnMapping, mapping_from_dict
-from parcelrisk.schema import CONTRACT_VERSION
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"

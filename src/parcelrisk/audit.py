@@ -203,9 +203,7 @@ class AuditStore:
         """
         import pandas as pd
 
-        from parcelrisk.mapping import records_frame
-        from parcelrisk.schema import FIELDS_BY_NAME
-        from parcelrisk.validation import validate_records
+        from parcelrisk.contract import FIELDS_BY_NAME, records_frame, validate_records
 
         outcomes = pd.DataFrame(self.outcomes())
         if outcomes.empty:

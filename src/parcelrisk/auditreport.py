@@ -21,14 +21,13 @@ from matplotlib.figure import Figure
 from parcelrisk import __version__
 from parcelrisk.artifact import LoadedModel, find_model, load_model
 from parcelrisk.audit import AuditStore, input_hash
+from parcelrisk.contract import FIELDS_BY_NAME, records_frame
 from parcelrisk.explain import Explanation, evidence
 from parcelrisk.explain_plots import LANE_COLOURS, waterfall_figure
 from parcelrisk.htmlpage import escape, image, page, table
-from parcelrisk.mapping import records_frame
 from parcelrisk.policy import Policy
 from parcelrisk.predict import score
 from parcelrisk.replay import logged_policy
-from parcelrisk.schema import FIELDS_BY_NAME
 
 LANES = ("inspect", "review", "release")
 

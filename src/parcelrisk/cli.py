@@ -52,7 +52,7 @@ def generate(
     ] = 800.0,
 ) -> None:
     """Generate synthetic parcel declarations with outcomes and hidden ground truth."""
-    from parcelrisk.io import check_suffix, write_declarations
+    from parcelrisk.contract import check_suffix, write_declarations
     from parcelrisk.synth import generate as run
     from parcelrisk.synth import summarize
 
@@ -115,7 +115,7 @@ def train(
     exported with the mapping and reads records in your column names).
     """
     from parcelrisk.config import load_config
-    from parcelrisk.mapping import load_mapping, read_table
+    from parcelrisk.contract import load_mapping, read_table
     from parcelrisk.split import cutoff_for
     from parcelrisk.train import train as run
 
@@ -175,8 +175,8 @@ def evaluate(
     """
     from parcelrisk.artifact import latest_model, load_model
     from parcelrisk.config import load_config
+    from parcelrisk.contract import load_mapping, read_table
     from parcelrisk.evaluate import evaluate_exported
-    from parcelrisk.mapping import load_mapping, read_table
     from parcelrisk.report import write_report
 
     with _user_errors():
@@ -215,8 +215,7 @@ def score(
 ) -> None:
     """Score a file of declarations: probability and lane per parcel (and reasons)."""
     from parcelrisk.artifact import latest_model, load_model
-    from parcelrisk.io import check_suffix
-    from parcelrisk.mapping import load_mapping, read_table
+    from parcelrisk.contract import check_suffix, load_mapping, read_table
     from parcelrisk.policy import load_policy
     from parcelrisk.predict import decisions_frame
     from parcelrisk.predict import score as run

@@ -20,9 +20,9 @@ from sklearn.pipeline import Pipeline
 
 from parcelrisk.artifact import LoadedModel
 from parcelrisk.audit import AuditStore, Decision
+from parcelrisk.contract import canonical_frame, canonical_records
 from parcelrisk.explain import Explanation, explain_features, reasons
 from parcelrisk.features.columns import Columns
-from parcelrisk.mapping import canonical_frame, canonical_records
 from parcelrisk.model import features_of, probability_of_margin
 from parcelrisk.policy import Policy
 
@@ -66,8 +66,8 @@ def score(
         A fitted risk model (``features`` then ``classifier``).
     declarations : pandas.DataFrame or mapping of lists
         Canonical declarations, as the edge gives them
-        (:func:`parcelrisk.mapping.canonical_frame`, :func:`~parcelrisk.mapping.read_table`
-        or :func:`~parcelrisk.mapping.canonical_records`).
+        (:func:`parcelrisk.contract.canonical_frame`, :func:`~parcelrisk.contract.read_table`
+        or :func:`~parcelrisk.contract.canonical_records`).
     policy : Policy
         Lane thresholds and how many reasons to give, in which direction.
     explain : {"none", "lanes", "all"}, default "lanes"
@@ -110,7 +110,7 @@ def decide(
     """Decisions for JSON-like records (one request): probability, lane, model and reasons.
 
     Records are read at the edge (in the model's own column names: the contract's, or its
-    column mapping's; a :class:`~parcelrisk.validation.ContractError` lists every problem).
+    column mapping's; a :class:`~parcelrisk.contract.ContractError` lists every problem).
     Parcels in the inspect and review lanes (all, with ``explain_all``) get reasons.
     """
     s = score(model.pipeline, canonical_records(records, model.mapping), policy,

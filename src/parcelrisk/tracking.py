@@ -69,7 +69,7 @@ def _pyfunc_class():
 
 def example_input(frame: pd.DataFrame, n: int = 3) -> pd.DataFrame:
     """A few declarations as JSON-like columns (text, numbers, ISO timestamps)."""
-    from parcelrisk.schema import DECLARATION_COLUMNS
+    from parcelrisk.contract import DECLARATION_COLUMNS
 
     cols = [c for c in DECLARATION_COLUMNS if c in frame]
     sample = frame[cols].head(n).copy()

@@ -26,6 +26,7 @@ from sklearn.pipeline import Pipeline
 from parcelrisk import predict
 from parcelrisk.artifact import LoadedModel, save_model
 from parcelrisk.config import ModelConfig
+from parcelrisk.contract import ColumnMapping, is_ground_truth
 from parcelrisk.evaluate import (
     PROMOTION_METRICS,
     Evaluation,
@@ -35,11 +36,9 @@ from parcelrisk.evaluate import (
 )
 from parcelrisk.features.pipeline import skipped
 from parcelrisk.labels import labels_and_weights
-from parcelrisk.mapping import ColumnMapping
 from parcelrisk.model import make_model
 from parcelrisk.policy import Policy
 from parcelrisk.report import write_report
-from parcelrisk.schema import is_ground_truth
 from parcelrisk.split import TimeSplit, split_at, split_by_time
 from parcelrisk.tracking import REGISTERED_MODEL, example_input, log_run
 
@@ -127,7 +126,7 @@ def train(
     ----------
     frame : pandas.DataFrame
         Declarations with outcomes from the edge
-        (:func:`parcelrisk.mapping.read_table` / ``canonical_frame(..., outcomes=True)``).
+        (:func:`parcelrisk.contract.read_table` / ``canonical_frame(..., outcomes=True)``).
     config : ModelConfig
         Training and evaluation settings.
     mapping : ColumnMapping, optional

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from parcelrisk import schema
+from parcelrisk.contract import schema, validate
 from parcelrisk.synth import (
     MECHANISMS,
     GeneratorConfig,
@@ -14,7 +14,6 @@ from parcelrisk.synth import (
     summarize,
 )
 from parcelrisk.synth.catalogue import VAGUE_TERMS
-from parcelrisk.validation import validate
 
 CFG = GeneratorConfig()
 

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 from parcelrisk.artifact import LoadedModel
+from parcelrisk.contract import DECLARATION_COLUMNS, ContractError
 from parcelrisk.policy import Policy
 from parcelrisk.predict import decide, decide_frame
-from parcelrisk.schema import DECLARATION_COLUMNS
-from parcelrisk.validation import ContractError
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Features of a request are the same whichever way its records reach the model.
 
 A small request of plain records goes to the features as canonical values
-(:func:`parcelrisk.validation.plain_columns`), anything else as the canonical frame; the
+(:func:`parcelrisk.contract.plain_columns`), anything else as the canonical frame; the
 union can also be called through scikit-learn. All give bit-identical matrices, on test
 parcels and on text chosen to trip up lower-casing, whitespace and word boundaries.
 """
@@ -16,13 +16,12 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from parcelrisk.contract import DECLARATION_COLUMNS, plain_columns, validate_records
 from parcelrisk.features import columns, history, text
 from parcelrisk.features.columns import Columns
 from parcelrisk.features.text import _PUNCT, _SPACE, DescriptionFeatures, normalize
 from parcelrisk.model import features_of
-from parcelrisk.schema import DECLARATION_COLUMNS
 from parcelrisk.tracking import example_input
-from parcelrisk.validation import plain_columns, validate_records
 
 #: Characters whose lower-casing, whitespace or word class differs between engines.
 TRICKY = [

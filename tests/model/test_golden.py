@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from parcelrisk.artifact import LoadedModel
+from parcelrisk.contract import DECLARATION_COLUMNS
 from parcelrisk.policy import Policy
 from parcelrisk.predict import decide
-from parcelrisk.schema import DECLARATION_COLUMNS
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "decisions.json.gz"
 PARCELS = 2_000

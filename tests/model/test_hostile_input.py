@@ -13,9 +13,9 @@ import pytest
 
 from hostile import assert_scored_or_refused, mutated_batches
 from parcelrisk.artifact import LoadedModel
+from parcelrisk.contract import DECLARATION_COLUMNS
 from parcelrisk.policy import Policy
 from parcelrisk.predict import decide
-from parcelrisk.schema import DECLARATION_COLUMNS
 from parcelrisk.tracking import example_input
 
 HOSTILE = [

@@ -29,18 +29,22 @@ from parcelrisk.artifact import (
 )
 from parcelrisk.cli import app
 from parcelrisk.config import ModelConfig
+from parcelrisk.contract import (
+    CONTRACT_VERSION,
+    GROUND_TRUTH_COLUMNS,
+    read_declarations,
+    validate_records,
+    write_declarations,
+)
 from parcelrisk.evaluate import evaluate_exported
-from parcelrisk.io import read_declarations, write_declarations
 from parcelrisk.labels import labels_and_weights
 from parcelrisk.model import RiskClassifier
 from parcelrisk.policy import Policy
 from parcelrisk.predict import decide, decide_frame
-from parcelrisk.schema import CONTRACT_VERSION, GROUND_TRUTH_COLUMNS
 from parcelrisk.split import split_by_time
 from parcelrisk.synth import generate, legacy_rule_score
 from parcelrisk.tracking import example_input
 from parcelrisk.train import fit_model
-from parcelrisk.validation import validate_records
 
 # measured on the session data (conftest.py: 40,000 parcels, 24 days, seed 0, 7 test days)
 MIN_ROC_AUC = 0.68  # measured 0.742

@@ -18,12 +18,11 @@ from mlflow.tracking import MlflowClient
 
 from parcelrisk.artifact import load_model, read_metadata
 from parcelrisk.config import ModelConfig
+from parcelrisk.contract import DECLARATION_COLUMNS, validate
 from parcelrisk.policy import Policy
 from parcelrisk.predict import decide_frame
-from parcelrisk.schema import DECLARATION_COLUMNS
 from parcelrisk.tracking import CHALLENGER, CHAMPION, REGISTERED_MODEL, example_input, tracking_uri
 from parcelrisk.train import train
-from parcelrisk.validation import validate
 
 PLOTS = ("pr_curve.png", "calibration.png", "precision_at_budget.png", "feature_importance.png")
 PNG = b"\x89PNG\r\n\x1a\n"

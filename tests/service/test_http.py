@@ -10,8 +10,8 @@ import pytest
 from live_service import bentoml_serve
 from parcelrisk.artifact import save_model
 from parcelrisk.audit import AuditStore
+from parcelrisk.contract import CONTRACT_VERSION
 from parcelrisk.policy import load_policy
-from parcelrisk.schema import CONTRACT_VERSION
 from parcelrisk.split import split_by_time
 from parcelrisk.synth import generate
 from parcelrisk.tracking import example_input

@@ -89,7 +89,7 @@ def test_the_store_is_append_only(store):
     public = {m for m in dir(store) if not m.startswith("_")}
     assert public == {
         "append_decisions", "append_outcomes", "decisions", "outcomes",
-        "labelled_declarations", "url", "engine",
+        "labelled_declarations", "policy", "url", "engine",
     }  # fmt: skip
     store.append_decisions([_decision(1)])
     store.append_outcomes([{"parcel_id": "P1", "inspected": True, "violation_found": False}])
@@ -123,7 +123,7 @@ def test_long_ids_and_outcome_times_come_back_as_logged(store):
 def test_outcomes_come_back_as_labelled_declarations_with_utc_outcome_times(store):
     from records import valid_record
 
-    from parcelrisk.schema import FIELDS_BY_NAME, Role
+    from parcelrisk.contract import FIELDS_BY_NAME, Role
 
     record = {k: v for k, v in valid_record(7).items()
               if FIELDS_BY_NAME[k].role in (Role.KEY, Role.INPUT)}  # fmt: skip
@@ -143,7 +143,7 @@ def test_mapped_records_come_back_through_the_models_mapping(tmp_path):
 
     import pytest
 
-    from parcelrisk.mapping import load_mapping, read_mapped
+    from parcelrisk.contract import load_mapping, read_mapped
 
     example = Path(__file__).parents[2] / "examples" / "byo"
     mapping = load_mapping(example / "mapping.yaml")

@@ -3,7 +3,7 @@
 from typer.testing import CliRunner
 
 from parcelrisk.cli import app
-from parcelrisk.io import read_declarations
+from parcelrisk.contract import read_declarations
 
 runner = CliRunner()
 

@@ -1,4 +1,4 @@
-"""Tests of parcelrisk.io: exact round trips, strict CSV parsing, clear file errors."""
+"""Tests of parcelrisk.contract.files: exact round trips, strict CSV parsing, clear file errors."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from parcelrisk.io import read_declarations, write_declarations
-from parcelrisk.validation import ContractError, validate
+from parcelrisk.contract import ContractError, read_declarations, validate, write_declarations
 
 FORMATS = ["parquet", "csv"]
 

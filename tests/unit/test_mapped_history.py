@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from parcelrisk.contract import apply_mapping, load_mapping
 from parcelrisk.features.history import PRIOR_RATE, PRIOR_WEIGHT, EntityHistory
-from parcelrisk.mapping import apply_mapping, load_mapping
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "byo"
 DAYS, CUT_DAY, SMOOTHING = 12, 8, 5.0
@@ -102,10 +102,9 @@ def test_later_labels_never_reach_earlier_features(table, mapped, features):
 
 
 def test_a_table_with_only_id_time_and_label_still_gives_features(table):
+    from parcelrisk.contract import INPUT_COLUMNS, mapping_from_dict
     from parcelrisk.features import build_features
     from parcelrisk.features.pipeline import skipped
-    from parcelrisk.mapping import mapping_from_dict
-    from parcelrisk.schema import INPUT_COLUMNS
 
     bare = mapping_from_dict({"id": "declaration_no", "label": {"column": "illicit",
                               "positive": ["Y"], "negative": ["N"]},

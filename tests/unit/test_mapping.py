@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from parcelrisk.mapping import (
+from parcelrisk.contract import (
+    CANONICAL_DTYPES,
     ROLES,
     MappedDataError,
     MappingError,
@@ -16,7 +17,6 @@ from parcelrisk.mapping import (
     mapping_from_dict,
     records_frame,
 )
-from parcelrisk.validation import CANONICAL_DTYPES
 
 MAPPING = {
     "id": "decl_no",

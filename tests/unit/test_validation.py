@@ -1,4 +1,4 @@
-"""Tests of parcelrisk.validation: every bad input is reported, with row, id, field, value."""
+"""Tests of contract validation: every bad input is reported, with row, id, field, value."""
 
 from __future__ import annotations
 
@@ -12,11 +12,15 @@ import pandas as pd
 import pytest
 from records import valid_record
 
-from parcelrisk.schema import FIELDS, FIELDS_BY_NAME, REQUIRED_COLUMNS, Kind, Role
-from parcelrisk.validation import (
+from parcelrisk.contract import (
     CANONICAL_DTYPES,
+    FIELDS,
+    FIELDS_BY_NAME,
+    REQUIRED_COLUMNS,
     ContractError,
     ContractProblem,
+    Kind,
+    Role,
     check,
     validate,
     validate_records,
@@ -570,7 +574,7 @@ def _input_record(i: int) -> dict:
 def test_fast_path_takes_plain_valid_records_and_equals_the_vectorised_checks(monkeypatch):
     import random
 
-    from parcelrisk import validation
+    from parcelrisk.contract import plain
 
     rng = random.Random(11)
     names = list(_input_record(0))
@@ -580,9 +584,9 @@ def test_fast_path_takes_plain_valid_records_and_equals_the_vectorised_checks(mo
         for record in records:
             for name in rng.sample(names, rng.randint(0, 3)):
                 record[name] = rng.choice(_FAST_PROBES)
-        fast = validation._plain_records(records)
+        fast = plain.plain_frame(records)
         with monkeypatch.context() as m:
-            m.setattr(validation, "_FAST_MAX_RECORDS", 0)
+            m.setattr(plain, "_MAX_RECORDS", 0)
             try:
                 slow = validate_records(records)
             except ContractError:
@@ -616,10 +620,10 @@ def test_a_contract_variant_relaxes_only_the_fields_it_changes(valid_frame):
 
 @pytest.mark.parametrize("value", [pd.NA, np.nan, np.float64(2.0), np.array([1]), pd.NaT])
 def test_fast_path_hands_non_json_values_to_the_full_checks(value):
-    from parcelrisk import validation
+    from parcelrisk.contract import plain
 
     record = dict(_input_record(1), recipient_city=value, quantity=value)
-    assert validation._plain_records([record]) is None
+    assert plain.plain_frame([record]) is None
 
 
 def test_fast_path_leaves_required_outcomes_and_contract_variants_to_the_full_checks():

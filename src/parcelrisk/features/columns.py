@@ -5,7 +5,7 @@ numpy arrays (missing values are NaN): the operations on them cost microseconds 
 parcel and stay vectorised for a million, where pandas spends tens of microseconds on
 every operation. A :class:`Columns` is made from a frame (training, batch scoring) or
 straight from the canonical values of validated records (a scoring request; see
-:func:`parcelrisk.validation.plain_columns`), with the same values either way.
+:func:`parcelrisk.contract.plain_columns`), with the same values either way.
 """
 
 from __future__ import annotations

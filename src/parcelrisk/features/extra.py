@@ -27,7 +27,7 @@ class ExtraFeatures(ColumnsTransformer, BaseEstimator):
     categorical
         Columns to encode as categories.
     numeric
-        Columns of numbers (already parsed, e.g. by :func:`parcelrisk.mapping.apply_mapping`).
+        Columns of numbers (already parsed, e.g. by :func:`parcelrisk.contract.apply_mapping`).
     min_count
         Occurrences in the training data a category needs to get its own code.
     """

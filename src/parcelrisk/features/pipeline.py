@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import FeatureUnion
 
+from parcelrisk.contract import INPUT_COLUMNS
 from parcelrisk.features.columns import Columns, stack
 from parcelrisk.features.commodity import CommodityFeatures
 from parcelrisk.features.extra import ExtraFeatures
@@ -27,7 +28,6 @@ from parcelrisk.features.history import EntityHistory
 from parcelrisk.features.party import PartyFeatures
 from parcelrisk.features.routing import CategoryCodes, RoutingFeatures
 from parcelrisk.features.text import DescriptionFeatures
-from parcelrisk.schema import INPUT_COLUMNS
 
 logger = logging.getLogger(__name__)
 

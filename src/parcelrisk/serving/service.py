@@ -40,12 +40,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from parcelrisk.artifact import latest_model, load_model
 from parcelrisk.audit import AuditStore
-from parcelrisk.mapping import canonical_records
+from parcelrisk.contract import (
+    INSPECTION_REASONS,
+    VIOLATION_TYPES,
+    ContractError,
+    canonical_records,
+    json_safe,
+)
 from parcelrisk.policy import load_policy
 from parcelrisk.predict import decide, decide_and_log, log_decisions, score
-from parcelrisk.schema import INSPECTION_REASONS, VIOLATION_TYPES
 from parcelrisk.tracking import registered_model_dir
-from parcelrisk.validation import ContractError, json_safe
 
 API_KEY_HEADER = "x-api-key"
 #: Requests of up to this many parcels are decided on the event loop (see ``score``).

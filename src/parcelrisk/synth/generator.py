@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from parcelrisk import schema
+from parcelrisk.contract import schema
 from parcelrisk.synth import entities as E
 from parcelrisk.synth.catalogue import CATEGORIES
 from parcelrisk.synth.config import GeneratorConfig

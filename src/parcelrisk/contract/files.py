@@ -1,15 +1,17 @@
 """Read and write declaration files (Parquet or CSV), always through the contract.
 
-Both formats hold the canonical frame of :func:`parcelrisk.validation.validate`, and
+Both formats hold the canonical frame of :func:`parcelrisk.contract.validate`, and
 ``read_declarations(write_declarations(frame, path))`` equals ``validate(frame)`` for the
 contract columns (exactly: values, missing values and dtypes).
 
 * Parquet is written and read with pyarrow, without the index.
 * CSV is UTF-8 with a header row; missing values are empty fields; booleans are written as
-  ``True`` / ``False`` (``true``, ``false``, ``1`` and ``0`` are also read); timestamps are
-  ISO 8601 in UTC with a ``Z`` suffix and as many fractional digits as the column needs;
-  floats are written with enough digits to read back the same number. CSV has no types,
-  so columns outside the contract come back as strings.
+  ``True`` / ``False``; timestamps are ISO 8601 in UTC with a ``Z`` suffix and as many
+  fractional digits as the column needs; floats are written with enough digits to read
+  back the same number. CSV has no types: numbers, booleans and timestamps are read in
+  the one dialect of :mod:`parcelrisk.contract.parse` (booleans ``true``/``false``/``1``/
+  ``0`` in any case, blank fields missing, ...), text fields as written, and columns
+  outside the contract come back as strings.
 """
 
 from __future__ import annotations
@@ -20,14 +22,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from parcelrisk.schema import FIELDS, Field, Kind
-from parcelrisk.validation import ContractError, ContractProblem, check, validate
+from parcelrisk.contract.frames import check, validate
+from parcelrisk.contract.parse import parse_booleans, parse_numbers
+from parcelrisk.contract.problems import ContractError, ContractProblem
+from parcelrisk.contract.schema import FIELDS, Field, Kind
 
 __all__ = ["SUFFIXES", "read_declarations", "write_declarations"]
 
 #: File suffixes understood by :func:`read_declarations` and :func:`write_declarations`.
 SUFFIXES = (".parquet", ".csv")
-_TRUE, _FALSE = ("true", "True", "1"), ("false", "False", "0")
 
 
 def read_declarations(path: str | Path, *, require_outcomes: bool = False) -> pd.DataFrame:
@@ -38,7 +41,7 @@ def read_declarations(path: str | Path, *, require_outcomes: bool = False) -> pd
     path : str or pathlib.Path
         A ``.parquet`` or ``.csv`` file.
     require_outcomes : bool, default False
-        Passed to :func:`parcelrisk.validation.validate`.
+        Passed to :func:`parcelrisk.contract.validate`.
 
     Returns
     -------
@@ -60,8 +63,8 @@ def read_declarations(path: str | Path, *, require_outcomes: bool = False) -> pd
     if not path.is_file():
         raise FileNotFoundError(errno.ENOENT, "declarations file not found", str(path))
     if suffix == ".parquet":
-        return validate(pd.read_parquet(path, engine="pyarrow"), require_outcomes=require_outcomes)
-    return _read_csv(path, require_outcomes)
+        return validate(read_file(path), require_outcomes=require_outcomes)
+    return _parsed_csv(read_file(path), require_outcomes)
 
 
 def write_declarations(frame: pd.DataFrame, path: str | Path) -> Path:
@@ -70,7 +73,7 @@ def write_declarations(frame: pd.DataFrame, path: str | Path) -> Path:
     Parameters
     ----------
     frame : pandas.DataFrame
-        Declarations; validated with :func:`parcelrisk.validation.validate` first, so
+        Declarations; validated with :func:`parcelrisk.contract.validate` first, so
         a file that is written can always be read back.
     path : str or pathlib.Path
         Destination, ending in ``.parquet`` or ``.csv``; parent folders are created.
@@ -116,6 +119,17 @@ def check_suffix(path: str | Path) -> str:
     return suffix
 
 
+def read_file(path: Path) -> pd.DataFrame:
+    """The table in a ``.parquet`` file (with its types) or a ``.csv`` file (as text).
+
+    CSV is read as UTF-8 (a byte-order mark is skipped) with a header row; every value is
+    a string, and an empty field is missing.
+    """
+    if path.suffix.lower() == ".parquet":
+        return pd.read_parquet(path, engine="pyarrow")
+    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+
+
 # --- CSV ---------------------------------------------------------------------------------
 
 
@@ -145,13 +159,13 @@ def _finest_unit(ns: np.ndarray) -> str:
     return "ns"
 
 
-def _read_csv(path: Path, require_outcomes: bool) -> pd.DataFrame:
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+def _parsed_csv(raw: pd.DataFrame, require_outcomes: bool) -> pd.DataFrame:
+    """The canonical frame of a CSV's text: numbers and booleans parsed, then validated."""
     ids = raw["parcel_id"].to_numpy(dtype=object, na_value=None) if "parcel_id" in raw else None
     parsed, problems = raw.copy(), []
     for fld in FIELDS:
         if fld.name in raw.columns and fld.kind in (Kind.INT, Kind.FLOAT, Kind.BOOL):
-            parse = _parse_bools if fld.kind is Kind.BOOL else _parse_numbers
+            parse = parse_booleans if fld.kind is Kind.BOOL else parse_numbers
             parsed[fld.name], failed = parse(raw[fld.name])
             problems += _parse_problems(fld, raw[fld.name], failed, ids)
     frame, more = check(parsed, require_outcomes=require_outcomes)
@@ -160,18 +174,6 @@ def _read_csv(path: Path, require_outcomes: bool) -> pd.DataFrame:
     if problems:
         raise ContractError(problems)
     return frame
-
-
-def _parse_numbers(text: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    numbers = pd.to_numeric(text, errors="coerce", dtype_backend="numpy_nullable")
-    return numbers, (text.notna() & numbers.isna()).to_numpy(dtype=bool)
-
-
-def _parse_bools(text: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    true = text.isin(_TRUE).to_numpy(dtype=bool)
-    false = text.isin(_FALSE).to_numpy(dtype=bool)
-    values = pd.arrays.BooleanArray(true, ~(true | false))
-    return pd.Series(values, index=text.index), text.notna().to_numpy() & ~(true | false)
 
 
 def _parse_problems(

@@ -1,0 +1,256 @@
+"""Applying a column mapping: a user's table or records become the contract frame.
+
+:func:`apply_mapping` turns the user's table into the contract's canonical frame
+(:mod:`parcelrisk.contract.frames`), checked against a variant of the contract in which
+every role except the id and the time may be missing, and the roles listed under
+``free`` take any non-blank value. Every problem in the data (a named column that does
+not exist, a label that is not binary, a time that does not parse, a duplicate id, a
+value the contract refuses) is reported at once in one
+:class:`~parcelrisk.contract.problems.MappedDataError`, naming the user's columns.
+:func:`records_frame` does the same for JSON-like records in the user's column names (the
+HTTP service), and :func:`read_mapped` for a file. Nothing is dropped or coerced
+silently: the only conversions are parsing text to numbers and times, reading the label
+values the mapping declares, and writing whole numbers in text columns as their decimal
+text.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from parcelrisk.contract.files import check_suffix, read_file
+from parcelrisk.contract.frames import check
+from parcelrisk.contract.mapping_spec import FREEABLE_KINDS, ColumnMapping
+from parcelrisk.contract.mapping_values import (
+    binary_values,
+    categories,
+    numbers,
+    role_values,
+    row_ids,
+    times,
+)
+from parcelrisk.contract.parse import NOT_UNICODE, as_text, is_unicode
+from parcelrisk.contract.problems import ContractProblem, MappedDataError, python_value
+from parcelrisk.contract.records import validate_records
+from parcelrisk.contract.schema import FIELDS_BY_NAME
+
+_MAX_COLUMNS_LISTED = 40
+
+
+def read_mapped(path: str | Path, mapping: ColumnMapping, *, outcomes: bool = True) -> pd.DataFrame:
+    """Read a CSV or Parquet table through a mapping (see :func:`apply_mapping`).
+
+    CSV is read as text (UTF-8, empty fields are missing); the mapping says how to parse.
+    """
+    path = Path(path)
+    check_suffix(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"data file {path} does not exist")
+    return apply_mapping(read_file(path), mapping, outcomes=outcomes)
+
+
+def apply_mapping(
+    table: pd.DataFrame, mapping: ColumnMapping, *, outcomes: bool = True
+) -> pd.DataFrame:
+    """Turn a user's table into the contract's canonical frame.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The user's table; columns the mapping does not name are ignored.
+    mapping : ColumnMapping
+        Which column plays which part.
+    outcomes : bool, default True
+        Read the label (and inspected flag): required for training and evaluation. Without
+        outcomes (scoring) those columns are not read, even if present.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The canonical frame of :func:`parcelrisk.contract.validate` (every contract
+        column; roles the mapping does not name are missing), then the extra columns
+        under the user's names (categorical as ``string``, numeric as ``float64``).
+        ``outcome_at`` is the declaration time plus ``outcome_delay_days`` for inspected
+        rows. RangeIndex.
+
+    Raises
+    ------
+    MappedDataError
+        Listing every problem, each naming the user's column, the row (0-based position
+        in the table) and the value.
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"expected a pandas DataFrame, got {type(table).__name__}")
+    table = table.reset_index(drop=True)
+    problems = _missing_columns(table, mapping, outcomes)
+    present = set(table.columns)
+    ids = row_ids(table, mapping)
+    parsed: dict[str, pd.Series] = {}
+    if mapping.id in present:
+        parsed["parcel_id"] = as_text(table[mapping.id])
+    if mapping.time in present:
+        parsed["declared_at"] = times(table[mapping.time], mapping, ids, problems)
+    for role, column in mapping.roles.items():
+        if column in present:
+            parsed[role] = role_values(role, table[column], column, ids, problems)
+    if outcomes:
+        parsed.update(_outcomes(table, mapping, parsed.get("declared_at"), ids, problems))
+    frame = pd.DataFrame(parsed, index=table.index)
+    extra = {}
+    for column in mapping.extra:
+        if column in present:
+            if column in mapping.extra_numeric:
+                extra[column] = numbers(table[column], column, ids, problems)
+            else:
+                extra[column] = categories(table[column], column, ids, problems)
+    canonical, contract_problems = check(frame, require_outcomes=outcomes, fields=mapping.fields())
+    problems += _in_user_terms(contract_problems, mapping, problems, table)
+    if problems:
+        raise MappedDataError(problems)
+    for column, values in extra.items():
+        canonical[column] = values.to_numpy() if column in mapping.extra_numeric else values
+    return canonical
+
+
+def records_frame(
+    records: Sequence[Mapping[str, Any]], mapping: ColumnMapping | None
+) -> pd.DataFrame:
+    """Canonical frame of JSON-like records in a mapping's column names (scoring only).
+
+    With no mapping, the records are contract records
+    (:func:`parcelrisk.contract.validate_records`). Keys the mapping does not name are
+    errors; the label and inspected columns are accepted and not read.
+
+    Raises
+    ------
+    ContractError
+        Listing every problem (a :class:`MappedDataError` naming the user's columns when
+        there is a mapping).
+    """
+    if mapping is None:
+        return validate_records(records)
+    known = [mapping.id, mapping.time, *mapping.roles.values(), *mapping.extra,
+             mapping.label.column]  # fmt: skip
+    if mapping.inspected is not None:
+        known.append(mapping.inspected.column)
+    known = list(dict.fromkeys(known))
+    problems, rows = [], []
+    for i, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            problems.append(ContractProblem(i, None, "(record)", record,
+                                            "record is not an object", "an object"))  # fmt: skip
+            record = {}
+        pid = record.get(mapping.id)
+        for key in record:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                problems.append(ContractProblem(
+                    i, pid if isinstance(pid, str) and pid else None, str(key), record[key],
+                    "unknown field" + hint, "a column of the mapping: " + ", ".join(known),
+                ))  # fmt: skip
+        unreadable = {k for k, v in record.items() if isinstance(v, str) and not is_unicode(v)}
+        for key in unreadable & set(known):  # nothing downstream can read such text
+            problems.append(ContractProblem(
+                i, pid if isinstance(pid, str) and is_unicode(pid) else None, str(key),
+                record[key], NOT_UNICODE, "valid Unicode text",
+            ))  # fmt: skip
+        if unreadable:
+            record = {k: v for k, v in record.items() if k not in unreadable}
+        rows.append(record)
+    table = pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=object) for c in known})
+    try:
+        frame = apply_mapping(table, mapping, outcomes=False)
+    except MappedDataError as err:
+        problems += err.problems
+    if problems:
+        raise MappedDataError(problems)
+    return frame
+
+
+def _missing_columns(
+    table: pd.DataFrame, mapping: ColumnMapping, outcomes: bool
+) -> list[ContractProblem]:
+    named = {mapping.id: "id", mapping.time: "time"}
+    if outcomes:
+        named[mapping.label.column] = "label"
+        if mapping.inspected is not None:
+            named[mapping.inspected.column] = "inspected"
+    for role, column in mapping.roles.items():
+        named.setdefault(column, f"role {role}")
+    for column in mapping.extra:
+        named.setdefault(column, "extra")
+    columns = [str(c) for c in table.columns]
+    listed = ", ".join(columns[:_MAX_COLUMNS_LISTED])
+    if len(columns) > _MAX_COLUMNS_LISTED:
+        listed += f", ... {len(columns) - _MAX_COLUMNS_LISTED} more"
+    problems = []
+    for column, where in named.items():
+        if column not in table.columns:
+            close = difflib.get_close_matches(column, columns, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(ContractProblem(
+                -1, None, column, None,
+                f"column named in the mapping ({where}) is not in the data{hint} (the data "
+                f"has: {listed})",
+                f"a column of the data: {listed}",
+            ))  # fmt: skip
+    return problems
+
+
+def _outcomes(
+    table: pd.DataFrame,
+    mapping: ColumnMapping,
+    declared_at: pd.Series | None,
+    ids: np.ndarray,
+    problems: list[ContractProblem],
+) -> dict[str, pd.Series]:
+    """Contract outcomes: inspected, violation_found and outcome_at."""
+    if mapping.label.column not in table.columns:
+        return {}
+    found = binary_values(table[mapping.label.column], mapping.label, ids, problems)
+    if mapping.inspected is None:
+        inspected = found.notna().astype("boolean")
+    elif mapping.inspected.column in table.columns:
+        inspected = binary_values(table[mapping.inspected.column], mapping.inspected, ids, problems)
+    else:
+        return {}
+    out = {"inspected": inspected, "violation_found": found}
+    if declared_at is not None:
+        known = declared_at + pd.Timedelta(days=mapping.outcome_delay_days)
+        out["outcome_at"] = known.where(inspected.fillna(False).to_numpy(dtype=bool))
+    return out
+
+
+def _in_user_terms(
+    contract: list[ContractProblem],
+    mapping: ColumnMapping,
+    reported: list[ContractProblem],
+    table: pd.DataFrame,
+) -> list[ContractProblem]:
+    """Contract problems in the user's columns and values, minus those already reported."""
+    seen = {(p.row, p.field) for p in reported}
+    out = []
+    for p in contract:
+        column = mapping.user_column(p.field)
+        if (p.row, column) in seen or (p.row < 0 and any(q.field == column for q in reported)):
+            continue
+        reason = p.reason
+        if p.field == "violation_found" and mapping.inspected is not None:
+            reason = reason.replace("outcome", "label")
+        fld = FIELDS_BY_NAME[p.field]
+        if fld.kind in FREEABLE_KINDS and p.field in mapping.roles and "must" in reason:
+            reason += f"; or list {p.field!r} under free in the mapping to accept any value"
+        where = f" (role {p.field})" if p.field in mapping.roles else ""
+        value = p.value
+        if p.row >= 0 and column in table.columns and p.field != "outcome_at":
+            value = python_value(table[column].iloc[p.row])  # as the user wrote it
+        out.append(replace(p, field=column, value=value, reason=reason + where))
+    return out

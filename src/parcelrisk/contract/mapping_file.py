@@ -1,0 +1,239 @@
+"""Loading a column mapping: the YAML file (or its dict) checked, every problem at once.
+
+:func:`load_mapping` reads a mapping file and :func:`mapping_from_dict` builds the
+:class:`~parcelrisk.contract.mapping_spec.ColumnMapping` from its parsed YAML; a
+:class:`~parcelrisk.contract.problems.MappingError` lists every problem found (unknown
+keys or roles with did-you-mean, wrong types, an unknown timezone, a column used twice,
+ground-truth columns).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from parcelrisk.contract.mapping_spec import (
+    FREEABLE_KINDS,
+    MAPPING_VERSION,
+    ROLES,
+    Binary,
+    ColumnMapping,
+)
+from parcelrisk.contract.parse import FALSE, TRUE, label_text
+from parcelrisk.contract.problems import MappingError
+from parcelrisk.contract.schema import FIELDS_BY_NAME, is_ground_truth
+
+_KEYS = ("version", "id", "time", "label", "inspected", "outcome_delay_days", "roles", "free",
+         "extra")  # fmt: skip
+
+
+def load_mapping(path: str | Path) -> ColumnMapping:
+    """Read and check a mapping file.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``path``.
+    MappingError
+        Listing every problem in the file (unknown keys or roles, wrong types, unknown
+        timezone, a column used twice, ...).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"mapping file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise MappingError(str(path), [f"not valid YAML: {err}"]) from err
+    return mapping_from_dict(raw, str(path))
+
+
+def mapping_from_dict(raw: Any, source: str = "(dict)") -> ColumnMapping:
+    """Build and check a mapping from the parsed YAML (see :func:`load_mapping`)."""
+    problems: list[str] = []
+    if not isinstance(raw, Mapping):
+        raise MappingError(source, [f"expected a YAML mapping of keys, got {_type(raw)}"])
+    problems += _unknown(raw, _KEYS, "key")
+    if raw.get("version", MAPPING_VERSION) != MAPPING_VERSION:
+        problems.append(f"version {raw['version']!r} is not supported; use {MAPPING_VERSION}")
+    id_ = _column(raw.get("id"), "id", problems)
+    time, time_format, timezone = _time(raw.get("time"), problems)
+    label = _binary(raw.get("label"), "label", problems, required=True)
+    inspected = _binary(raw.get("inspected"), "inspected", problems, required=False)
+    delay = raw.get("outcome_delay_days", 0.0)
+    if isinstance(delay, bool) or not isinstance(delay, int | float) or not delay >= 0:
+        problems.append(f"outcome_delay_days must be a number >= 0, got {delay!r}")
+        delay = 0.0
+    roles = _roles(raw.get("roles"), problems)
+    free = _free(raw.get("free"), roles, problems)
+    categorical, numeric = _extra(raw.get("extra"), problems)
+    outcome_columns = {"id": id_, "time": time, "label": label and label.column}
+    if inspected is not None:
+        outcome_columns["inspected"] = inspected.column
+    parts = {**outcome_columns, **{f"roles.{r}": c for r, c in roles.items()}}
+    for where, column in parts.items():
+        if column and is_ground_truth(column):
+            problems.append(
+                f"{where}: column {column!r} has the gt_ prefix of generated ground truth, "
+                "which must never reach the model; map the observed columns instead"
+            )
+    for where, column in outcome_columns.items():
+        used = [f"roles.{r}" for r, c in roles.items() if c == column]
+        used += [f"extra ({column})" for c in categorical + numeric if c == column]
+        if column and used:
+            problems.append(
+                f"column {column!r} is the {where} column; it cannot also be an input "
+                f"({', '.join(used)})"
+            )
+    if problems:
+        raise MappingError(source, problems)
+    assert id_ and time and label  # for type checkers: problems would have been raised
+    return ColumnMapping(
+        id=id_, time=time, label=label, time_format=time_format, timezone=timezone,
+        inspected=inspected, outcome_delay_days=float(delay), roles=roles, free=free,
+        extra_categorical=categorical, extra_numeric=numeric,
+    )  # fmt: skip
+
+
+def _type(value: Any) -> str:
+    return "nothing" if value is None else type(value).__name__
+
+
+def _unknown(raw: Mapping, known: Sequence[str], what: str, where: str = "") -> list[str]:
+    out = []
+    for key in raw:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), list(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(known)}"
+            out.append(f"unknown {what} {where}{key!r}{hint}")
+    return out
+
+
+def _column(value: Any, where: str, problems: list[str]) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value
+    problems.append(f"{where} must name a column (a non-empty string), got {value!r}")
+    return None
+
+
+def _time(raw: Any, problems: list[str]) -> tuple[str | None, str | None, str]:
+    if not isinstance(raw, Mapping):
+        return _column(raw, "time", problems), None, "UTC"
+    problems += _unknown(raw, ("column", "format", "timezone"), "key", "time.")
+    column = _column(raw.get("column"), "time.column", problems)
+    fmt, tz = raw.get("format"), raw.get("timezone", "UTC")
+    if fmt is not None and (not isinstance(fmt, str) or "%" not in fmt):
+        problems.append(f"time.format must be a strftime format such as '%d/%m/%Y', got {fmt!r}")
+        fmt = None
+    try:
+        ZoneInfo(str(tz))
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"time.timezone {tz!r} is not an IANA timezone (e.g. 'Europe/Paris')")
+        tz = "UTC"
+    return column, fmt, str(tz)
+
+
+def _binary(raw: Any, where: str, problems: list[str], *, required: bool) -> Binary | None:
+    if raw is None and not required:
+        return None
+    if not isinstance(raw, Mapping):
+        column = _column(raw, where, problems)
+        return Binary(column) if column else None
+    problems += _unknown(raw, ("column", "positive", "negative"), "key", f"{where}.")
+    column = _column(raw.get("column"), f"{where}.column", problems)
+    values = {}
+    for side, default in (("positive", TRUE), ("negative", FALSE)):
+        given = raw.get(side, list(default))
+        if (
+            not isinstance(given, list)
+            or not given
+            or any(isinstance(v, Mapping | list) or v is None for v in given)
+        ):
+            problems.append(f"{where}.{side} must be a list of values, got {given!r}")
+            given = list(default)
+        flags = [v for v in given if isinstance(v, bool)]
+        if flags:
+            problems.append(
+                f"{where}.{side}: {flags[0]!r} is a YAML boolean (yes, no, true, false, on and "
+                "off without quotes are); quote the values as they appear in the data, e.g. "
+                "['yes']"
+            )
+            given = list(default)
+        # as data values are read: the number 1.0 is "1" (the text "1.0" stays "1.0")
+        values[side] = tuple(
+            str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in given
+        )
+    both = {label_text(v) for v in values["positive"]} & {label_text(v) for v in values["negative"]}
+    if both:
+        problems.append(f"{where}: values {sorted(both)} are both positive and negative")
+    return Binary(column, values["positive"], values["negative"]) if column else None
+
+
+def _roles(raw: Any, problems: list[str]) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        problems.append(f"roles must map roles to columns, got {_type(raw)}")
+        return {}
+    roles = {}
+    for role, column in raw.items():
+        if role in ("parcel_id", "declared_at"):
+            problems.append(f"roles.{role}: name it with the top-level key "
+                            f"{'id' if role == 'parcel_id' else 'time'}")  # fmt: skip
+        elif role not in ROLES:
+            problems += _unknown({role: None}, ROLES, "role", "roles.")
+        elif (name := _column(column, f"roles.{role}", problems)) is not None:
+            roles[str(role)] = name
+    return roles
+
+
+def _free(raw: Any, roles: dict[str, str], problems: list[str]) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        problems.append(f"free must be a list of roles, got {_type(raw)}")
+        return ()
+    free = []
+    for role in raw:
+        fld = FIELDS_BY_NAME.get(str(role))
+        if role not in roles:
+            problems.append(f"free: {role!r} is not a role the mapping names under roles")
+        elif fld is None or fld.kind not in FREEABLE_KINDS:
+            problems.append(f"free: {role!r} takes any value already (it has no fixed format)")
+        else:
+            free.append(str(role))
+    return tuple(free)
+
+
+def _extra(raw: Any, problems: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if raw is None:
+        return (), ()
+    if not isinstance(raw, Mapping):
+        problems.append(f"extra must have keys categorical and numeric, got {_type(raw)}")
+        return (), ()
+    problems += _unknown(raw, ("categorical", "numeric"), "key", "extra.")
+    out: dict[str, list[str]] = {"categorical": [], "numeric": []}
+    for kind in out:
+        given = raw.get(kind) or []
+        if not isinstance(given, list):
+            problems.append(f"extra.{kind} must be a list of columns, got {_type(given)}")
+            continue
+        for column in given:
+            name = _column(column, f"extra.{kind}", problems)
+            if name is None:
+                continue
+            if name in FIELDS_BY_NAME or is_ground_truth(name):
+                problems.append(
+                    f"extra.{kind}: column {name!r} has the name of a contract field (or the "
+                    "gt_ prefix of generated ground truth); name contract fields under roles"
+                )
+            elif name in out["categorical"] or name in out["numeric"]:
+                problems.append(f"extra.{kind}: column {name!r} is listed twice")
+            else:
+                out[kind].append(name)
+    return tuple(out["categorical"]), tuple(out["numeric"])
