@@ -183,66 +183,6 @@ class AuditStore:
         with self.engine.connect() as conn:
             return [_decoded(dict(row._mapping)) for row in conn.execute(query)]
 
-    def labelled_declarations(self, mapping=None):
-        """Logged inputs of parcels with a recorded outcome, as a contract frame for training.
-
-        The latest logged input and the latest outcome of each parcel are joined;
-        ``outcome_at`` is when the outcome was recorded.
-
-        Parameters
-        ----------
-        mapping : ColumnMapping, optional
-            The column mapping of the model that logged the decisions: its inputs are
-            records in the user's column names, read through it (extras included).
-
-        Raises
-        ------
-        ValueError
-            If no outcome is recorded, or if the logged inputs are not contract records
-            and no mapping is given.
-        """
-        import pandas as pd
-
-        from parcelrisk.contract import FIELDS_BY_NAME, records_frame, validate_records
-
-        outcomes = pd.DataFrame(self.outcomes())
-        if outcomes.empty:
-            raise ValueError(f"no outcomes recorded in {self.url}")
-        latest = outcomes.drop_duplicates("parcel_id", keep="last").set_index("parcel_id")
-        records = {d["parcel_id"]: d["input"] for d in self.decisions()}
-        inputs, known = [], []
-        for pid, o in latest.iterrows():
-            if pid in records:
-                inputs.append(records[pid])
-                known.append({
-                    "inspected": bool(o["inspected"]),
-                    "violation_found": _optional(o["violation_found"], bool),
-                    "violation_type": _optional(o["violation_type"], str),
-                    "inspection_reason": _optional(o["inspection_reason"], str),
-                    "inspection_propensity": _optional(o["inspection_propensity"], float),
-                    "outcome_at": _utc(o["recorded_at"]).isoformat(),
-                })  # fmt: skip
-        if mapping is None:
-            foreign = sorted({k for r in inputs for k in r if k not in FIELDS_BY_NAME})
-            if foreign:
-                raise ValueError(
-                    f"the audit store {self.url} holds records in a column mapping's names "
-                    f"(keys {', '.join(map(repr, foreign[:5]))} are not contract fields); "
-                    "pass the model's mapping: labelled_declarations(mapping=model.mapping)"
-                )
-            return validate_records(
-                [{**r, **k} for r, k in zip(inputs, known, strict=True)], require_outcomes=True
-            )
-        frame = records_frame(inputs, mapping)
-        outcome = validate_records(
-            [{"parcel_id": p, "declared_at": t.isoformat(), **k}
-             for p, t, k in zip(frame["parcel_id"], frame["declared_at"], known, strict=True)],
-            require_outcomes=True, fields=mapping.fields(),
-        )  # fmt: skip
-        for column in known[0] if known else ():
-            frame[column] = outcome[column].to_numpy()
-        return frame
-
     def outcomes(self) -> list[dict]:
         """All recorded outcomes, oldest first."""
         with self.engine.connect() as conn:
@@ -295,21 +235,6 @@ def _add_columns(engine: sa.Engine) -> None:
                 column = DECISIONS.c[name]
                 kind = column.type.compile(dialect=engine.dialect)
                 conn.execute(sa.text(f"ALTER TABLE decisions ADD COLUMN {name} {kind}"))
-
-
-def _optional(value, kind):
-    """``value`` converted by ``kind``, or None when it is missing."""
-    import pandas as pd
-
-    return None if value is None or pd.isna(value) else kind(value)
-
-
-def _utc(value):
-    """A stored time in UTC: SQLite gives it back naive (it was written in UTC)."""
-    import pandas as pd
-
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def _decoded(row: dict) -> dict:

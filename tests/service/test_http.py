@@ -11,6 +11,7 @@ from live_service import bentoml_serve
 from parcelrisk.artifact import save_model
 from parcelrisk.audit import AuditStore
 from parcelrisk.contract import CONTRACT_VERSION
+from parcelrisk.feedback import labelled_declarations
 from parcelrisk.policy import load_policy
 from parcelrisk.split import split_by_time
 from parcelrisk.synth import generate
@@ -225,7 +226,7 @@ def test_recorded_outcomes_come_back_as_training_labels(served):
     sent = [{"parcel_id": pid, "inspected": True, "violation_found": False,
              "inspection_reason": "random", "inspection_propensity": 0.003}]  # fmt: skip
     assert _post(base, "/outcomes", {"outcomes": sent}).status_code == 200
-    frame = audit.labelled_declarations()
+    frame = labelled_declarations(audit)
     row = frame[frame["parcel_id"] == pid].iloc[0]
     assert bool(row["inspected"]) and not bool(row["violation_found"])
     assert row["inspection_propensity"] == 0.003 and row["inspection_reason"] == "random"

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from parcelrisk.audit import AuditStore, Decision, canonical_json, input_hash
+from parcelrisk.feedback import labelled_declarations
 
 
 def _decision(i: int, record: dict | None = None) -> Decision:
@@ -89,7 +90,7 @@ def test_the_store_is_append_only(store):
     public = {m for m in dir(store) if not m.startswith("_")}
     assert public == {
         "append_decisions", "append_outcomes", "decisions", "outcomes",
-        "labelled_declarations", "policy", "url", "engine",
+        "policy", "url", "engine",
     }  # fmt: skip
     store.append_decisions([_decision(1)])
     store.append_outcomes([{"parcel_id": "P1", "inspected": True, "violation_found": False}])
@@ -130,7 +131,7 @@ def test_outcomes_come_back_as_labelled_declarations_with_utc_outcome_times(stor
     store.append_decisions([_decision(7, record)])
     store.append_outcomes([{"parcel_id": record["parcel_id"], "inspected": True,
                             "violation_found": True, "violation_type": "counterfeit"}])  # fmt: skip
-    frame = store.labelled_declarations()
+    frame = labelled_declarations(store)
     assert frame["parcel_id"].tolist() == [record["parcel_id"]]
     assert bool(frame["violation_found"].iloc[0])
     outcome_at = frame["outcome_at"].iloc[0]
@@ -161,8 +162,8 @@ def test_mapped_records_come_back_through_the_models_mapping(tmp_path):
         {"parcel_id": inputs[2]["declaration_no"], "inspected": True, "violation_found": False},
     ])  # fmt: skip
     with pytest.raises(ValueError, match=r"column mapping's names .*pass the model's mapping"):
-        store.labelled_declarations()
-    frame = store.labelled_declarations(mapping=mapping)
+        labelled_declarations(store)
+    frame = labelled_declarations(store, mapping=mapping)
     assert frame["parcel_id"].tolist() == [inputs[0]["declaration_no"], inputs[2]["declaration_no"]]
     assert frame["violation_found"].tolist() == [True, False]
     assert frame["inspected"].tolist() == [True, True]
