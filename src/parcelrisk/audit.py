@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from parcelrisk.policy import Policy, policy_from_dict
 
@@ -216,11 +217,8 @@ def _policy_row(policy: Policy, now: datetime) -> dict[str, Any]:
 def _insert_new(dialect: str):
     """An insert of policies that skips one another worker stored meanwhile (same key, same
     content), where the database can say so."""
-    if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
+    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(dialect)
+    if insert is None:
         return POLICIES.insert()
     return insert(POLICIES).on_conflict_do_nothing(index_elements=["sha256"])
 

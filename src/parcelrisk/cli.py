@@ -1,4 +1,8 @@
-"""Command-line interface: thin commands over the package's functions."""
+"""Command-line interface: thin commands over the package's functions.
+
+Each command imports what it uses when it runs: importing the whole package (pandas,
+LightGBM, MLflow) costs seconds, and ``--help`` and usage errors should answer at once.
+"""
 
 from __future__ import annotations
 

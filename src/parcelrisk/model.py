@@ -16,6 +16,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
@@ -194,8 +195,6 @@ def prediction_threads(n_rows: int) -> dict[str, int]:
 
 def _platt(margin: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
     """Weighted logistic fit of ``y`` on the margin: returns slope and intercept."""
-    from sklearn.linear_model import LogisticRegression
-
     lr = LogisticRegression(C=1e6, max_iter=1000)
     lr.fit(margin.reshape(-1, 1), y, sample_weight=w / w.mean())
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])

@@ -17,6 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from parcelrisk.artifact import load_model
+from parcelrisk.contract import DECLARATION_COLUMNS
+from parcelrisk.policy import load_policy
+from parcelrisk.predict import decide_frame
+
 REGISTERED_MODEL = "parcelrisk"
 EXPERIMENT = "parcelrisk"
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -50,16 +55,11 @@ def _pyfunc_class():
         """Scores declarations with an exported parcelrisk model directory."""
 
         def load_context(self, context):
-            from parcelrisk.artifact import load_model
-            from parcelrisk.policy import load_policy
-
             self.model = load_model(context.artifacts["model_dir"])
             self.policy = load_policy()
 
         def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
             """Probability and lane per declaration, in the model's own column names."""
-            from parcelrisk.predict import decide_frame
-
             decisions = decide_frame(self.model, pd.DataFrame(model_input), self.policy,
                                      explain="none")  # fmt: skip
             return decisions[["parcel_id", "probability", "lane"]]
@@ -69,8 +69,6 @@ def _pyfunc_class():
 
 def example_input(frame: pd.DataFrame, n: int = 3) -> pd.DataFrame:
     """A few declarations as JSON-like columns (text, numbers, ISO timestamps)."""
-    from parcelrisk.contract import DECLARATION_COLUMNS
-
     cols = [c for c in DECLARATION_COLUMNS if c in frame]
     sample = frame[cols].head(n).copy()
     sample["declared_at"] = sample["declared_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -134,8 +132,6 @@ def log_run(
 
 def _promote(client, name: str, version: str, promotion_score, new_score: float):
     from mlflow.exceptions import MlflowException
-
-    from parcelrisk.artifact import load_model
 
     try:
         current = client.get_model_version_by_alias(name, CHAMPION)
