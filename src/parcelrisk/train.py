@@ -36,7 +36,7 @@ from parcelrisk.evaluate import (
 )
 from parcelrisk.features.pipeline import skipped
 from parcelrisk.labels import labels_and_weights
-from parcelrisk.model import make_model
+from parcelrisk.model import features_of, make_model
 from parcelrisk.policy import Policy
 from parcelrisk.report import write_report
 from parcelrisk.split import TimeSplit, split_at, split_by_time
@@ -87,7 +87,9 @@ def fit_model(
         extra_categorical=extra_categorical,
         extra_numeric=extra_numeric,
     )
-    features = model.named_steps["features"].fit_transform(declarations)
+    model.named_steps["features"].fit(declarations)
+    # the matrix of the scoring path: the classifier learns from what it will be given
+    features = features_of(model, declarations)
     model.named_steps["classifier"].fit(features, y, sample_weight=w)
     return FittedModel(model, features, y, w, skipped(declarations, features))
 
