@@ -6,6 +6,7 @@ import json
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from live_service import bentoml_serve
 from parcelrisk.artifact import save_model
@@ -193,12 +194,29 @@ def test_outcomes_are_recorded_and_inconsistent_ones_refused(served):
     assert "not inspected" in r.text
 
 
-def test_health_and_metrics_endpoints(served):
+def _requests_counted(base: str) -> dict[tuple[str, str], float]:
+    """BentoML's request counter from /metrics: (endpoint, HTTP status) -> requests."""
+    r = httpx.get(f"{base}/metrics", timeout=10)
+    assert r.status_code == 200, r.text
+    counted: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(r.text):
+        for sample in family.samples:
+            if sample.name == "bentoml_service_request_total":
+                key = (sample.labels["endpoint"], sample.labels["http_response_code"])
+                counted[key] = counted.get(key, 0.0) + sample.value
+    return counted
+
+
+def test_health_and_metrics_endpoints_count_the_scoring_requests(served):
     base, parcels, _, _ = served
     assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
-    assert _post(base, "/score", {"parcels": parcels[:1]}).status_code == 200  # a request counted
-    metrics = httpx.get(f"{base}/metrics", timeout=10)
-    assert metrics.status_code == 200 and "bentoml" in metrics.text
+    before = _requests_counted(base)
+    for i in range(3):
+        assert _post(base, "/score", {"parcels": parcels[i : i + 1]}).status_code == 200
+    assert _post(base, "/score", {"parcels": parcels[:1]}, key="wrong").status_code == 401
+    after = _requests_counted(base)
+    changed = {k: after[k] - before.get(k, 0.0) for k in after if after[k] != before.get(k, 0.0)}
+    assert changed == {("/score", "200"): 3.0, ("/score", "401"): 1.0}
 
 
 def test_recorded_outcomes_come_back_as_training_labels(served):
