@@ -147,12 +147,14 @@ def test_audit_replay_reproduces_every_logged_decision(served):
     from parcelrisk.cli import app
 
     base, parcels, audit, root = served
+    before = len(audit.decisions())
     assert _post(base, "/score", {"parcels": parcels[5:15]}).status_code == 200
+    logged = len(audit.decisions())
+    assert logged == before + 10
     url = f"sqlite:///{root / 'audit.db'}"
     result = CliRunner().invoke(app, ["audit", "replay", "--db", url, "--models-dir", str(root)])
     assert result.exit_code == 0, result.output
-    assert " 0 differ" in result.output
-    assert len(audit.decisions()) >= 10
+    assert f"replayed {logged:,} decisions: 0 differ" in result.output
 
 
 def test_audit_show_prints_reasons_also_for_unexplained_parcels(served):
