@@ -195,11 +195,13 @@ def test_outcomes_are_recorded_and_inconsistent_ones_refused(served):
            "violation_type": "counterfeit"}]  # fmt: skip
     r = _post(base, "/outcomes", {"outcomes": ok})
     assert r.status_code == 200 and r.json() == {"recorded": 1}
-    assert audit.outcomes()[-1]["violation_type"] == "counterfeit"
+    recorded = audit.outcomes()
+    assert recorded[-1]["violation_type"] == "counterfeit"
     bad = [{"parcel_id": "X", "inspected": False, "violation_found": True}]
     r = _post(base, "/outcomes", {"outcomes": bad})
     assert r.status_code == 400, r.text
-    assert "not inspected" in r.text
+    assert "violation_found given for a parcel that was not inspected" in r.text
+    assert audit.outcomes() == recorded
 
 
 def _requests_counted(base: str) -> dict[tuple[str, str], float]:
