@@ -27,4 +27,6 @@ def test_generate_refuses_an_unknown_file_format(tmp_path):
 def test_generate_refuses_zero_rows(tmp_path):
     result = runner.invoke(app, ["generate", "--rows", "0", "--out", str(tmp_path / "p.csv")])
     assert result.exit_code == 2
-    assert "--rows" in result.output
+    message = "Invalid value for '--rows': Input should be greater than or equal to 1"
+    assert message in result.output
+    assert not (tmp_path / "p.csv").exists()
