@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from conftest import DATA
 from live_service import bentoml_serve
+from parcelrisk.audit import AuditStore
 from parcelrisk.cli import app
 from parcelrisk.explain import INPUT_GROUPS
 
@@ -61,8 +62,11 @@ def test_a_bad_user_record_gets_422_naming_its_fields(served):
 
 def test_audit_replay_reproduces_decisions_on_user_records(served):
     base, records, root = served
-    assert httpx.post(f"{base}/score", json={"parcels": records[20:]}, timeout=60).is_success
     url = f"sqlite:///{root / 'audit.db'}"
+    before = len(AuditStore(url).decisions())
+    assert httpx.post(f"{base}/score", json={"parcels": records[20:]}, timeout=60).is_success
+    logged = len(AuditStore(url).decisions())
+    assert logged == before + len(records[20:])
     result = CliRunner().invoke(app, ["audit", "replay", "--db", url, "--models-dir", str(root)])
     assert result.exit_code == 0, result.output
-    assert " 0 differ" in result.output
+    assert f"replayed {logged:,} decisions: 0 differ" in result.output

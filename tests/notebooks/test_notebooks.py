@@ -8,6 +8,7 @@ a policy with lanes low enough that every lane occurs. A cell that raises fails 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -104,21 +105,34 @@ def images(nb: nbformat.NotebookNode) -> int:
 
 
 @pytest.mark.slow
-def test_retrain_notebook_ends_with_a_registered_model_and_a_decision(
+def test_retrain_notebook_promotes_into_an_empty_registry_and_keeps_an_equal_champion(
     tmp_path, small_config, kernel_env
 ):
+    """The first run, into an empty registry and without a stand-in (stale_days=0), must
+    promote; a second run on the same work_dir and data trains the same model again, which
+    ties the champion and is kept (the rule promotes a higher score only)."""
     work = tmp_path / "work"
-    nb = run("01_retrain.ipynb", tmp_path / "01.ipynb", work_dir=str(work),
-             config_path=str(small_config), stale_days=5, **SMALL)  # fmt: skip
+    params = {"work_dir": str(work), "config_path": str(small_config), **SMALL}
+    nb = run("01_retrain.ipynb", tmp_path / "01-first.ipynb", stale_days=0, **params)
     out = texts(nb)
     assert "all 40,000 declarations satisfy the contract" in out
     assert "field 'origin_country' has value 'China'" in out
-    assert "registered parcelrisk v1 as @champion: no champion yet" in out
-    assert "### PROMOTED: parcelrisk v2 is the new champion" in out or (
-        "### KEPT: the champion stays; parcelrisk v2 is registered as challenger" in out
+    assert "no champion: the new model will become champion" in out
+    assert "### PROMOTED: parcelrisk v1 is the new champion\n\nReason: no champion yet" in out
+    assert "@champion: v1\n@challenger: none\n" in out
+    assert images(nb) == 4  # PR curve, precision at budget, calibration, importance by group
+
+    # a champion now exists, so no stand-in is trained whatever stale_days says
+    out = texts(run("01_retrain.ipynb", tmp_path / "01-again.ipynb", stale_days=5, **params))
+    assert "stand-in" not in out and "champion: parcelrisk v1 (model " in out
+    decision = re.search(r"### .*\n\nReason: .*", out)[0]
+    kept = re.match(
+        r"### KEPT: the champion stays; parcelrisk v2 is registered as challenger\n\n"
+        r"Reason: champion v1 kept: (\d\.\d{4}) <= (\d\.\d{4}) ",
+        decision,
     )
-    assert "Reason: " in out and "champion v1" in out
-    assert images(nb) >= 4  # PR curve, precision at budget, calibration, importance by group
+    assert kept and kept[1] == kept[2], decision  # the same model scores the same
+    assert "@champion: v1\n@challenger: v2\n" in out
     assert (work / "mlflow.db").is_file() and (work / "mlartifacts").is_dir()
     assert len(list((work / "models").glob("parcelrisk-*/metadata.json"))) == 2
     assert not (NOTEBOOKS / "mlflow.db").exists() and not (NOTEBOOKS / "work").exists()

@@ -6,6 +6,7 @@ import json
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from live_service import bentoml_serve
 from parcelrisk.artifact import save_model
@@ -56,21 +57,23 @@ def test_score_returns_probability_lane_model_and_reasons(served):
     r = _post(base, "/score", {"parcels": parcels[:5], "explain_all": True})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert len(body["results"]) == 5 and body["request_id"]
+    assert len(body["results"]) == 5
+    logged = {d["parcel_id"]: d for d in audit.decisions(request_id=body["request_id"])}
+    assert list(logged) == [p["parcel_id"] for p in parcels[:5]]
+    policy = load_policy(_root / "policy.yaml")
     for res, sent in zip(body["results"], parcels[:5], strict=True):
-        assert res["parcel_id"] == sent["parcel_id"]
-        assert 0 < res["probability"] < 1
-        assert res["lane"] in ("inspect", "review", "release")
+        p = res["probability"]
+        assert res["parcel_id"] == sent["parcel_id"] and 0 < p < 1
+        assert res["lane"] == ("inspect" if p >= 0.3 else "review" if p >= 0.1 else "release")
         assert res["model"] == {"name": "parcelrisk", "version": "test-1"}
-        assert res["reasons"] and all("text" in x for x in res["reasons"])
+        assert res["reasons"] and all("text" in x for x in res["reasons"])  # explain_all
         # the policy file of the service: at most 2 reasons, each raising the risk
         assert len(res["reasons"]) <= 2 and {x["direction"] for x in res["reasons"]} == {"raises"}
-    logged = {d["parcel_id"]: d for d in audit.decisions() if d["request_id"] == body["request_id"]}
-    assert set(logged) == {p["parcel_id"] for p in parcels[:5]}
-    first = logged[parcels[0]["parcel_id"]]
-    assert first["input"] == parcels[0] and first["model_version"] == "test-1"
-    policy = load_policy(_root / "policy.yaml")
-    assert (first["policy_version"], first["policy_sha256"]) == ("http-test", policy.sha256)
+        log = logged[sent["parcel_id"]]
+        assert log["input"] == sent and log["model_version"] == "test-1"
+        # the audit log holds exactly what was answered, and the policy it was made under
+        assert (log["probability"], log["lane"], log["reasons"]) == (p, res["lane"], res["reasons"])
+        assert (log["policy_version"], log["policy_sha256"]) == ("http-test", policy.sha256)
     assert audit.policy(policy.sha256) == policy  # stored whole: replay can use it
 
 
@@ -161,12 +164,14 @@ def test_audit_replay_reproduces_every_logged_decision(served):
     from parcelrisk.cli import app
 
     base, parcels, audit, root = served
+    before = len(audit.decisions())
     assert _post(base, "/score", {"parcels": parcels[5:15]}).status_code == 200
+    logged = len(audit.decisions())
+    assert logged == before + 10
     url = f"sqlite:///{root / 'audit.db'}"
     result = CliRunner().invoke(app, ["audit", "replay", "--db", url, "--models-dir", str(root)])
     assert result.exit_code == 0, result.output
-    assert " 0 differ" in result.output
-    assert len(audit.decisions()) >= 10
+    assert f"replayed {logged:,} decisions: 0 differ" in result.output
     # replayed under the logged policy (2 reasons, raising only), not under the default
     # policy of the working directory (3 reasons, both directions): explained parcels exist
     assert any(d["reasons"] for d in audit.decisions())
@@ -176,6 +181,7 @@ def test_audit_show_prints_reasons_also_for_unexplained_parcels(served):
     from typer.testing import CliRunner
 
     from parcelrisk.cli import app
+    from parcelrisk.replay import reasons_on_demand
 
     base, parcels, audit, root = served
     _post(base, "/score", {"parcels": parcels[15:20]})
@@ -185,7 +191,12 @@ def test_audit_show_prints_reasons_also_for_unexplained_parcels(served):
     pid = released[-1]["parcel_id"]
     result = CliRunner().invoke(app, ["audit", "show", pid, "--db", url, "--models-dir", str(root)])
     assert result.exit_code == 0, result.output
-    assert "reasons computed now" in result.output and pid in result.output
+    shown = " ".join(result.output.split())  # the console wraps long lines
+    assert "(not explained at the time; reasons computed now)" in shown
+    computed = reasons_on_demand(audit, root, pid)
+    assert computed, "no reasons: the loop below would check nothing"
+    for r in computed:
+        assert f"{r['contribution']:+.3f} {r['group']}: {' '.join(r['text'].split())}" in shown
 
 
 def test_explain_returns_contributions_that_add_up_to_the_margin(served):
@@ -204,19 +215,38 @@ def test_outcomes_are_recorded_and_inconsistent_ones_refused(served):
            "violation_type": "counterfeit"}]  # fmt: skip
     r = _post(base, "/outcomes", {"outcomes": ok})
     assert r.status_code == 200 and r.json() == {"recorded": 1}
-    assert audit.outcomes()[-1]["violation_type"] == "counterfeit"
+    recorded = audit.outcomes()
+    assert recorded[-1]["violation_type"] == "counterfeit"
     bad = [{"parcel_id": "X", "inspected": False, "violation_found": True}]
     r = _post(base, "/outcomes", {"outcomes": bad})
     assert r.status_code == 400, r.text
-    assert "not inspected" in r.text
+    assert "violation_found given for a parcel that was not inspected" in r.text
+    assert audit.outcomes() == recorded
 
 
-def test_health_and_metrics_endpoints(served):
+def _requests_counted(base: str) -> dict[tuple[str, str], float]:
+    """BentoML's request counter from /metrics: (endpoint, HTTP status) -> requests."""
+    r = httpx.get(f"{base}/metrics", timeout=10)
+    assert r.status_code == 200, r.text
+    counted: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(r.text):
+        for sample in family.samples:
+            if sample.name == "bentoml_service_request_total":
+                key = (sample.labels["endpoint"], sample.labels["http_response_code"])
+                counted[key] = counted.get(key, 0.0) + sample.value
+    return counted
+
+
+def test_health_and_metrics_endpoints_count_the_scoring_requests(served):
     base, parcels, _, _ = served
     assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
-    assert _post(base, "/score", {"parcels": parcels[:1]}).status_code == 200  # a request counted
-    metrics = httpx.get(f"{base}/metrics", timeout=10)
-    assert metrics.status_code == 200 and "bentoml" in metrics.text
+    before = _requests_counted(base)
+    for i in range(3):
+        assert _post(base, "/score", {"parcels": parcels[i : i + 1]}).status_code == 200
+    assert _post(base, "/score", {"parcels": parcels[:1]}, key="wrong").status_code == 401
+    after = _requests_counted(base)
+    changed = {k: after[k] - before.get(k, 0.0) for k in after if after[k] != before.get(k, 0.0)}
+    assert changed == {("/score", "200"): 3.0, ("/score", "401"): 1.0}
 
 
 def test_recorded_outcomes_come_back_as_training_labels(served):
