@@ -41,36 +41,49 @@ _PLAIN_NAMES = frozenset(f.name for f in _PLAIN_FIELDS)
 
 def _plain_value(fld: Field, value: Any) -> Any:
     """The canonical value of a plain valid ``value`` (None if missing), or _FALL_BACK."""
-    kind = fld.kind
-    if value is None or (type(value) is str and value == "" and kind in _EMPTY_IS_MISSING):
+    if value is None or (type(value) is str and value == "" and fld.kind in _EMPTY_IS_MISSING):
         return _FALL_BACK if fld.required else None
-    if kind in STRING_KINDS:
-        if type(value) is not str or not is_unicode(value):
-            return _FALL_BACK
-        if kind is Kind.TEXT:
-            return value
-        if kind in (Kind.ID, Kind.CATEGORY):
-            return value if value.strip() else _FALL_BACK
-        if kind is Kind.ENUM:
-            return value if value in fld.allowed else _FALL_BACK
-        if not _FORMATS[kind].fullmatch(value):
-            return _FALL_BACK
-        if kind is Kind.HTS:
-            value = value.replace(".", "")
-            return value if len(value) in HTS_LENGTHS else _FALL_BACK
+    return _PLAIN_BY_KIND[fld.kind](fld, value)
+
+
+def _plain_string(fld: Field, value: Any) -> Any:
+    if type(value) is not str or not is_unicode(value):
+        return _FALL_BACK
+    if fld.kind is Kind.TEXT:
         return value
-    if kind in (Kind.INT, Kind.FLOAT):
-        if type(value) not in (int, float) or (kind is Kind.INT and type(value) is not int):
-            return _FALL_BACK
-        if not (math.isfinite(value) and -(2**53) <= value <= 2**53):  # beyond: vectorised
-            return _FALL_BACK
-        if fld.min_value is not None and not (
-            value >= fld.min_value if fld.min_inclusive else value > fld.min_value
-        ):
-            return _FALL_BACK
-        return float(value) if kind is Kind.FLOAT else value
-    if kind is Kind.BOOL:
-        return value if type(value) is bool else _FALL_BACK
+    if fld.kind in (Kind.ID, Kind.CATEGORY):
+        return value if value.strip() else _FALL_BACK
+    if fld.kind is Kind.ENUM:
+        return value if value in fld.allowed else _FALL_BACK
+    return _plain_code(fld.kind, value)
+
+
+def _plain_code(kind: Kind, value: str) -> Any:
+    if not _FORMATS[kind].fullmatch(value):
+        return _FALL_BACK
+    if kind is Kind.HTS:
+        value = value.replace(".", "")
+        return value if len(value) in HTS_LENGTHS else _FALL_BACK
+    return value
+
+
+def _plain_number(fld: Field, value: Any) -> Any:
+    if type(value) not in ((int,) if fld.kind is Kind.INT else (int, float)):
+        return _FALL_BACK
+    if not (math.isfinite(value) and -(2**53) <= value <= 2**53):  # beyond: vectorised
+        return _FALL_BACK
+    if fld.min_value is not None and not (
+        value >= fld.min_value if fld.min_inclusive else value > fld.min_value
+    ):
+        return _FALL_BACK
+    return float(value) if fld.kind is Kind.FLOAT else value
+
+
+def _plain_bool(fld: Field, value: Any) -> Any:
+    return value if type(value) is bool else _FALL_BACK
+
+
+def _plain_timestamp(fld: Field, value: Any) -> Any:
     if type(value) is not str or not _FAST_ISO.fullmatch(value):
         return _FALL_BACK
     try:
@@ -78,6 +91,15 @@ def _plain_value(fld: Field, value: Any) -> Any:
     except (ValueError, OverflowError):  # e.g. 30 February
         return _FALL_BACK
     return stamp if EARLIEST <= stamp <= LATEST else _FALL_BACK
+
+
+_PLAIN_BY_KIND = {
+    **dict.fromkeys(STRING_KINDS, _plain_string),
+    Kind.INT: _plain_number,
+    Kind.FLOAT: _plain_number,
+    Kind.BOOL: _plain_bool,
+    Kind.TIMESTAMP: _plain_timestamp,
+}
 
 
 def plain_columns(records: Sequence[Any]) -> dict[str, list[Any]] | None:
