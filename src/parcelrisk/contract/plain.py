@@ -1,11 +1,18 @@
-"""The fast path for small batches of plain records: the one seam of its kind.
+"""The fast path for small batches of plain records, behind one seam: :func:`plain_columns`.
 
 A request of a few parcels spends most of its validation time building pandas objects.
 Plain records (strings, numbers, bools, ISO 8601 strings with a zone, no outcomes) are
 checked value by value here; anything else, including every invalid record, goes to the
 vectorised checks (:func:`parcelrisk.contract.validate_records`), which alone name
 problems. The two paths give identical values (tests/unit/test_validation.py compares them
-on valid and hostile records).
+on valid and hostile records). :func:`parcelrisk.contract.canonical_records` (scoring)
+hands the columns to the features as they are; :func:`plain_frame` makes the canonical
+frame of them for :func:`~parcelrisk.contract.validate_records`.
+
+Measured in-process on records of ``parcelrisk.synth.generate(rows=2000, seed=0)``
+(median of 150 to 1,000 calls, 2 shared cores): for 1 record, :func:`plain_columns` takes
+0.02 ms, its frame (:func:`plain_frame`) 0.9 ms and the vectorised checks 28 ms; for 100
+records, 2.0 ms, 3.5 ms and 30 ms. The gain, about 28 ms a request, is why it stays.
 """
 
 from __future__ import annotations
@@ -105,12 +112,20 @@ _PLAIN_BY_KIND = {
 def plain_columns(records: Sequence[Any]) -> dict[str, list[Any]] | None:
     """Canonical values of small batches of plain, valid records, column by column.
 
-    For up to 1,000 records whose values are plain and valid (strings, numbers, bools,
-    ISO 8601 strings with a zone; no outcomes), returns each key and input field's
-    canonical values (None where missing, ``pandas.Timestamp`` in UTC for timestamps),
-    exactly the values :func:`validate_records` would put in its frame. Returns None for
-    anything else: such records must go through :func:`validate_records`, which alone
-    names problems.
+    Parameters
+    ----------
+    records : sequence
+        JSON-like records in the contract's fields (one request).
+
+    Returns
+    -------
+    dict of str to list, or None
+        For up to 1,000 records whose values are plain and valid (strings, numbers,
+        bools, ISO 8601 strings with a zone; no outcomes), each key and input field's
+        canonical values (None where missing, ``pandas.Timestamp`` in UTC for
+        timestamps): exactly the values :func:`parcelrisk.contract.validate_records`
+        would put in its frame. None for anything else: such records must go through
+        :func:`~parcelrisk.contract.validate_records`, which alone names problems.
     """
     if len(records) > _MAX_RECORDS:
         return None
