@@ -1,7 +1,7 @@
 """Features of a request are the same whichever way its records reach the model.
 
 A small request of plain records goes to the features as canonical values
-(:func:`parcelrisk.validation.plain_columns`), anything else as the canonical frame; the
+(:func:`parcelrisk.contract.plain_columns`), anything else as the canonical frame; the
 union can also be called through scikit-learn. All give bit-identical matrices, on test
 parcels and on text chosen to trip up lower-casing, whitespace and word boundaries.
 """
