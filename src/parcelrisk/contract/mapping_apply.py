@@ -47,7 +47,8 @@ _MAX_COLUMNS_LISTED = 40
 def read_mapped(path: str | Path, mapping: ColumnMapping, *, outcomes: bool = True) -> pd.DataFrame:
     """Read a CSV or Parquet table through a mapping (see :func:`apply_mapping`).
 
-    CSV is read as text (UTF-8, empty fields are missing); the mapping says how to parse.
+    CSV is read as text (:func:`parcelrisk.contract.files.read_file`); values are read in
+    the dialect of :mod:`parcelrisk.contract.parse`, as the mapping says.
     """
     path = Path(path)
     check_suffix(path)
