@@ -8,6 +8,7 @@ read one at a time, in the order data flows:
 ``problems.py``        one problem per value; the errors that list them all
 ``parse.py``           the one dialect in which text becomes numbers, booleans and times
 ``checks.py``          one column against one field: type, format, range
+``checks_time.py``     the same for timestamps
 ``frames.py``          a whole frame: required columns, unique ids, outcomes; ``validate``
 ``records.py``         JSON-like records (one request); unknown keys with did-you-mean
 ``plain.py``           the fast path for small batches of plain, valid records

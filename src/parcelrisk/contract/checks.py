@@ -1,24 +1,24 @@
 """Per-kind checks: one column of declarations against one field of the contract.
 
-:func:`check_column` checks every value of a column at once (vectorised) against its
+Each check takes every value of a column at once (vectorised) and tests it against its
 field's kind (:class:`parcelrisk.contract.Kind`): its type, its format, its range. It
 returns a :class:`Checked` column: the canonical values (:data:`CANONICAL_DTYPES`; missing
 where no value was given or the value was refused) and the issues found, row by row.
-Whole-frame rules (required columns, unique ids, outcomes of inspected parcels only) are
-:mod:`parcelrisk.contract.frames`'s.
+Strings, numbers and booleans are checked here, timestamps in
+:mod:`parcelrisk.contract.checks_time`; :mod:`parcelrisk.contract.frames` picks the check
+of each field and applies the whole-frame rules (required columns, unique ids, outcomes
+of inspected parcels only).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from parcelrisk.contract.parse import NOT_UNICODE, OUT_OF_RANGE, is_unicode, parse_timestamps, to_ns
 from parcelrisk.contract.schema import Field, Kind
 
 STRING_KINDS = frozenset(
@@ -87,35 +87,12 @@ def absent_column(fld: Field, n: int) -> Checked:
     return Checked(values, np.ones(n, dtype=bool))
 
 
-def check_column(fld: Field, s: pd.Series) -> Checked:
-    """Check every value of column ``s`` against field ``fld``; text that is not Unicode is
-    an issue of its own."""
-    try:
-        return _check_kind(fld, s)
-    except UnicodeEncodeError:  # e.g. JSON with an unpaired "\ud800" escape
-        bad = s.map(lambda v: isinstance(v, str) and not is_unicode(v)).to_numpy(dtype=bool)
-        checked = _check_kind(fld, s.where(~bad))
-        checked.add(bad, NOT_UNICODE)
-        checked.missing = checked.missing & ~bad
-        return checked
-
-
-def _check_kind(fld: Field, s: pd.Series) -> Checked:
-    if fld.kind in STRING_KINDS:
-        return _check_strings(fld, s)
-    if fld.kind in (Kind.INT, Kind.FLOAT):
-        return _check_numbers(fld, s)
-    if fld.kind is Kind.BOOL:
-        return _check_bools(s)
-    return _check_timestamps(s)
-
-
 def is_text_dtype(dtype: Any) -> bool:
     """Whether ``dtype`` is a dtype of strings (not object)."""
     return not ptypes.is_object_dtype(dtype) and ptypes.is_string_dtype(dtype)
 
 
-def _dtype_noun(dtype: Any) -> str:
+def dtype_noun(dtype: Any) -> str:
     """How a type error names a typed column's values."""
     if ptypes.is_bool_dtype(dtype):
         return "bool"
@@ -130,7 +107,8 @@ def _dtype_noun(dtype: Any) -> str:
     return str(dtype)
 
 
-def _nulls(s: pd.Series) -> np.ndarray:
+def nulls(s: pd.Series) -> np.ndarray:
+    """Where ``s`` is null (None, NaN, NA, NaT)."""
     return s.isna().to_numpy(dtype=bool)
 
 
@@ -144,7 +122,7 @@ def _object_types(
     """
     values = s.to_numpy(dtype=object)
     ok = np.fromiter((isinstance(v, accept) for v in values), dtype=bool, count=len(values))
-    bad = np.flatnonzero(~ok & ~_nulls(s))
+    bad = np.flatnonzero(~ok & ~nulls(s))
     return ok, bad, [reason(values[i]) for i in bad]
 
 
@@ -160,19 +138,20 @@ def _as_strings(s: pd.Series, result: Checked) -> pd.Series:
             result.add_each(bad, reasons)
             s = s.where(ok)
     elif not is_text_dtype(s.dtype):
-        result.add(~_nulls(s), f"expected a string, got {_dtype_noun(s.dtype)}")
+        result.add(~nulls(s), f"expected a string, got {dtype_noun(s.dtype)}")
         s = pd.Series(pd.NA, index=s.index, dtype=object)
     return s.astype(pd.StringDtype())
 
 
-def _check_strings(fld: Field, s: pd.Series) -> Checked:
+def check_strings(fld: Field, s: pd.Series) -> Checked:
+    """Check a column of a text kind: strings, blank rules, enums and code formats."""
     result = Checked(s, np.zeros(len(s), dtype=bool))
     strings = _as_strings(s, result)
     if fld.kind is Kind.TEXT:  # free text may say nothing: "" is an empty text, kept
         empty = np.zeros(len(s), dtype=bool)
     else:
         empty = strings.eq("").to_numpy(dtype=bool, na_value=False)
-    result.missing = (_nulls(s) & ~result.invalid) | empty
+    result.missing = (nulls(s) & ~result.invalid) | empty
     if fld.kind in (Kind.ID, Kind.CATEGORY):
         blank = strings.str.strip().eq("").to_numpy(dtype=bool, na_value=False) & ~empty
         if fld.required:
@@ -216,18 +195,19 @@ def _typed_numbers(s: pd.Series, result: Checked) -> pd.Series:
             pass
     values = s.to_numpy(dtype=object)
     ok = np.fromiter(map(_is_number, values), dtype=bool, count=len(values))
-    bad = np.flatnonzero(~ok & ~_nulls(s))
+    bad = np.flatnonzero(~ok & ~nulls(s))
     result.add_each(bad, [_number_reason(values[i]) for i in bad])
     clean = pd.Series(np.where(ok, values, None), dtype=object)
     return pd.to_numeric(clean, dtype_backend="numpy_nullable")
 
 
-def _check_numbers(fld: Field, s: pd.Series) -> Checked:
-    result = Checked(s, _nulls(s))
+def check_numbers(fld: Field, s: pd.Series) -> Checked:
+    """Check a column of numbers: finite, whole for INT fields, at least the minimum."""
+    result = Checked(s, nulls(s))
     s = _typed_numbers(s, result)
     is_number = ptypes.is_numeric_dtype(s.dtype) and not ptypes.is_bool_dtype(s.dtype)
     if not is_number:
-        result.add(~_nulls(s), f"expected a number, got {_dtype_noun(s.dtype)}")
+        result.add(~nulls(s), f"expected a number, got {dtype_noun(s.dtype)}")
         s = pd.Series(np.full(len(s), np.nan))
     x = s.to_numpy(dtype=np.float64, na_value=np.nan)
     result.missing = np.isnan(x) & ~result.invalid
@@ -255,8 +235,9 @@ def _canonical_numbers(fld: Field, s: pd.Series, x: np.ndarray, valid: np.ndarra
     return pd.Series(pd.arrays.IntegerArray(np.where(valid, ints, 0), ~valid))
 
 
-def _check_bools(s: pd.Series) -> Checked:
-    result = Checked(s, _nulls(s))
+def check_bools(s: pd.Series) -> Checked:
+    """Check a column of booleans: bools only (no 0/1, no text)."""
+    result = Checked(s, nulls(s))
     if ptypes.is_object_dtype(s.dtype) and ptypes.infer_dtype(s, skipna=True) == "boolean":
         pass  # bools only: ``astype("boolean")`` below
     elif ptypes.is_object_dtype(s.dtype):
@@ -264,78 +245,7 @@ def _check_bools(s: pd.Series) -> Checked:
         result.add_each(bad, reasons)
         s = pd.Series(pd.array(np.where(ok, s.to_numpy(dtype=object), None), dtype="boolean"))
     elif not ptypes.is_bool_dtype(s.dtype):
-        result.add(~result.missing, f"expected true or false, got {_dtype_noun(s.dtype)}")
+        result.add(~result.missing, f"expected true or false, got {dtype_noun(s.dtype)}")
         s = pd.Series(index=s.index, dtype="boolean")
     result.values = s.astype("boolean")
     return result
-
-
-def _check_timestamps(s: pd.Series) -> Checked:
-    result = Checked(s, _nulls(s))
-    nat = pd.Series(pd.NaT, index=s.index, dtype=CANONICAL_DTYPES[Kind.TIMESTAMP])
-    if ptypes.is_object_dtype(s.dtype) or is_text_dtype(s.dtype):
-        utc = _timestamps_from_objects(s, result)
-    elif ptypes.is_datetime64_any_dtype(s.dtype) and getattr(s.dtype, "tz", None) is None:
-        result.add(~result.missing, "timestamp has no timezone")
-        utc = nat
-    elif ptypes.is_datetime64_any_dtype(s.dtype):
-        utc = _to_ns(s.dt.tz_convert("UTC"), result)
-    else:
-        result.add(~result.missing, f"expected a timestamp, got {_dtype_noun(s.dtype)}")
-        utc = nat
-    result.values = utc.mask(result.invalid)
-    return result
-
-
-def _to_ns(utc: pd.Series, result: Checked) -> pd.Series:
-    """UTC timestamps in nanoseconds, those outside the nanosecond range reported."""
-    ns, out_of_range = to_ns(utc)
-    result.add(out_of_range, OUT_OF_RANGE)
-    return ns
-
-
-def _timestamp_reason(value: Any) -> str:
-    if isinstance(value, datetime | np.datetime64):
-        return "timestamp has no timezone"
-    return f"expected a timestamp, got {type(value).__name__}"
-
-
-def _is_aware(value: Any) -> bool:
-    return isinstance(value, datetime) and value is not pd.NaT and value.utcoffset() is not None
-
-
-def _timestamps_from_objects(s: pd.Series, result: Checked) -> pd.Series:
-    """Parse ISO 8601 strings and aware datetimes of an object or string column to UTC."""
-    n = len(s)
-    is_str, aware = ~result.missing, np.zeros(n, dtype=bool)
-    inferred = ptypes.infer_dtype(s, skipna=True) if ptypes.is_object_dtype(s.dtype) else ""
-    if inferred == "datetime":  # datetimes only: vectorised if all share one timezone
-        try:
-            same_tz = pd.to_datetime(s, cache=False)
-        except (ValueError, TypeError):  # mixed timezones, or aware and naive
-            same_tz = None
-        if same_tz is not None and getattr(same_tz.dtype, "tz", None) is not None:
-            return _to_ns(same_tz.dt.tz_convert("UTC"), result)
-    if inferred not in ("", "string", "empty"):
-        values = s.to_numpy(dtype=object)
-        is_str = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=n)
-        aware = np.fromiter(map(_is_aware, values), dtype=bool, count=n) & ~result.missing
-        bad = np.flatnonzero(~is_str & ~aware & ~result.missing)
-        result.add_each(bad, [_timestamp_reason(values[i]) for i in bad])
-    utc = pd.Series(pd.NaT, index=s.index, dtype=CANONICAL_DTYPES[Kind.TIMESTAMP])
-    if is_str.any():
-        utc = _parse_iso(s.where(is_str), result)
-    if aware.any():
-        aware_utc = pd.to_datetime(s.where(aware), utc=True, cache=False)
-        utc = utc.where(~aware, _to_ns(aware_utc, result))
-    return utc
-
-
-def _parse_iso(s: pd.Series, result: Checked) -> pd.Series:
-    """Parse ISO 8601 strings (NA elsewhere) to UTC; blank strings count as missing."""
-    times = parse_timestamps(s)
-    result.missing = result.missing | (times.missing & s.notna().to_numpy())
-    result.add(times.unparsed, "must be an ISO 8601 timestamp")
-    result.add(times.local, "timestamp has no timezone")
-    result.add(times.out_of_range, OUT_OF_RANGE)
-    return times.utc

@@ -48,13 +48,18 @@ import numpy as np
 import pandas as pd
 
 from parcelrisk.contract.checks import (
+    STRING_KINDS,
     Checked,
     absent_column,
-    check_column,
+    check_bools,
+    check_numbers,
+    check_strings,
     is_text_dtype,
 )
+from parcelrisk.contract.checks_time import check_timestamps
+from parcelrisk.contract.parse import NOT_UNICODE, is_unicode
 from parcelrisk.contract.problems import ContractError, ContractProblem, problem_order, python_value
-from parcelrisk.contract.schema import FIELDS, FIELDS_BY_NAME, Field
+from parcelrisk.contract.schema import FIELDS, FIELDS_BY_NAME, Field, Kind
 
 MISSING_COLUMN = "required column is missing"
 MISSING_VALUE = "required value is missing"
@@ -134,7 +139,7 @@ def check(
     problems = _column_problems(frame, require_outcomes, fields)
     sources = {f.name: _source(frame, f.name) for f in fields if f.name in frame.columns}
     checked = {
-        f.name: check_column(f, sources[f.name]) if f.name in sources else absent_column(f, n)
+        f.name: _check_column(f, sources[f.name]) if f.name in sources else absent_column(f, n)
         for f in fields
     }
     for name in sources:
@@ -154,6 +159,29 @@ def _contract_variant(fields: Sequence[Field] | None) -> tuple[Field, ...]:
     if [f.name for f in fields] != [f.name for f in FIELDS]:
         raise ValueError("fields must be the contract's fields, same names in the same order")
     return fields
+
+
+def _check_column(fld: Field, s: pd.Series) -> Checked:
+    """Check every value of column ``s`` against field ``fld``; text that is not Unicode is
+    an issue of its own."""
+    try:
+        return _check_kind(fld, s)
+    except UnicodeEncodeError:  # e.g. JSON with an unpaired "\ud800" escape
+        bad = s.map(lambda v: isinstance(v, str) and not is_unicode(v)).to_numpy(dtype=bool)
+        checked = _check_kind(fld, s.where(~bad))
+        checked.add(bad, NOT_UNICODE)
+        checked.missing = checked.missing & ~bad
+        return checked
+
+
+def _check_kind(fld: Field, s: pd.Series) -> Checked:
+    if fld.kind in STRING_KINDS:
+        return check_strings(fld, s)
+    if fld.kind in (Kind.INT, Kind.FLOAT):
+        return check_numbers(fld, s)
+    if fld.kind is Kind.BOOL:
+        return check_bools(s)
+    return check_timestamps(s)
 
 
 def _source(frame: pd.DataFrame, name: str) -> pd.Series:

@@ -38,7 +38,7 @@ from parcelrisk.contract.mapping_values import (
 )
 from parcelrisk.contract.parse import NOT_UNICODE, as_text, is_unicode
 from parcelrisk.contract.problems import ContractProblem, MappedDataError, python_value
-from parcelrisk.contract.records import validate_records
+from parcelrisk.contract.records import record_problems, validate_records
 from parcelrisk.contract.schema import FIELDS_BY_NAME
 
 _MAX_COLUMNS_LISTED = 40
@@ -47,7 +47,8 @@ _MAX_COLUMNS_LISTED = 40
 def read_mapped(path: str | Path, mapping: ColumnMapping, *, outcomes: bool = True) -> pd.DataFrame:
     """Read a CSV or Parquet table through a mapping (see :func:`apply_mapping`).
 
-    CSV is read as text (UTF-8, empty fields are missing); the mapping says how to parse.
+    CSV is read as text (:func:`parcelrisk.contract.files.read_file`); values are read in
+    the dialect of :mod:`parcelrisk.contract.parse`, as the mapping says.
     """
     path = Path(path)
     check_suffix(path)
@@ -90,8 +91,29 @@ def apply_mapping(
         raise TypeError(f"expected a pandas DataFrame, got {type(table).__name__}")
     table = table.reset_index(drop=True)
     problems = _missing_columns(table, mapping, outcomes)
-    present = set(table.columns)
     ids = row_ids(table, mapping)
+    frame = pd.DataFrame(
+        _contract_columns(table, mapping, ids, problems, outcomes), index=table.index
+    )
+    extra = _extra_columns(table, mapping, ids, problems)
+    canonical, contract_problems = check(frame, require_outcomes=outcomes, fields=mapping.fields())
+    problems += _in_user_terms(contract_problems, mapping, problems, table)
+    if problems:
+        raise MappedDataError(problems)
+    for column, values in extra.items():
+        canonical[column] = values.to_numpy() if column in mapping.extra_numeric else values
+    return canonical
+
+
+def _contract_columns(
+    table: pd.DataFrame,
+    mapping: ColumnMapping,
+    ids: np.ndarray,
+    problems: list[ContractProblem],
+    outcomes: bool,
+) -> dict[str, pd.Series]:
+    """The contract fields the table's columns give, read in the mapping's terms."""
+    present = set(table.columns)
     parsed: dict[str, pd.Series] = {}
     if mapping.id in present:
         parsed["parcel_id"] = as_text(table[mapping.id])
@@ -102,21 +124,19 @@ def apply_mapping(
             parsed[role] = role_values(role, table[column], column, ids, problems)
     if outcomes:
         parsed.update(_outcomes(table, mapping, parsed.get("declared_at"), ids, problems))
-    frame = pd.DataFrame(parsed, index=table.index)
+    return parsed
+
+
+def _extra_columns(
+    table: pd.DataFrame, mapping: ColumnMapping, ids: np.ndarray, problems: list[ContractProblem]
+) -> dict[str, pd.Series]:
+    """The extra columns the table has: numbers or categories."""
     extra = {}
     for column in mapping.extra:
-        if column in present:
-            if column in mapping.extra_numeric:
-                extra[column] = numbers(table[column], column, ids, problems)
-            else:
-                extra[column] = categories(table[column], column, ids, problems)
-    canonical, contract_problems = check(frame, require_outcomes=outcomes, fields=mapping.fields())
-    problems += _in_user_terms(contract_problems, mapping, problems, table)
-    if problems:
-        raise MappedDataError(problems)
-    for column, values in extra.items():
-        canonical[column] = values.to_numpy() if column in mapping.extra_numeric else values
-    return canonical
+        if column in table.columns:
+            read = numbers if column in mapping.extra_numeric else categories
+            extra[column] = read(table[column], column, ids, problems)
+    return extra
 
 
 def records_frame(
@@ -136,34 +156,15 @@ def records_frame(
     """
     if mapping is None:
         return validate_records(records)
-    known = [mapping.id, mapping.time, *mapping.roles.values(), *mapping.extra,
-             mapping.label.column]  # fmt: skip
-    if mapping.inspected is not None:
-        known.append(mapping.inspected.column)
-    known = list(dict.fromkeys(known))
+    known = _record_columns(mapping)
+    names, allowed = frozenset(known), "a column of the mapping: " + ", ".join(known)
     problems, rows = [], []
     for i, record in enumerate(records):
-        if not isinstance(record, Mapping):
-            problems.append(ContractProblem(i, None, "(record)", record,
-                                            "record is not an object", "an object"))  # fmt: skip
-            record = {}
-        pid = record.get(mapping.id)
-        for key in record:
-            if key not in known:
-                close = difflib.get_close_matches(str(key), known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                problems.append(ContractProblem(
-                    i, pid if isinstance(pid, str) and pid else None, str(key), record[key],
-                    "unknown field" + hint, "a column of the mapping: " + ", ".join(known),
-                ))  # fmt: skip
-        unreadable = {k for k, v in record.items() if isinstance(v, str) and not is_unicode(v)}
-        for key in unreadable & set(known):  # nothing downstream can read such text
-            problems.append(ContractProblem(
-                i, pid if isinstance(pid, str) and is_unicode(pid) else None, str(key),
-                record[key], NOT_UNICODE, "valid Unicode text",
-            ))  # fmt: skip
-        if unreadable:
-            record = {k: v for k, v in record.items() if k not in unreadable}
+        problems += record_problems(i, record, names, mapping.id, allowed)
+        record, unreadable = _without_unreadable(
+            i, record if isinstance(record, Mapping) else {}, names, mapping.id
+        )
+        problems += unreadable
         rows.append(record)
     table = pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=object) for c in known})
     try:
@@ -173,6 +174,32 @@ def records_frame(
     if problems:
         raise MappedDataError(problems)
     return frame
+
+
+def _record_columns(mapping: ColumnMapping) -> list[str]:
+    """The keys a record in the mapping's columns may have."""
+    known = [mapping.id, mapping.time, *mapping.roles.values(), *mapping.extra,
+             mapping.label.column]  # fmt: skip
+    if mapping.inspected is not None:
+        known.append(mapping.inspected.column)
+    return list(dict.fromkeys(known))
+
+
+def _without_unreadable(
+    i: int, record: Mapping[str, Any], known: frozenset[str], id_key: str
+) -> tuple[Mapping[str, Any], list[ContractProblem]]:
+    """The record without its text that is not valid Unicode (nothing downstream can read
+    such text), and a problem for each known key that held some."""
+    unreadable = {k for k, v in record.items() if isinstance(v, str) and not is_unicode(v)}
+    if not unreadable:
+        return record, []
+    pid = record.get(id_key)
+    pid = pid if isinstance(pid, str) and is_unicode(pid) else None
+    problems = [
+        ContractProblem(i, pid, str(key), record[key], NOT_UNICODE, "valid Unicode text")
+        for key in unreadable & known
+    ]
+    return {k: v for k, v in record.items() if k not in unreadable}, problems
 
 
 def _missing_columns(
@@ -242,15 +269,20 @@ def _in_user_terms(
         column = mapping.user_column(p.field)
         if (p.row, column) in seen or (p.row < 0 and any(q.field == column for q in reported)):
             continue
-        reason = p.reason
-        if p.field == "violation_found" and mapping.inspected is not None:
-            reason = reason.replace("outcome", "label")
-        fld = FIELDS_BY_NAME[p.field]
-        if fld.kind in FREEABLE_KINDS and p.field in mapping.roles and "must" in reason:
-            reason += f"; or list {p.field!r} under free in the mapping to accept any value"
-        where = f" (role {p.field})" if p.field in mapping.roles else ""
         value = p.value
         if p.row >= 0 and column in table.columns and p.field != "outcome_at":
             value = python_value(table[column].iloc[p.row])  # as the user wrote it
-        out.append(replace(p, field=column, value=value, reason=reason + where))
+        out.append(replace(p, field=column, value=value, reason=_user_reason(p, mapping)))
     return out
+
+
+def _user_reason(p: ContractProblem, mapping: ColumnMapping) -> str:
+    """A contract problem's reason in the mapping's terms: the label, ``free``, the role."""
+    reason = p.reason
+    if p.field == "violation_found" and mapping.inspected is not None:
+        reason = reason.replace("outcome", "label")
+    if p.field not in mapping.roles:
+        return reason
+    if FIELDS_BY_NAME[p.field].kind in FREEABLE_KINDS and "must" in reason:
+        reason += f"; or list {p.field!r} under free in the mapping to accept any value"
+    return reason + f" (role {p.field})"

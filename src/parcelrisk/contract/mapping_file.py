@@ -65,39 +65,57 @@ def mapping_from_dict(raw: Any, source: str = "(dict)") -> ColumnMapping:
     time, time_format, timezone = _time(raw.get("time"), problems)
     label = _binary(raw.get("label"), "label", problems, required=True)
     inspected = _binary(raw.get("inspected"), "inspected", problems, required=False)
-    delay = raw.get("outcome_delay_days", 0.0)
-    if isinstance(delay, bool) or not isinstance(delay, int | float) or not delay >= 0:
-        problems.append(f"outcome_delay_days must be a number >= 0, got {delay!r}")
-        delay = 0.0
+    delay = _delay(raw.get("outcome_delay_days", 0.0), problems)
     roles = _roles(raw.get("roles"), problems)
     free = _free(raw.get("free"), roles, problems)
     categorical, numeric = _extra(raw.get("extra"), problems)
     outcome_columns = {"id": id_, "time": time, "label": label and label.column}
     if inspected is not None:
         outcome_columns["inspected"] = inspected.column
-    parts = {**outcome_columns, **{f"roles.{r}": c for r, c in roles.items()}}
-    for where, column in parts.items():
-        if column and is_ground_truth(column):
-            problems.append(
-                f"{where}: column {column!r} has the gt_ prefix of generated ground truth, "
-                "which must never reach the model; map the observed columns instead"
-            )
-    for where, column in outcome_columns.items():
-        used = [f"roles.{r}" for r, c in roles.items() if c == column]
-        used += [f"extra ({column})" for c in categorical + numeric if c == column]
-        if column and used:
-            problems.append(
-                f"column {column!r} is the {where} column; it cannot also be an input "
-                f"({', '.join(used)})"
-            )
+    problems += _ground_truth(outcome_columns, roles)
+    problems += _outcomes_as_inputs(outcome_columns, roles, categorical + numeric)
     if problems:
         raise MappingError(source, problems)
     assert id_ and time and label  # for type checkers: problems would have been raised
     return ColumnMapping(
         id=id_, time=time, label=label, time_format=time_format, timezone=timezone,
-        inspected=inspected, outcome_delay_days=float(delay), roles=roles, free=free,
+        inspected=inspected, outcome_delay_days=delay, roles=roles, free=free,
         extra_categorical=categorical, extra_numeric=numeric,
     )  # fmt: skip
+
+
+def _delay(value: Any, problems: list[str]) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        problems.append(f"outcome_delay_days must be a number >= 0, got {value!r}")
+        return 0.0
+    return float(value)
+
+
+def _ground_truth(outcome_columns: dict[str, str | None], roles: dict[str, str]) -> list[str]:
+    """A problem for every part of the mapping that names a ground-truth column."""
+    parts = {**outcome_columns, **{f"roles.{r}": c for r, c in roles.items()}}
+    return [
+        f"{where}: column {column!r} has the gt_ prefix of generated ground truth, "
+        "which must never reach the model; map the observed columns instead"
+        for where, column in parts.items()
+        if column and is_ground_truth(column)
+    ]
+
+
+def _outcomes_as_inputs(
+    outcome_columns: dict[str, str | None], roles: dict[str, str], extra: tuple[str, ...]
+) -> list[str]:
+    """A problem for every id, time, label or inspected column also used as an input."""
+    problems = []
+    for where, column in outcome_columns.items():
+        used = [f"roles.{r}" for r, c in roles.items() if c == column]
+        used += [f"extra ({column})" for c in extra if c == column]
+        if column and used:
+            problems.append(
+                f"column {column!r} is the {where} column; it cannot also be an input "
+                f"({', '.join(used)})"
+            )
+    return problems
 
 
 def _type(value: Any) -> str:
@@ -146,32 +164,40 @@ def _binary(raw: Any, where: str, problems: list[str], *, required: bool) -> Bin
         return Binary(column) if column else None
     problems += _unknown(raw, ("column", "positive", "negative"), "key", f"{where}.")
     column = _column(raw.get("column"), f"{where}.column", problems)
-    values = {}
-    for side, default in (("positive", TRUE), ("negative", FALSE)):
-        given = raw.get(side, list(default))
-        if (
-            not isinstance(given, list)
-            or not given
-            or any(isinstance(v, Mapping | list) or v is None for v in given)
-        ):
-            problems.append(f"{where}.{side} must be a list of values, got {given!r}")
-            given = list(default)
-        flags = [v for v in given if isinstance(v, bool)]
-        if flags:
-            problems.append(
-                f"{where}.{side}: {flags[0]!r} is a YAML boolean (yes, no, true, false, on and "
-                "off without quotes are); quote the values as they appear in the data, e.g. "
-                "['yes']"
-            )
-            given = list(default)
-        # as data values are read: the number 1.0 is "1" (the text "1.0" stays "1.0")
-        values[side] = tuple(
-            str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in given
-        )
+    values = {
+        side: _declared_values(raw.get(side, list(default)), f"{where}.{side}", default, problems)
+        for side, default in (("positive", TRUE), ("negative", FALSE))
+    }
     both = {label_text(v) for v in values["positive"]} & {label_text(v) for v in values["negative"]}
     if both:
         problems.append(f"{where}: values {sorted(both)} are both positive and negative")
     return Binary(column, values["positive"], values["negative"]) if column else None
+
+
+def _declared_values(
+    given: Any, where: str, default: tuple[str, ...], problems: list[str]
+) -> tuple[str, ...]:
+    """The declared values of one side of a yes/no column, as text."""
+    if not _is_value_list(given):
+        problems.append(f"{where} must be a list of values, got {given!r}")
+        return default
+    flags = [v for v in given if isinstance(v, bool)]
+    if flags:
+        problems.append(
+            f"{where}: {flags[0]!r} is a YAML boolean (yes, no, true, false, on and "
+            "off without quotes are); quote the values as they appear in the data, e.g. "
+            "['yes']"
+        )
+        return default
+    # as data values are read: the number 1.0 is "1" (the text "1.0" stays "1.0")
+    return tuple(str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in given)
+
+
+def _is_value_list(given: Any) -> bool:
+    """Whether ``given`` is a non-empty list of plain values (no lists, mappings or nulls)."""
+    if not isinstance(given, list) or not given:
+        return False
+    return not any(isinstance(v, Mapping | list) or v is None for v in given)
 
 
 def _roles(raw: Any, problems: list[str]) -> dict[str, str]:
@@ -225,15 +251,20 @@ def _extra(raw: Any, problems: list[str]) -> tuple[tuple[str, ...], tuple[str, .
             continue
         for column in given:
             name = _column(column, f"extra.{kind}", problems)
-            if name is None:
-                continue
-            if name in FIELDS_BY_NAME or is_ground_truth(name):
-                problems.append(
-                    f"extra.{kind}: column {name!r} has the name of a contract field (or the "
-                    "gt_ prefix of generated ground truth); name contract fields under roles"
-                )
-            elif name in out["categorical"] or name in out["numeric"]:
-                problems.append(f"extra.{kind}: column {name!r} is listed twice")
-            else:
+            if name is not None and _extra_ok(name, f"extra.{kind}", out, problems):
                 out[kind].append(name)
     return tuple(out["categorical"]), tuple(out["numeric"])
+
+
+def _extra_ok(name: str, where: str, out: dict[str, list[str]], problems: list[str]) -> bool:
+    """Whether an extra column may be used: not a contract name, not listed before."""
+    if name in FIELDS_BY_NAME or is_ground_truth(name):
+        problems.append(
+            f"{where}: column {name!r} has the name of a contract field (or the "
+            "gt_ prefix of generated ground truth); name contract fields under roles"
+        )
+        return False
+    if name in out["categorical"] or name in out["numeric"]:
+        problems.append(f"{where}: column {name!r} is listed twice")
+        return False
+    return True

@@ -45,7 +45,6 @@ refused by :mod:`parcelrisk.contract.checks`, not parsed.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,9 +59,10 @@ EARLIEST, LATEST = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_loca
 #: Boolean text: the values read as true, and those read as false.
 TRUE, FALSE = ("1", "true"), ("0", "false")
 
-# An ISO 8601 date and time ending in an offset; ASCII classes only ([0-9], not \d, which
-# matches any Unicode digit in Python's ``re``).
-_OFFSET = r"[^T ]+[T ][0-9:.,]+\s*(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)"
+# An ISO 8601 date and time ending in an offset, after the ASCII white space pandas skips.
+# ASCII classes and no flags: [0-9], not \d (any Unicode digit in Python's ``re``), and
+# pyarrow strings keep their vectorised regex engine.
+_OFFSET = r"[^T ]+[T ][0-9:.,]+[\t\n\v\f\r ]*(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)"
 
 
 def only_text(s: pd.Series) -> bool:
@@ -209,7 +209,7 @@ def _has_offset(strings: pd.Series, fmt: str | None) -> np.ndarray:
     if fmt is not None:  # a format says whether its times carry an offset
         offset = "%z" in fmt or "%Z" in fmt or fmt.endswith("Z")
         return np.full(len(strings), offset)
-    return strings.str.fullmatch(_OFFSET, flags=re.ASCII).to_numpy(dtype=bool, na_value=False)
+    return strings.str.fullmatch(_OFFSET).to_numpy(dtype=bool, na_value=False)
 
 
 def localize(naive: pd.Series, timezone: str) -> pd.Series:

@@ -135,23 +135,33 @@ def problem_order(p: ContractProblem) -> tuple[int, int, str]:
 
 def json_safe(value: Any) -> Any:
     """A JSON-serialisable stand-in for ``value``."""
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    return _json_scalar(value)
+
+
+def _json_scalar(value: Any) -> Any:
     if isinstance(value, np.generic):
         value = value.item()
     if value is None or value is pd.NA or value is pd.NaT:
         return None
     if isinstance(value, float):
-        return None if math.isnan(value) else value if math.isfinite(value) else str(value)
+        return _json_float(value)
     if isinstance(value, str) and not is_unicode(value):  # shown escaped, never lost
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, bool | int | str):
         return value
     if isinstance(value, datetime | date):
         return value.isoformat()
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
     return str(value)
+
+
+def _json_float(value: float) -> float | str | None:
+    if math.isnan(value):
+        return None
+    return value if math.isfinite(value) else str(value)
 
 
 def python_value(value: Any) -> Any:

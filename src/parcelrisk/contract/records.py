@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import pandas as pd
@@ -20,6 +21,8 @@ from parcelrisk.contract.problems import ContractError, ContractProblem
 from parcelrisk.contract.schema import FIELDS, FIELDS_BY_NAME, Field
 
 _FIELD_NAMES = frozenset(FIELDS_BY_NAME)
+_ANY_FIELD = "a contract field: " + ", ".join(FIELDS_BY_NAME)
+_OBJECT = "an object"
 
 
 def validate_records(
@@ -59,13 +62,8 @@ def validate_records(
     columns: dict[str, list[Any]] = {f.name: [] for f in FIELDS}
     problems: list[ContractProblem] = []
     for i, record in enumerate(records):
-        if not isinstance(record, Mapping):
-            problems.append(
-                ContractProblem(i, None, "(record)", record, "record is not an object", "an object")
-            )
-            record = {}
-        if not record.keys() <= _FIELD_NAMES:
-            problems += _unknown_keys(i, record)
+        problems += record_problems(i, record, _FIELD_NAMES, "parcel_id", _ANY_FIELD)
+        record = record if isinstance(record, Mapping) else {}
         # record by record (one record's values are near each other in memory)
         for name, values in columns.items():
             values.append(record.get(name))
@@ -77,23 +75,25 @@ def validate_records(
     return out
 
 
-def _unknown_keys(i: int, record: Mapping[str, Any]) -> list[ContractProblem]:
-    pid = record.get("parcel_id")
+def record_problems(
+    i: int, record: Any, known: AbstractSet[str], id_key: str, allowed: str
+) -> list[ContractProblem]:
+    """Problems of record ``i`` as a whole: not an object, or keys that are not ``known``.
+
+    Each unknown key is named with the closest known key as a suggestion; ``allowed``
+    says which keys are known, and ``id_key`` is the key of the record's parcel id.
+    """
+    if not isinstance(record, Mapping):
+        return [ContractProblem(i, None, "(record)", record, "record is not an object", _OBJECT)]
+    if record.keys() <= known:
+        return []
+    pid = record.get(id_key)
     pid = pid if isinstance(pid, str) and pid else None
     problems = []
     for key in record:
-        if key in FIELDS_BY_NAME:
+        if key in known:
             continue
-        close = difflib.get_close_matches(str(key), list(FIELDS_BY_NAME), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        problems.append(
-            ContractProblem(
-                i,
-                pid,
-                str(key),
-                record[key],
-                "unknown field" + hint,
-                "a contract field: " + ", ".join(FIELDS_BY_NAME),
-            )
-        )
+        close = difflib.get_close_matches(str(key), list(known), n=1)
+        reason = "unknown field" + (f"; did you mean {close[0]!r}?" if close else "")
+        problems.append(ContractProblem(i, pid, str(key), record[key], reason, allowed))
     return problems

@@ -2,8 +2,9 @@
 
 Training, batch scoring and the HTTP service all read parcels through this module.
 Each field has a name, a kind (how values are checked), a role (what the field may be
-used for) and whether it is required. :mod:`parcelrisk.contract` checks frames and
-records against these fields and reads and writes them.
+used for) and whether it is required. :mod:`parcelrisk.contract.frames` and
+:mod:`parcelrisk.contract.records` check frames and records against these fields;
+:mod:`parcelrisk.contract.files` reads and writes them.
 """
 
 from __future__ import annotations
