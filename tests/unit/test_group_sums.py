@@ -11,13 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from parcelrisk.explain import INPUT_GROUPS, Explanation, feature_group, group_sums, records
+from parcelrisk.explain import Explanation, feature_group, group_sums, records
+from parcelrisk.features.pipeline import PARTS
 
 
 def _names(rng: np.random.Generator) -> list[str]:
-    """Feature names of every input group (and one of none), shuffled."""
-    names = [f"{prefix}f{i}" for prefixes in INPUT_GROUPS.values() for prefix in prefixes
-             for i in range(3)] + ["unknown__f0"]  # fmt: skip
+    """Every declared feature's column, a few extra inputs and one of no group, shuffled."""
+    names = [f"{kind.PART}__{spec.name}" for kind in PARTS.values() for spec in kind.FEATURES]
+    names += [f"extra__f{i}" for i in range(3)] + ["unknown__f0"]
     return [names[i] for i in rng.permutation(len(names))]
 
 

@@ -18,21 +18,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sklearn.base import TransformerMixin
 
 _TEXT = pa.large_string()
 #: Up to this many values, index lookups go value by value (cheaper than a vectorised call).
 _FEW = 16
-
-
-class ColumnsTransformer(TransformerMixin):
-    """A feature transformer computing on :class:`Columns`: subclasses define
-    ``transform_columns(cols) -> dict of named arrays``; ``transform`` gives them as a frame."""
-
-    def transform(self, X: pd.DataFrame | Columns) -> pd.DataFrame:
-        """The features of a frame (or :class:`Columns`) of declarations, one row each."""
-        cols = Columns.of(X)
-        return as_frame(self.transform_columns(cols), cols.index)
 
 
 class Columns:

@@ -8,25 +8,21 @@ from numbers import Real
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from parcelrisk.features.columns import Columns, ColumnsTransformer
+from parcelrisk.features.base import FeatureTransformer
+from parcelrisk.features.columns import Columns
+from parcelrisk.features.groups import COMMODITY_TYPE, DECLARED_VALUE, MISSING_DATA, FeatureSpec
 from parcelrisk.features.text import distinct, heading
 
 _OPTIONAL = (
     "listed_price_usd", "hts_code", "lading_port", "freight_cost_usd", "marketplace",
     "seller_account_age_days",
 )  # fmt: skip
-_NAMES = (
-    "value_log", "quantity", "weight_kg", "value_per_unit_log", "value_per_kg_log",
-    "value_per_kg_vs_heading", "unit_price_vs_heading", "declared_vs_listed",
-    "threshold_gap", "just_under_threshold", "hts_chapter", "n_missing_optional",
-)  # fmt: skip
 
 
-class CommodityFeatures(ColumnsTransformer, BaseEstimator):
+class CommodityFeatures(FeatureTransformer):
     """Value, weight and threshold features of the declared commodity.
 
     Parameters
@@ -39,6 +35,16 @@ class CommodityFeatures(ColumnsTransformer, BaseEstimator):
         below the threshold).
     """
 
+    PART = "commodity"
+    FEATURES = (
+        *(FeatureSpec(name, DECLARED_VALUE) for name in (
+            "value_log", "quantity", "weight_kg", "value_per_unit_log", "value_per_kg_log",
+            "value_per_kg_vs_heading", "unit_price_vs_heading", "declared_vs_listed",
+            "threshold_gap", "just_under_threshold",
+        )),
+        FeatureSpec("hts_chapter", COMMODITY_TYPE),
+        FeatureSpec("n_missing_optional", MISSING_DATA),
+    )  # fmt: skip
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn convention)
         "value_threshold": [Interval(Real, 0, None, closed="neither")],
         "bunching_band": [Interval(Real, 0, 1, closed="neither")],
@@ -96,10 +102,6 @@ class CommodityFeatures(ColumnsTransformer, BaseEstimator):
             "hts_chapter": np.where(known, _chapters(headings)[codes], np.nan),
             "n_missing_optional": missing.astype(float),
         }
-
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """Names of the features :meth:`transform` returns."""
-        return np.asarray(_NAMES, dtype=object)
 
 
 def _listed_or_declared_unit(X: pd.DataFrame) -> pd.Series:

@@ -26,15 +26,23 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from parcelrisk.features.columns import _FEW, _TEXT, Columns, ColumnsTransformer, index_of
+from parcelrisk.features.base import FeatureTransformer
+from parcelrisk.features.columns import _FEW, _TEXT, Columns, index_of
 from parcelrisk.features.events import (
     EventIndex,
     combined_count,
     seconds,
+)
+from parcelrisk.features.groups import (
+    COMMODITY_TYPE,
+    FILER,
+    RECIPIENT,
+    ROUTING,
+    SELLER,
+    FeatureSpec,
 )
 from parcelrisk.features.party import placeholder_name
 from parcelrisk.features.text import (
@@ -137,8 +145,12 @@ def _known(cols: Columns, column: str) -> list[str]:
     return ["?" if v is None else v for v in cols.strings(column)]
 
 
-ENTITIES = ("seller", "seller_hts", "hts_origin", "filer", "address", "recipient", "carrier",
-            "lading")  # fmt: skip
+#: The entities whose history is counted, and the input group of each one's features.
+ENTITY_GROUPS = {
+    "seller": SELLER, "seller_hts": SELLER, "hts_origin": COMMODITY_TYPE, "filer": FILER,
+    "address": RECIPIENT, "recipient": RECIPIENT, "carrier": ROUTING, "lading": ROUTING,
+}  # fmt: skip
+ENTITIES = tuple(ENTITY_GROUPS)
 #: What each entity is keyed on: it is skipped when every input of one group is missing
 #: throughout the training data (the recipient needs an id or a name).
 ENTITY_INPUTS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -201,7 +213,7 @@ def _true(mask: pa.Array) -> np.ndarray:
     return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
 
 
-class EntityHistory(ColumnsTransformer, BaseEstimator):
+class EntityHistory(FeatureTransformer):
     """Per-entity history features using only what was known before each declaration.
 
     Parameters
@@ -214,6 +226,13 @@ class EntityHistory(ColumnsTransformer, BaseEstimator):
         Window of the recent-volume count, in days.
     """
 
+    PART = "history"
+    FEATURES = (
+        *(FeatureSpec(f"{e}_{s}", ENTITY_GROUPS[e]) for e in ENTITIES for s in _PER_ENTITY),
+        *(FeatureSpec(f"{e}_share_{c}", ENTITY_GROUPS[e]) for e in PROFILED for c in CUES),
+        FeatureSpec("address_n_names", RECIPIENT),  # names at the address, by recipient
+        FeatureSpec("recipient_n_1d", RECIPIENT),
+    )
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn convention)
         "smoothing": [Interval(Real, 0, None, closed="left")],
         "recent_days": [Interval(Real, 0, None, closed="neither")],
@@ -330,20 +349,8 @@ class EntityHistory(ColumnsTransformer, BaseEstimator):
 
     def _skipped_features(self) -> list[str]:
         """Features of the skipped entities (and those counting names at an address)."""
-        skipped = set(self.skipped_entities_)
-        names = [f"{e}_{s}" for e in ENTITIES if e in skipped for s in _PER_ENTITY]
-        names += [f"{e}_share_{c}" for e in PROFILED if e in skipped for c in CUES]
-        if skipped & {"address", "recipient"}:
-            names.append("address_n_names")
-        if "recipient" in skipped:
-            names.append("recipient_n_1d")
-        return names
-
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """Names of the features :meth:`transform` returns."""
-        names = [f"{e}_{s}" for e in ENTITIES for s in _PER_ENTITY]
-        names += [f"{e}_share_{c}" for e in PROFILED for c in CUES]
-        return np.asarray([*names, "address_n_names", "recipient_n_1d"], dtype=object)
+        names = (f for e in self.skipped_entities_ for f in self._entity_feature_names(e))
+        return list(dict.fromkeys(names))
 
     def _codes(self, name: str, keys: pa.Array) -> np.ndarray:
         """Entity codes: the vocabulary's for known keys, fresh codes after it for new ones."""

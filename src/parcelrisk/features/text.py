@@ -19,7 +19,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import sparse
-from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import make_union
@@ -27,7 +26,9 @@ from sklearn.utils import murmurhash3_32
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from parcelrisk.features.columns import Columns, ColumnsTransformer, index_of, text_array
+from parcelrisk.features.base import FeatureTransformer
+from parcelrisk.features.columns import Columns, index_of, text_array
+from parcelrisk.features.groups import DESCRIPTION, FeatureSpec
 
 #: Vague terms officers name for low-value parcels.
 DEFAULT_VAGUE_TERMS = (
@@ -179,7 +180,7 @@ def _vectorizer(n_features: int):
     )  # fmt: skip
 
 
-class DescriptionFeatures(ColumnsTransformer, BaseEstimator):
+class DescriptionFeatures(FeatureTransformer):
     """Wording cues of the description and how well it matches the declared HTS heading.
 
     Parameters
@@ -192,6 +193,12 @@ class DescriptionFeatures(ColumnsTransformer, BaseEstimator):
         Most frequent distinct (description, heading) pairs the classifier learns from.
     """
 
+    PART = "description"
+    FEATURES = tuple(
+        FeatureSpec(name, DESCRIPTION)
+        for name in ("desc_n_chars", "desc_n_words", "desc_upper_share", "desc_vague_term",
+                     "desc_hts_consistency", "desc_hts_top_prob")
+    )  # fmt: skip
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn convention)
         "vague_terms": [tuple, list],
         "n_features": [Interval(Integral, 2, None, closed="left")],
@@ -314,13 +321,3 @@ class DescriptionFeatures(ColumnsTransformer, BaseEstimator):
         jll -= jll.max(axis=1, keepdims=True)
         proba = np.exp(jll)
         return proba / proba.sum(axis=1, keepdims=True)
-
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """Names of the features :meth:`transform` returns."""
-        return np.asarray(
-            [
-                "desc_n_chars", "desc_n_words", "desc_upper_share", "desc_vague_term",
-                "desc_hts_consistency", "desc_hts_top_prob",
-            ],
-            dtype=object,
-        )  # fmt: skip
