@@ -121,8 +121,11 @@ def test_heading_probabilities_do_not_depend_on_the_batch_or_the_cache(split):
     cold = DescriptionFeatures().fit(split.train)
     alone = np.vstack([cold._heading_proba([d]) for d in reversed(descriptions)])[::-1]
     np.testing.assert_array_equal(together, alone)
+    attributes = dict(vars(model))
     np.testing.assert_array_equal(model._heading_proba(descriptions[:5]), together[:5])  # cached
-    assert "_proba_cache" not in model.__getstate__()
+    model.transform(split.test.head(50))
+    assert vars(model).keys() == attributes.keys()  # the cache is kept beside the model
+    assert all(vars(model)[k] is v for k, v in attributes.items())
 
 
 def test_hashing_a_few_texts_gives_scikit_learns_matrices_bit_for_bit(split):

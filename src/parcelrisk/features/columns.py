@@ -10,7 +10,6 @@ straight from the canonical values of validated records (a scoring request; see
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +17,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from parcelrisk.features.cache import DerivedCache
 
 _TEXT = pa.large_string()
 #: Up to this many values, index lookups go value by value (cheaper than a vectorised call).
@@ -130,19 +131,10 @@ def text_array(values: pd.Series) -> pa.Array:
     return array if array.type == _TEXT else array.cast(_TEXT)
 
 
-#: Vocabularies as pyarrow arrays, by the id of the index they come from (kept while it lives).
-_ARROW: dict[int, tuple[weakref.ref, pa.Array]] = {}
-
-
-def _as_arrow(vocabulary: pd.Index) -> pa.Array:
-    """A vocabulary as a pyarrow array, converted once per index."""
-    key = id(vocabulary)
-    hit = _ARROW.get(key)
-    if hit is not None and hit[0]() is vocabulary:
-        return hit[1]
-    arrow = pa.array(vocabulary.to_numpy(dtype=object), _TEXT)
-    _ARROW[key] = (weakref.ref(vocabulary, lambda _, key=key: _ARROW.pop(key, None)), arrow)
-    return arrow
+#: Vocabularies as pyarrow arrays, converted once per index (kept while it lives).
+_ARROW: DerivedCache[pa.Array] = DerivedCache(
+    lambda vocabulary: pa.array(vocabulary.to_numpy(dtype=object), _TEXT)
+)
 
 
 def index_of(vocabulary: pd.Index, values: pa.Array) -> np.ndarray:
@@ -159,7 +151,7 @@ def index_of(vocabulary: pd.Index, values: pa.Array) -> np.ndarray:
     if len(vocabulary) > 4 * len(values):  # pandas' index keeps its hash table: look up
         return vocabulary.get_indexer(values.to_numpy(zero_copy_only=False))
     # pyarrow hashes the vocabulary anew, which is cheaper than converting many values
-    found = pc.index_in(values, value_set=_as_arrow(vocabulary))  # null where absent or missing
+    found = pc.index_in(values, value_set=_ARROW.get(vocabulary))  # null where absent or missing
     return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
 
 

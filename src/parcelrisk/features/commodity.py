@@ -8,10 +8,9 @@ from numbers import Real
 
 import numpy as np
 import pandas as pd
-from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, check_scalar
 
-from parcelrisk.features.base import FeatureTransformer
+from parcelrisk.features.base import FeatureTransformer, validate_declarations
 from parcelrisk.features.columns import Columns
 from parcelrisk.features.groups import COMMODITY_TYPE, DECLARED_VALUE, MISSING_DATA, FeatureSpec
 from parcelrisk.features.text import distinct, heading
@@ -45,10 +44,6 @@ class CommodityFeatures(FeatureTransformer):
         FeatureSpec("hts_chapter", COMMODITY_TYPE),
         FeatureSpec("n_missing_optional", MISSING_DATA),
     )  # fmt: skip
-    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn convention)
-        "value_threshold": [Interval(Real, 0, None, closed="neither")],
-        "bunching_band": [Interval(Real, 0, 1, closed="neither")],
-    }
 
     def __init__(self, value_threshold: float = 800.0, bunching_band: float = 0.12):
         self.value_threshold = value_threshold
@@ -56,7 +51,11 @@ class CommodityFeatures(FeatureTransformer):
 
     def fit(self, X: pd.DataFrame, y=None) -> CommodityFeatures:
         """Learn the typical (median) value per kg and unit price of each HTS heading."""
-        self._validate_params()
+        check_scalar(self.value_threshold, "value_threshold", Real, min_val=0,
+                     include_boundaries="neither")  # fmt: skip
+        check_scalar(self.bunching_band, "bunching_band", Real, min_val=0, max_val=1,
+                     include_boundaries="neither")  # fmt: skip
+        validate_declarations(self, X)
         heading = X["hts_code"].astype("string").str[:4]
         per_kg = np.log1p(X["declared_value_usd"] / X["weight_kg"])
         unit = np.log1p(_listed_or_declared_unit(X))

@@ -11,10 +11,9 @@ from numbers import Integral
 
 import numpy as np
 import pandas as pd
-from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, check_scalar
 
-from parcelrisk.features.base import FeatureTransformer
+from parcelrisk.features.base import FeatureTransformer, check_strings, validate_declarations
 from parcelrisk.features.columns import Columns
 from parcelrisk.features.groups import EXTRA, FeatureSpec
 from parcelrisk.features.routing import CategoryCodes
@@ -34,11 +33,6 @@ class ExtraFeatures(FeatureTransformer):
     """
 
     PART = "extra"
-    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn convention)
-        "categorical": [tuple, list],
-        "numeric": [tuple, list],
-        "min_count": [Interval(Integral, 1, None, closed="left")],
-    }
 
     def __init__(self, categorical=(), numeric=(), min_count: int = 20):
         self.categorical = categorical
@@ -47,7 +41,10 @@ class ExtraFeatures(FeatureTransformer):
 
     def fit(self, X: pd.DataFrame, y=None) -> ExtraFeatures:
         """Learn the vocabulary of each categorical column."""
-        self._validate_params()
+        check_strings(self.categorical, "categorical")
+        check_strings(self.numeric, "numeric")
+        check_scalar(self.min_count, "min_count", Integral, min_val=1)
+        validate_declarations(self, X)
         self.codes_ = CategoryCodes(columns=tuple(self.categorical), min_count=self.min_count)
         self.codes_.fit(X)
         return self

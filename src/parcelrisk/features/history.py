@@ -26,10 +26,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, check_scalar
 
-from parcelrisk.features.base import FeatureTransformer
+from parcelrisk.features.base import FeatureTransformer, validate_declarations
 from parcelrisk.features.columns import _FEW, _TEXT, Columns, index_of
 from parcelrisk.features.events import (
     EventIndex,
@@ -233,10 +232,6 @@ class EntityHistory(FeatureTransformer):
         FeatureSpec("address_n_names", RECIPIENT),  # names at the address, by recipient
         FeatureSpec("recipient_n_1d", RECIPIENT),
     )
-    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn convention)
-        "smoothing": [Interval(Real, 0, None, closed="left")],
-        "recent_days": [Interval(Real, 0, None, closed="neither")],
-    }
 
     def __init__(self, smoothing: float = 5.0, recent_days: float = 7.0):
         self.smoothing = smoothing
@@ -244,7 +239,9 @@ class EntityHistory(FeatureTransformer):
 
     def fit(self, X: pd.DataFrame, y=None) -> EntityHistory:
         """Store the declarations and known outcomes of ``X`` as the history state."""
-        self._validate_params()
+        check_scalar(self.smoothing, "smoothing", Real, min_val=0)
+        check_scalar(self.recent_days, "recent_days", Real, min_val=0, include_boundaries="neither")
+        validate_declarations(self, X)
         cols = Columns.of(X)
         self.skipped_entities_ = tuple(
             name

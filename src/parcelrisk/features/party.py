@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_is_fitted
 
-from parcelrisk.features.base import FeatureTransformer
+from parcelrisk.features.base import FeatureTransformer, validate_declarations
 from parcelrisk.features.columns import Columns
 from parcelrisk.features.groups import RECIPIENT, SELLER, FeatureSpec
 from parcelrisk.features.text import _normalize_unique, contains, count_matches, distinct
@@ -39,13 +39,13 @@ class PartyFeatures(FeatureTransformer):
     )  # fmt: skip
 
     def fit(self, X: pd.DataFrame, y=None) -> PartyFeatures:
-        """Nothing to learn; kept for the transformer interface."""
-        self.fitted_ = True
+        """Nothing to learn but the input's columns (see :func:`validate_declarations`)."""
+        validate_declarations(self, X)
         return self
 
     def transform_columns(self, cols: Columns) -> dict[str, np.ndarray]:
         """:meth:`transform` on :class:`Columns`, as named arrays."""
-        check_is_fitted(self, "fitted_")
+        check_is_fitted(self, "n_features_in_")
         out = {"seller_account_age_days": cols.number("seller_account_age_days")}
         # a missing name or address has no shape: its cues are missing, not "short"
         for column, cues in (("recipient_name", _name_cues), ("recipient_address", _address_cues)):

@@ -36,8 +36,10 @@ logger = logging.getLogger(__name__)
 
 #: Version of what the fitted feature transformers hold and compute. A model pickled by
 #: another version cannot be trusted to transform (attributes differ), so loading refuses
-#: it; raise this whenever fitted state or feature semantics change.
-FEATURES_VERSION = 2
+#: it; raise this whenever fitted state or feature semantics change. 3: transformers
+#: record their input columns (``feature_names_in_``); the heading classifier keeps its
+#: classes as an index.
+FEATURES_VERSION = 3
 
 
 def build_features(
@@ -94,7 +96,7 @@ def transform(union: FeatureUnion, data: pd.DataFrame | Columns) -> pd.DataFrame
     cols = Columns.of(data)
     names, parts = [], []
     for (name, part), named in zip(union.transformer_list, _computed(union, cols), strict=True):
-        names += [f"{name}__{feature}" for feature in part.get_feature_names_out()]
+        names += [f"{name}__{spec.name}" for spec in part.feature_specs()]
         parts += named.values()
     matrix = stack(parts, cols.n)
     return pd.DataFrame(matrix, index=cols.index, columns=_column_index(tuple(names)), copy=False)

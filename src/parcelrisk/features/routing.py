@@ -13,10 +13,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, check_scalar
 
-from parcelrisk.features.base import FeatureTransformer
+from parcelrisk.features.base import FeatureTransformer, check_strings, validate_declarations
 from parcelrisk.features.columns import Columns, index_of
 from parcelrisk.features.groups import FILER, RECIPIENT, ROUTING, SELLER, FeatureSpec
 
@@ -48,10 +47,6 @@ class CategoryCodes(FeatureTransformer):
 
     PART = "category"
     FEATURES = CATEGORICAL
-    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn convention)
-        "columns": [tuple, list],
-        "min_count": [Interval(Integral, 1, None, closed="left")],
-    }
 
     def __init__(self, columns=CATEGORICAL_COLUMNS, min_count: int = 20):
         self.columns = columns
@@ -59,7 +54,9 @@ class CategoryCodes(FeatureTransformer):
 
     def fit(self, X: pd.DataFrame, y=None) -> CategoryCodes:
         """Learn each column's vocabulary of frequent values."""
-        self._validate_params()
+        check_strings(self.columns, "columns")
+        check_scalar(self.min_count, "min_count", Integral, min_val=1)
+        validate_declarations(self, X)
         self.vocabulary_ = {}
         for col in self.columns:
             counts = X[col].astype("string").value_counts()
@@ -92,13 +89,13 @@ class RoutingFeatures(FeatureTransformer):
     )  # fmt: skip
 
     def fit(self, X: pd.DataFrame, y=None) -> RoutingFeatures:
-        """Nothing to learn; kept for the transformer interface."""
-        self.fitted_ = True
+        """Nothing to learn but the input's columns (see :func:`validate_declarations`)."""
+        validate_declarations(self, X)
         return self
 
     def transform_columns(self, cols: Columns) -> dict[str, np.ndarray]:
         """:meth:`transform` on :class:`Columns`, as named arrays."""
-        check_is_fitted(self, "fitted_")
+        check_is_fitted(self, "n_features_in_")
         origin = cols.text("origin_country")
         freight = cols.number("freight_cost_usd")
         return {

@@ -23,10 +23,10 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import make_union
 from sklearn.utils import murmurhash3_32
-from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, check_scalar
 
-from parcelrisk.features.base import FeatureTransformer
+from parcelrisk.features.base import FeatureTransformer, check_strings, validate_declarations
+from parcelrisk.features.cache import DerivedCache
 from parcelrisk.features.columns import Columns, index_of, text_array
 from parcelrisk.features.groups import DESCRIPTION, FeatureSpec
 
@@ -45,6 +45,8 @@ _UPPER = re.compile(r"[A-Z]")
 _FEW = 16
 #: Most distinct descriptions whose heading probabilities a fitted model keeps at hand.
 PROBA_CACHE_SIZE = 20_000
+#: Heading probabilities of recently seen (normalised) texts, per fitted classifier.
+_SEEN: DerivedCache[dict[str, np.ndarray]] = DerivedCache(lambda _: {})
 
 
 def word_pattern(terms) -> str:
@@ -199,11 +201,6 @@ class DescriptionFeatures(FeatureTransformer):
         for name in ("desc_n_chars", "desc_n_words", "desc_upper_share", "desc_vague_term",
                      "desc_hts_consistency", "desc_hts_top_prob")
     )  # fmt: skip
-    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn convention)
-        "vague_terms": [tuple, list],
-        "n_features": [Interval(Integral, 2, None, closed="left")],
-        "max_train_rows": [Interval(Integral, 100, None, closed="left")],
-    }
 
     def __init__(
         self,
@@ -217,7 +214,10 @@ class DescriptionFeatures(FeatureTransformer):
 
     def fit(self, X: pd.DataFrame, y=None) -> DescriptionFeatures:
         """Train the description -> HTS heading classifier on declarations giving both."""
-        self._validate_params()
+        check_strings(self.vague_terms, "vague_terms")
+        check_scalar(self.n_features, "n_features", Integral, min_val=2)
+        check_scalar(self.max_train_rows, "max_train_rows", Integral, min_val=100)
+        validate_declarations(self, X)
         pairs = pd.DataFrame(
             {
                 "text": X["description"].astype("string"),
@@ -240,7 +240,7 @@ class DescriptionFeatures(FeatureTransformer):
             # keep only what prediction needs, laid out for a fast sparse @ dense product
             # (scikit-learn's predict copies the transposed table on every call)
             self.classifier_ = {
-                "classes": nb.classes_,
+                "classes": pd.Index(nb.classes_),  # the headings, looked up by index_of
                 "log_prior": nb.class_log_prior_,
                 "log_prob_t": np.ascontiguousarray(nb.feature_log_prob_.T),
             }
@@ -258,7 +258,7 @@ class DescriptionFeatures(FeatureTransformer):
             out["desc_hts_consistency"] = np.full(cols.n, np.nan)
             out["desc_hts_top_prob"] = np.full(cols.n, np.nan)
         else:
-            declared = index_of(self._classes(), heading(cols))
+            declared = index_of(self.classifier_["classes"], heading(cols))
             p_declared = proba[codes, np.maximum(declared, 0)]
             consistency = np.where(declared >= 0, p_declared, 0.0)
             consistency[cols.missing("hts_code")] = np.nan
@@ -281,21 +281,16 @@ class DescriptionFeatures(FeatureTransformer):
             "_proba": None if self.classifier_ is None else self._heading_proba(text),
         }
 
-    def _classes(self) -> pd.Index:
-        """The headings the classifier knows, as an index (built once)."""
-        if "_classes_index" not in self.__dict__:
-            self._classes_index = pd.Index(self.classifier_["classes"])
-        return self._classes_index
-
     def _heading_proba(self, text: list[str]) -> np.ndarray:
         """Naive Bayes probability of every HTS heading for each (normalised) text.
 
         A text's probabilities do not depend on the other texts, so those of recently seen
-        texts are kept (at most ``PROBA_CACHE_SIZE``) and only new texts are computed.
+        texts are kept (at most ``PROBA_CACHE_SIZE``, beside the fitted classifier, not on
+        it) and only new texts are computed.
         """
         if not text:
             return self._compute_proba(text)
-        cache = self.__dict__.setdefault("_proba_cache", {})
+        cache = _SEEN.get(self.classifier_["log_prob_t"])
         # read from a local copy: another thread may clear the cache meanwhile
         rows = {t: cache.get(t) for t in text}
         new = [t for t, row in rows.items() if row is None]
@@ -306,12 +301,6 @@ class DescriptionFeatures(FeatureTransformer):
                 cache.clear()
             cache.update(computed)
         return np.vstack([rows[t] for t in text])
-
-    def __getstate__(self) -> dict:
-        state = dict(super().__getstate__())  # a copy: the object keeps its cache
-        state.pop("_proba_cache", None)
-        state.pop("_classes_index", None)
-        return state
 
     def _compute_proba(self, text: list[str]) -> np.ndarray:
         # the union's parts called directly: what its transform does, without joblib
