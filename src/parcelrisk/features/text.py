@@ -81,10 +81,6 @@ def per_unique(values: pa.Array, func: Callable[[list[str]], np.ndarray]) -> np.
 
 
 def _normalize_unique(texts: list[str]) -> list[str]:
-    if all(t.isascii() for t in texts):
-        # ASCII lower-cases alike everywhere, and once whitespace runs are single spaces
-        # trimming whitespace is trimming spaces
-        return [_SPACE.sub(" ", _PUNCT.sub(" ", t.lower())).strip(" ") for t in texts]
     # lower-casing and trimming as pyarrow does them (pandas' string methods use it)
     lowered = pc.utf8_lower(pa.array(texts, pa.large_string())).to_pylist()
     spaced = [_SPACE.sub(" ", _PUNCT.sub(" ", t)) for t in lowered]
@@ -99,21 +95,8 @@ def normalize(text: pa.Array | pd.Series) -> pa.Array | pd.Series:
     if isinstance(text, pd.Series):
         normalized = normalize(text_array(text)).to_pylist()
         return pd.Series(normalized, index=text.index, dtype="string")
-    text = pc.fill_null(text, "")
-    if len(text) > _FEW and _re2_safe(text):  # a large batch: vectorised
-        lowered = pc.ascii_lower(text)
-        spaced = pc.replace_substring_regex(lowered, _PUNCT.pattern, " ")
-        return pc.ascii_trim(pc.replace_substring_regex(spaced, _SPACE.pattern, " "), " ")
-    codes, uniques = distinct(text)
+    codes, uniques = distinct(pc.fill_null(text, ""))
     return pa.array(_normalize_unique(uniques), pa.large_string()).take(codes)
-
-
-def _re2_safe(text: pa.Array) -> bool:
-    """Whether pyarrow's RE2 reads ``\\w`` and ``\\s`` in these texts as Python's ``re``
-    does: ASCII only, and none of the ASCII whitespace RE2's ``\\s`` leaves out."""
-    if not pc.all(pc.string_is_ascii(text)).as_py():
-        return False
-    return not pc.any(pc.match_substring_regex(text, r"[\x0b\x1c-\x1f]")).as_py()
 
 
 def hashed(vectorizers: Sequence[HashingVectorizer], texts: list[str]) -> sparse.csr_matrix:
