@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from parcelrisk.features.base import FeatureTransformer, validate_declarations
 from parcelrisk.features.columns import Columns
 from parcelrisk.features.groups import RECIPIENT, SELLER, FeatureSpec
-from parcelrisk.features.text import _normalize_unique, contains, count_matches, distinct
+from parcelrisk.features.text import contains, count_matches, distinct, normalize_texts
 
 #: Words that stand in for a real consignee name.
 _PLACEHOLDER = re.compile(
@@ -69,7 +69,7 @@ def placeholder_name(names: list[str]) -> np.ndarray:
 
 
 def _name_cues(raw: list[str]) -> dict[str, np.ndarray]:
-    names = _normalize_unique(raw)
+    names = normalize_texts(raw)
     letters = np.maximum(count_matches(_LOWER, names), 1)
     return {
         "name_n_tokens": np.array([n.count(" ") + (len(n) > 0) for n in names], dtype=float),
