@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from parcelrisk.features import columns, history, text
+from parcelrisk.features import columns, keys, text
 from parcelrisk.features.columns import Columns
 from parcelrisk.features.text import PUNCTUATION, WHITESPACE, DescriptionFeatures, normalize
 from parcelrisk.model import features_of
@@ -168,13 +168,13 @@ def test_entity_keys_of_a_few_parcels_are_the_vectorised_keys(monkeypatch, recip
     for _ in range(300):
         n = rng.choice([1, 1, 2, 3, 16])
         cols = Columns.from_lists({name: [value(name) for _ in range(n)] for name in KEY_INPUTS})
-        few = history.entity_keys(cols, recipient_key)
+        few = keys.entity_keys(cols, recipient_key)
         with monkeypatch.context() as patch:
-            patch.setattr(history, "FEW_KEYS", 0)
-            vectorised = history.entity_keys(Columns.from_lists(cols.lists), recipient_key)
+            patch.setattr(keys, "FEW_KEYS", 0)
+            vectorised = keys.entity_keys(Columns.from_lists(cols.lists), recipient_key)
         assert few.keys() == vectorised.keys()
-        for name, keys in vectorised.items():
-            assert few[name].equals(keys), name  # values, nulls and large_string type
+        for name, composed in vectorised.items():
+            assert few[name].equals(composed), name  # values, nulls and large_string type
 
 
 def test_one_parcel_has_its_features_in_a_vectorised_batch(fitted, requests, monkeypatch):
@@ -192,7 +192,7 @@ def test_one_parcel_has_its_features_in_a_vectorised_batch(fitted, requests, mon
             continue
         one = features_of(fitted.pipeline, Columns.from_lists(alone))
         with monkeypatch.context() as patch:
-            for module, seam in ((columns, "FEW_LOOKUPS"), (history, "FEW_KEYS"),
+            for module, seam in ((columns, "FEW_LOOKUPS"), (keys, "FEW_KEYS"),
                                  (text, "FEW_DISTINCT"), (text, "FEW_HASHED")):  # fmt: skip
                 patch.setattr(module, seam, 0)
             both = features_of(fitted.pipeline, Columns.from_lists(pair))
