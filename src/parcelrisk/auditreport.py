@@ -22,7 +22,7 @@ from parcelrisk import __version__
 from parcelrisk.artifact import LoadedModel, find_model, load_model
 from parcelrisk.audit import AuditStore, input_hash
 from parcelrisk.contract import FIELDS_BY_NAME, records_frame
-from parcelrisk.explain import Explanation, evidence
+from parcelrisk.explain import INPUT_GROUPS, Explanation, evidence
 from parcelrisk.explain_plots import LANE_COLOURS, waterfall_figure
 from parcelrisk.htmlpage import escape, image, page, table
 from parcelrisk.policy import Policy
@@ -42,26 +42,8 @@ LANE_MEANING = {
     "threshold ({review:.0%})",
 }
 
-#: What each input group of an explanation covers, in words.
-GROUP_MEANING = {
-    "seller history": "what was known about the seller before this parcel: account age, "
-    "earlier parcels and their inspection results, red flags in them, seller country and "
-    "marketplace",
-    "recipient and address": "the deliver-to party: address type (residential, commercial, "
-    "forwarder, PO box), how many names use the address, whether the name looks made up, "
-    "parcels to the same recipient in the last 24 hours",
-    "description wording": "the goods description: vague words such as 'gift' or 'parts', "
-    "and how well the wording fits the declared tariff (HTS) heading",
-    "declared value": "declared value, quantity and weight against the listed price and "
-    "against other parcels of the same tariff heading; values just under the threshold",
-    "commodity type": "the tariff (HTS) chapter and the record of its heading from this origin",
-    "routing": "origin, export country and port of lading (transshipment), carrier and its "
-    "record, port of entry, mode of transport, freight cost",
-    "filer": "the filer (marketplace, carrier or broker) and its inspection record",
-    "missing data": "how many optional data elements the declaration left out",
-    "extra inputs": "columns of the user's own table that its column mapping declares as "
-    "extra features",
-}
+#: What each input group of an explanation covers, in words (as the group declares it).
+GROUP_MEANING = {name: group.meaning for name, group in INPUT_GROUPS.items()}
 
 
 def open_store(url: str) -> AuditStore:

@@ -8,8 +8,7 @@ exactly the matrix explanations are computed on) and ``classifier``
 
 from __future__ import annotations
 
-import threading
-from numbers import Real
+from numbers import Integral, Real
 from typing import Any
 
 import lightgbm as lgb
@@ -18,17 +17,16 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, check_scalar, validate_data
 
 from parcelrisk.features import build_features
+from parcelrisk.features.cache import DerivedCache
 from parcelrisk.features.columns import Columns
 from parcelrisk.features.pipeline import transform as transform_features
 from parcelrisk.treeshap import LeafTables, leaf_tables
 
 CATEGORY_PREFIX = "category__"
-
-_TABLES_LOCK = threading.Lock()
 
 DEFAULT_LGBM_PARAMS: dict[str, Any] = {
     "n_estimators": 300,
@@ -49,7 +47,8 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
     Rows with zero sample weight (parcels without an outcome) are ignored, so the
     feature pipeline can be fitted on every declaration while the classifier learns
     from inspected ones only. Rows must come in time order: the last
-    ``calibration_fraction`` of the labelled rows calibrate, the others train.
+    ``calibration_fraction`` of the labelled rows calibrate, the others train. The labels
+    are binary (violation found or not); the larger one is the positive class.
 
     Parameters
     ----------
@@ -59,26 +58,48 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         Share of the (latest) labelled rows kept out of boosting to fit the calibration.
     random_state
         Seed of LightGBM.
+    n_jobs
+        Threads LightGBM trains on (None: all cores). A model depends on it (sums of
+        gradients are added in another order), so the default is the one models have
+        always been trained with.
     """
 
-    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn convention)
-        "lgbm_params": [dict, None],
-        "calibration_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "random_state": ["random_state"],
-    }
-
-    def __init__(self, lgbm_params=None, calibration_fraction: float = 0.2, random_state=0):
+    def __init__(
+        self, lgbm_params=None, calibration_fraction: float = 0.2, random_state=0, n_jobs=2
+    ):
         self.lgbm_params = lgbm_params
         self.calibration_fraction = calibration_fraction
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
-    def fit(self, X: pd.DataFrame, y, sample_weight=None) -> RiskClassifier:
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # missing features: LightGBM's missing values
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def fit(self, X: pd.DataFrame | np.ndarray, y, sample_weight=None) -> RiskClassifier:
         """Fit the booster on earlier labelled rows and the calibration on later ones."""
-        self._validate_params()
-        self.__dict__.pop("_leaf_tables", None)  # tables of an earlier fit
-        y = np.asarray(y, dtype=int)
-        w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+        self._check_params()
+        values, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False)
+        check_classification_targets(y)
+        kind = type_of_target(y, input_name="y")
+        if kind != "binary":
+            raise ValueError(
+                f"Only binary classification is supported (violation or not): y is {kind}, "
+                f"with the labels {np.unique(y).tolist()[:10]}"
+            )
+        w = _sample_weight(sample_weight, len(y))
         rows = np.flatnonzero(w > 0)
+        if not len(rows):
+            raise ValueError("every sample_weight is zero: no parcel has an outcome to learn")
+        self.classes_ = np.unique(y[rows])
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"the labelled rows hold only one class ({self.classes_[0]!r}); need "
+                "violations and not"
+            )
+        positive = (y == self.classes_[-1]).astype(int)
         n_cal = round(len(rows) * self.calibration_fraction)
         if len(rows) - n_cal < 50 or n_cal < 20:
             f = self.calibration_fraction
@@ -90,28 +111,55 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
             )
         fit_rows, cal_rows = rows[: len(rows) - n_cal], rows[len(rows) - n_cal :]
         for part, name in ((fit_rows, "training"), (cal_rows, "calibration")):
-            if len(np.unique(y[part])) < 2:
+            if len(np.unique(positive[part])) < 2:
                 raise ValueError(f"the {name} rows hold only one class; need violations and not")
         params = {**DEFAULT_LGBM_PARAMS, **(self.lgbm_params or {})}
         self.booster_ = lgb.LGBMClassifier(
-            **params, random_state=self.random_state, n_jobs=2, verbose=-1
+            **params, random_state=self.random_state, n_jobs=self.n_jobs, verbose=-1
         )
-        categorical = [c for c in X.columns if str(c).startswith(CATEGORY_PREFIX)]
+        names = getattr(self, "feature_names_in_", ())
+        categorical = [c for c in names if str(c).startswith(CATEGORY_PREFIX)]
+        # a frame as it is: LightGBM takes the feature names (and categories) from it
+        data = X.iloc[fit_rows] if isinstance(X, pd.DataFrame) else values[fit_rows]
         self.booster_.fit(
-            X.iloc[fit_rows], y[fit_rows], sample_weight=w[fit_rows],
+            data, positive[fit_rows], sample_weight=w[fit_rows],
             categorical_feature=categorical or "auto",
         )  # fmt: skip
-        margin = self.decision_function(X.iloc[cal_rows])
-        self.calibration_ = _platt(margin, y[cal_rows], w[cal_rows])
-        self.classes_ = np.array([0, 1])
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        self.n_features_in_ = X.shape[1]
+        margin = self.decision_function(values[cal_rows])
+        self.calibration_ = _platt(margin, positive[cal_rows], w[cal_rows])
         return self
 
-    def decision_function(self, X: pd.DataFrame) -> np.ndarray:
-        """Raw LightGBM margin (log-odds before calibration): what TreeSHAP explains."""
+    def _check_params(self) -> None:
+        if self.lgbm_params is not None and not isinstance(self.lgbm_params, dict):
+            raise TypeError(f"lgbm_params must be a dict or None, got {self.lgbm_params!r}")
+        check_scalar(self.calibration_fraction, "calibration_fraction", Real, min_val=0,
+                     max_val=1, include_boundaries="neither")  # fmt: skip
+        seeds = (Integral, np.random.RandomState, np.random.Generator)
+        if self.random_state is not None and not isinstance(self.random_state, seeds):
+            raise TypeError(
+                f"random_state must be an int, a numpy RandomState or Generator, or None; "
+                f"got {self.random_state!r}"
+            )
+        if self.n_jobs is not None:
+            check_scalar(self.n_jobs, "n_jobs", Integral)
+
+    def _matrix(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """``X`` as the float64 matrix the booster reads, checked against the fitted input."""
         check_is_fitted(self, "booster_")
+        if isinstance(X, pd.DataFrame) and hasattr(self, "feature_names_in_"):
+            _check_columns(X.columns, self.feature_names_in_)
         values = matrix_values(X)
+        if values.ndim != 2 or values.shape[1] != self.n_features_in_:
+            found = values.shape[1] if values.ndim == 2 else f"shape {values.shape}, not 2-D: no"
+            raise ValueError(
+                f"X has {found} features, but RiskClassifier is expecting "
+                f"{self.n_features_in_} features as input"
+            )
+        return values
+
+    def decision_function(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """Raw LightGBM margin (log-odds before calibration): what TreeSHAP explains."""
+        values = self._matrix(X)
         tables = self.leaf_tables()
         if tables is None:
             return self.booster_.booster_.predict(
@@ -124,7 +172,7 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         the layout of LightGBM's ``pred_contrib``). Computed from the booster's per-leaf
         tables (:mod:`parcelrisk.treeshap`); by ``pred_contrib`` for boosters they do not
         cover."""
-        values = matrix_values(X)
+        values = self._matrix(X)
         tables = self.leaf_tables()
         if tables is None:
             return self.booster_.booster_.predict(
@@ -134,32 +182,54 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
 
     def leaf_tables(self) -> LeafTables | None:
         """The booster's TreeSHAP tables: built on first use (about 0.1 s for 300 trees of
-        15 leaves), kept, and left out of pickles. None for boosters they do not cover."""
+        15 leaves) and kept beside the classifier while its booster lives (never on it,
+        so never in its pickle). None for boosters they do not cover."""
         check_is_fitted(self, "booster_")
-        if "_leaf_tables" not in self.__dict__:
-            with _TABLES_LOCK:
-                if "_leaf_tables" not in self.__dict__:
-                    self._leaf_tables = leaf_tables(self.booster_.booster_)
-        return self._leaf_tables
-
-    def __getstate__(self) -> dict:
-        state = dict(super().__getstate__())  # a copy: the object keeps its tables
-        state.pop("_leaf_tables", None)
-        return state
+        return _TABLES.get(self.booster_)
 
     def calibrated_logit(self, margin: np.ndarray) -> np.ndarray:
         """Calibrated log-odds of a margin: ``a * margin + b``."""
         a, b = self.calibration_
         return a * np.asarray(margin) + b
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+    def predict_proba(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
         """Calibrated probabilities, columns (no violation, violation)."""
         p = probability_of_margin(self.decision_function(X), self.calibration_)
         return np.column_stack([1.0 - p, p])
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """1 where the calibrated probability is at least 0.5."""
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+    def predict(self, X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """The positive class where the calibrated probability is at least 0.5."""
+        positive = self.predict_proba(X)[:, 1] >= 0.5
+        return self.classes_[positive.astype(int)]
+
+
+#: The TreeSHAP tables of each fitted booster (see :meth:`RiskClassifier.leaf_tables`).
+_TABLES: DerivedCache[LeafTables | None] = DerivedCache(lambda model: leaf_tables(model.booster_))
+
+
+def _sample_weight(sample_weight, n: int) -> np.ndarray:
+    """Sample weights as floats, one per row (all 1 when not given)."""
+    if sample_weight is None:
+        return np.ones(n)
+    w = np.asarray(sample_weight, dtype=float)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight has shape {w.shape}; expected ({n},), one per row")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("sample_weight must be finite and non-negative")
+    return w
+
+
+def _check_columns(columns: pd.Index, fitted: np.ndarray) -> None:
+    """Refuse a feature frame whose columns are not the ones the classifier was fitted on."""
+    if len(columns) == len(fitted) and (columns.to_numpy() == fitted).all():
+        return
+    differ = [i for i, (a, b) in enumerate(zip(columns, fitted, strict=False)) if a != b]
+    where = (
+        f"column {differ[0]} is {columns[differ[0]]!r}, fitted on {fitted[differ[0]]!r}"
+        if differ
+        else f"{len(columns)} columns, fitted on {len(fitted)}"
+    )
+    raise ValueError(f"the feature columns are not those RiskClassifier was fitted on: {where}")
 
 
 def features_of(model: Pipeline, data: pd.DataFrame | Columns) -> pd.DataFrame:

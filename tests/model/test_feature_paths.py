@@ -17,9 +17,9 @@ import pyarrow as pa
 import pytest
 
 from parcelrisk.contract import DECLARATION_COLUMNS, plain_columns, validate_records
-from parcelrisk.features import columns, history, text
+from parcelrisk.features import columns, keys, text
 from parcelrisk.features.columns import Columns
-from parcelrisk.features.text import _PUNCT, _SPACE, DescriptionFeatures, normalize
+from parcelrisk.features.text import PUNCTUATION, WHITESPACE, DescriptionFeatures, normalize
 from parcelrisk.model import features_of
 from parcelrisk.tracking import example_input
 
@@ -92,21 +92,21 @@ def test_normalize_keeps_the_semantics_of_pandas_string_methods():
     series = pd.Series(texts, dtype="string")
     reference = (
         series.str.lower()
-        .str.replace(_PUNCT, " ", regex=True)
-        .str.replace(_SPACE, " ", regex=True)
+        .str.replace(PUNCTUATION, " ", regex=True)
+        .str.replace(WHITESPACE, " ", regex=True)
         .str.strip()
     )
     assert normalize(pa.array(texts, pa.large_string())).to_pylist() == reference.tolist()
     assert normalize(series).tolist() == reference.tolist()
-    # a large ASCII batch goes through pyarrow's RE2, one with \x0b or \x1c through re
+    # large ASCII batches too, with and without the whitespace RE2 and re read apart
     for extra in ("", "\x0b", "\x1c"):
         ascii_texts = [t for t in texts if t.isascii() and "\x0b" not in t and "\x1c" not in t]
         ascii_texts = [*ascii_texts, f"a{extra}b. C!"]
         expected = (
             pd.Series(ascii_texts, dtype="string")
             .str.lower()
-            .str.replace(_PUNCT, " ", regex=True)
-            .str.replace(_SPACE, " ", regex=True)
+            .str.replace(PUNCTUATION, " ", regex=True)
+            .str.replace(WHITESPACE, " ", regex=True)
             .str.strip()
         )
         got = normalize(pa.array(ascii_texts, pa.large_string())).to_pylist()
@@ -120,18 +120,21 @@ def test_heading_probabilities_do_not_depend_on_the_batch_or_the_cache(split):
     cold = DescriptionFeatures().fit(split.train)
     alone = np.vstack([cold._heading_proba([d]) for d in reversed(descriptions)])[::-1]
     np.testing.assert_array_equal(together, alone)
+    attributes = dict(vars(model))
     np.testing.assert_array_equal(model._heading_proba(descriptions[:5]), together[:5])  # cached
-    assert "_proba_cache" not in model.__getstate__()
+    model.transform(split.test.head(50))
+    assert vars(model).keys() == attributes.keys()  # the cache is kept beside the model
+    assert all(vars(model)[k] is v for k, v in attributes.items())
 
 
 def test_hashing_a_few_texts_gives_scikit_learns_matrices_bit_for_bit(split):
-    from parcelrisk.features.text import _normalize_unique, _vectorizer, hashed
+    from parcelrisk.features.text import hashed, heading_vectorizer, normalize_texts
 
     rng = random.Random(3)
     texts = split.train["description"].dropna().drop_duplicates().head(600).tolist()
     texts += [_tricky_text(rng) for _ in range(600)] + ["", " ", "a", "ab"]
-    texts = _normalize_unique(texts) + texts
-    union = _vectorizer(2**18)
+    texts = normalize_texts(texts) + texts
+    union = heading_vectorizer(2**18)
     parts = [vectorizer for _, vectorizer in union.transformer_list]
     for vectorizers in ([parts[0]], [parts[1]], parts):
         for i in range(0, len(texts), 5):
@@ -164,13 +167,13 @@ def test_entity_keys_of_a_few_parcels_are_the_vectorised_keys(monkeypatch, recip
     for _ in range(300):
         n = rng.choice([1, 1, 2, 3, 16])
         cols = Columns.from_lists({name: [value(name) for _ in range(n)] for name in KEY_INPUTS})
-        few = history.entity_keys(cols, recipient_key)
+        few = keys.entity_keys(cols, recipient_key)
         with monkeypatch.context() as patch:
-            patch.setattr(history, "_FEW", 0)
-            vectorised = history.entity_keys(Columns.from_lists(cols.lists), recipient_key)
+            patch.setattr(keys, "FEW_KEYS", 0)
+            vectorised = keys.entity_keys(Columns.from_lists(cols.lists), recipient_key)
         assert few.keys() == vectorised.keys()
-        for name, keys in vectorised.items():
-            assert few[name].equals(keys), name  # values, nulls and large_string type
+        for name, composed in vectorised.items():
+            assert few[name].equals(composed), name  # values, nulls and large_string type
 
 
 def test_one_parcel_has_its_features_in_a_vectorised_batch(fitted, requests, monkeypatch):
@@ -188,8 +191,9 @@ def test_one_parcel_has_its_features_in_a_vectorised_batch(fitted, requests, mon
             continue
         one = features_of(fitted.pipeline, Columns.from_lists(alone))
         with monkeypatch.context() as patch:
-            for module in (columns, history, text):
-                patch.setattr(module, "_FEW", 0)
+            for module, seam in ((columns, "FEW_LOOKUPS"), (keys, "FEW_KEYS"),
+                                 (text, "FEW_DISTINCT"), (text, "FEW_HASHED")):  # fmt: skip
+                patch.setattr(module, seam, 0)
             both = features_of(fitted.pipeline, Columns.from_lists(pair))
         assert list(one.columns) == list(union.get_feature_names_out())
         np.testing.assert_array_equal(
@@ -206,7 +210,7 @@ def test_a_large_batch_gets_the_same_matrix_on_one_or_two_threads(fitted, split,
     from parcelrisk.features import pipeline
 
     monkeypatch.setattr(pipeline, "PARALLEL_ROWS", 1000)
-    test = split.test.iloc[: 2 * columns._STACK_BLOCK + 123]
+    test = split.test.iloc[: 2 * columns.STACK_BLOCK + 123]
     got = features_of(fitted.pipeline, test)
     pd.testing.assert_frame_equal(got, fitted.pipeline[:-1].transform(test))
     assert got.to_numpy().flags["C_CONTIGUOUS"]
@@ -214,7 +218,7 @@ def test_a_large_batch_gets_the_same_matrix_on_one_or_two_threads(fitted, split,
 
 def test_stack_writes_every_column_of_every_row_block():
     rng = np.random.default_rng(0)
-    n = 3 * columns._STACK_BLOCK + 7
+    n = 3 * columns.STACK_BLOCK + 7
     parts = [rng.normal(size=n), rng.integers(0, 9, n), rng.random(n) < 0.5, np.full(n, np.nan)]
     for size in (1, 5, n):
         got = columns.stack([p[:size] for p in parts], size)

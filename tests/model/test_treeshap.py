@@ -13,6 +13,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
+from parcelrisk import model
 from parcelrisk.model import RiskClassifier, features_of, matrix_values
 from parcelrisk.treeshap import MAX_PATH_FEATURES, leaf_tables
 
@@ -89,11 +90,18 @@ def test_a_row_gets_the_same_values_in_any_batch(fitted, matrix):
 
 
 def test_tables_are_rebuilt_after_unpickling(fitted, matrix):
+    """The tables live beside the classifier, never on it: explaining adds no attribute,
+    a pickle holds none of them, and an unpickled copy builds its own."""
     classifier = fitted.pipeline[-1]
+    attributes = dict(vars(classifier))
     tables = classifier.leaf_tables()
+    classifier.contributions(matrix[:5])
+    classifier.predict_proba(matrix[:5])
+    assert vars(classifier).keys() == attributes.keys()
+    assert all(vars(classifier)[k] is v for k, v in attributes.items())
     copy = pickle.loads(pickle.dumps(classifier))
-    assert "_leaf_tables" not in copy.__dict__
     assert classifier.leaf_tables() is tables  # pickling leaves the live object alone
+    assert copy.leaf_tables() is not tables
     assert np.array_equal(copy.contributions(matrix[:50]), classifier.contributions(matrix[:50]))
 
 
@@ -112,9 +120,11 @@ def test_a_refit_classifier_explains_its_new_booster(fitted):
     )
 
 
-def test_a_classifier_without_tables_explains_and_scores_by_lightgbm(fitted, matrix):
-    classifier = pickle.loads(pickle.dumps(fitted.pipeline[-1]))
-    classifier._leaf_tables = None  # what leaf_tables() keeps for a booster they cannot cover
+def test_a_classifier_without_tables_explains_and_scores_by_lightgbm(fitted, matrix, monkeypatch):
+    # what leaf_tables() gives for a booster they cannot cover
+    monkeypatch.setattr(model, "leaf_tables", lambda booster: None)
+    classifier = pickle.loads(pickle.dumps(fitted.pipeline[-1]))  # a booster of its own
+    assert classifier.leaf_tables() is None
     booster = classifier.booster_.booster_
     values = matrix[:300]
     assert np.array_equal(

@@ -11,13 +11,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from parcelrisk.explain import INPUT_GROUPS, Explanation, feature_group, group_sums, records
+from parcelrisk.explain import (
+    Explanation,
+    compensated_group_sums,
+    feature_group,
+    group_sums,
+    records,
+)
+from parcelrisk.features.pipeline import PARTS
 
 
 def _names(rng: np.random.Generator) -> list[str]:
-    """Feature names of every input group (and one of none), shuffled."""
-    names = [f"{prefix}f{i}" for prefixes in INPUT_GROUPS.values() for prefix in prefixes
-             for i in range(3)] + ["unknown__f0"]  # fmt: skip
+    """Every declared feature's column, a few extra inputs and one of no group, shuffled."""
+    names = [f"{kind.PART}__{spec.name}" for kind in PARTS.values() for spec in kind.FEATURES]
+    names += [f"extra__f{i}" for i in range(3)] + ["unknown__f0"]
     return [names[i] for i in rng.permutation(len(names))]
 
 
@@ -42,6 +49,7 @@ def test_group_sums_equal_pandas_bit_for_bit(rows):
     rng = np.random.default_rng(rows)
     by_feature = _contributions(rng, rows, _names(rng))
     expected = _pandas(by_feature)
+    assert compensated_group_sums(by_feature) is not None  # the numpy twin is taken
     names, sums = group_sums(by_feature)
     assert names == expected.columns.tolist()
     assert sums.dtype == np.float64
@@ -66,9 +74,11 @@ def test_missing_and_overflowing_contributions_fall_back_to_pandas(special):
     by_feature = _contributions(rng, 5, _names(rng))
     by_feature.iloc[1, 3] = special
     by_feature.iloc[2, :] = special
-    _, sums = group_sums(by_feature)
-    if sums is not None:
-        assert np.array_equal(sums, _pandas(by_feature).to_numpy())
+    # every special value makes a sum of row 2 that is not finite (1e308s overflow)
+    assert compensated_group_sums(by_feature) is None
+    names, sums = group_sums(by_feature)
+    assert names == _pandas(by_feature).columns.tolist()
+    assert np.array_equal(sums, _pandas(by_feature).to_numpy(), equal_nan=True)
     by_group = _explanation(by_feature).by_group
     pd.testing.assert_frame_equal(by_group, _pandas(by_feature), check_exact=True)
 
@@ -77,14 +87,17 @@ def test_integer_columns_among_float_ones_are_summed_as_floats_as_by_pandas():
     rng = np.random.default_rng(2)
     by_feature = _contributions(rng, 50, _names(rng))
     by_feature[by_feature.columns[4]] = rng.integers(-5, 5, size=50)
+    assert compensated_group_sums(by_feature) is not None
     _, sums = group_sums(by_feature)
     assert np.array_equal(sums, _pandas(by_feature).to_numpy())
 
 
 def test_non_float_contributions_fall_back_to_pandas():
     by_feature = pd.DataFrame({"routing__a": [1, 2], "filer_x": [3, 4]})
-    assert group_sums(by_feature) == ([], None)
+    assert compensated_group_sums(by_feature) is None
     expected = _pandas(by_feature)
+    names, sums = group_sums(by_feature)
+    assert names == expected.columns.tolist() and np.array_equal(sums, expected.to_numpy())
     pd.testing.assert_frame_equal(_explanation(by_feature).by_group, expected)
 
 

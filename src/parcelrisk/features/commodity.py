@@ -8,25 +8,20 @@ from numbers import Real
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, check_scalar
 
-from parcelrisk.features.columns import Columns, ColumnsTransformer
+from parcelrisk.features.base import FeatureTransformer, validate_declarations
+from parcelrisk.features.columns import Columns
+from parcelrisk.features.groups import COMMODITY_TYPE, DECLARED_VALUE, MISSING_DATA, FeatureSpec
 from parcelrisk.features.text import distinct, heading
 
 _OPTIONAL = (
     "listed_price_usd", "hts_code", "lading_port", "freight_cost_usd", "marketplace",
     "seller_account_age_days",
 )  # fmt: skip
-_NAMES = (
-    "value_log", "quantity", "weight_kg", "value_per_unit_log", "value_per_kg_log",
-    "value_per_kg_vs_heading", "unit_price_vs_heading", "declared_vs_listed",
-    "threshold_gap", "just_under_threshold", "hts_chapter", "n_missing_optional",
-)  # fmt: skip
 
 
-class CommodityFeatures(ColumnsTransformer, BaseEstimator):
+class CommodityFeatures(FeatureTransformer):
     """Value, weight and threshold features of the declared commodity.
 
     Parameters
@@ -39,10 +34,16 @@ class CommodityFeatures(ColumnsTransformer, BaseEstimator):
         below the threshold).
     """
 
-    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn convention)
-        "value_threshold": [Interval(Real, 0, None, closed="neither")],
-        "bunching_band": [Interval(Real, 0, 1, closed="neither")],
-    }
+    PART = "commodity"
+    FEATURES = (
+        *(FeatureSpec(name, DECLARED_VALUE) for name in (
+            "value_log", "quantity", "weight_kg", "value_per_unit_log", "value_per_kg_log",
+            "value_per_kg_vs_heading", "unit_price_vs_heading", "declared_vs_listed",
+            "threshold_gap", "just_under_threshold",
+        )),
+        FeatureSpec("hts_chapter", COMMODITY_TYPE),
+        FeatureSpec("n_missing_optional", MISSING_DATA),
+    )  # fmt: skip
 
     def __init__(self, value_threshold: float = 800.0, bunching_band: float = 0.12):
         self.value_threshold = value_threshold
@@ -50,7 +51,11 @@ class CommodityFeatures(ColumnsTransformer, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y=None) -> CommodityFeatures:
         """Learn the typical (median) value per kg and unit price of each HTS heading."""
-        self._validate_params()
+        check_scalar(self.value_threshold, "value_threshold", Real, min_val=0,
+                     include_boundaries="neither")  # fmt: skip
+        check_scalar(self.bunching_band, "bunching_band", Real, min_val=0, max_val=1,
+                     include_boundaries="neither")  # fmt: skip
+        validate_declarations(self, X)
         heading = X["hts_code"].astype("string").str[:4]
         per_kg = np.log1p(X["declared_value_usd"] / X["weight_kg"])
         unit = np.log1p(_listed_or_declared_unit(X))
@@ -96,10 +101,6 @@ class CommodityFeatures(ColumnsTransformer, BaseEstimator):
             "hts_chapter": np.where(known, _chapters(headings)[codes], np.nan),
             "n_missing_optional": missing.astype(float),
         }
-
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """Names of the features :meth:`transform` returns."""
-        return np.asarray(_NAMES, dtype=object)
 
 
 def _listed_or_declared_unit(X: pd.DataFrame) -> pd.Series:

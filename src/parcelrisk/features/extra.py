@@ -11,15 +11,15 @@ from numbers import Integral
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, check_scalar
 
-from parcelrisk.features.columns import Columns, ColumnsTransformer
+from parcelrisk.features.base import FeatureTransformer, check_strings, validate_declarations
+from parcelrisk.features.columns import Columns
+from parcelrisk.features.groups import EXTRA, FeatureSpec
 from parcelrisk.features.routing import CategoryCodes
 
 
-class ExtraFeatures(ColumnsTransformer, BaseEstimator):
+class ExtraFeatures(FeatureTransformer):
     """Declared extra inputs: numbers as they are, categories as codes of frequent values.
 
     Parameters
@@ -32,11 +32,7 @@ class ExtraFeatures(ColumnsTransformer, BaseEstimator):
         Occurrences in the training data a category needs to get its own code.
     """
 
-    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn convention)
-        "categorical": [tuple, list],
-        "numeric": [tuple, list],
-        "min_count": [Interval(Integral, 1, None, closed="left")],
-    }
+    PART = "extra"
 
     def __init__(self, categorical=(), numeric=(), min_count: int = 20):
         self.categorical = categorical
@@ -45,7 +41,10 @@ class ExtraFeatures(ColumnsTransformer, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y=None) -> ExtraFeatures:
         """Learn the vocabulary of each categorical column."""
-        self._validate_params()
+        check_strings(self.categorical, "categorical")
+        check_strings(self.numeric, "numeric")
+        check_scalar(self.min_count, "min_count", Integral, min_val=1)
+        validate_declarations(self, X)
         self.codes_ = CategoryCodes(columns=tuple(self.categorical), min_count=self.min_count)
         self.codes_.fit(X)
         return self
@@ -63,6 +62,11 @@ class ExtraFeatures(ColumnsTransformer, BaseEstimator):
         out.update((c, cols.number(c)) for c in self.numeric)
         return out
 
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """The categorical then the numeric column names."""
-        return np.asarray([*self.categorical, *self.numeric], dtype=object)
+    def feature_specs(self) -> tuple[FeatureSpec, ...]:
+        """The categorical then the numeric columns, each a feature of its own name."""
+        return tuple(self.spec_of(c) for c in (*self.categorical, *self.numeric))
+
+    @classmethod
+    def spec_of(cls, feature: str) -> FeatureSpec:
+        """Every extra feature is an extra input, named after its column."""
+        return FeatureSpec(feature, EXTRA)

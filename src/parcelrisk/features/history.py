@@ -26,119 +26,43 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, check_scalar
 
-from parcelrisk.features.columns import _FEW, _TEXT, Columns, ColumnsTransformer, index_of
+from parcelrisk.features.base import FeatureTransformer, validate_declarations
+from parcelrisk.features.columns import Columns, index_of
 from parcelrisk.features.events import (
     EventIndex,
     combined_count,
     seconds,
 )
+from parcelrisk.features.groups import (
+    COMMODITY_TYPE,
+    FILER,
+    RECIPIENT,
+    ROUTING,
+    SELLER,
+    FeatureSpec,
+)
+from parcelrisk.features.keys import entity_keys
 from parcelrisk.features.party import placeholder_name
 from parcelrisk.features.text import (
     DEFAULT_VAGUE_TERMS,
-    _normalize_unique,
     contains,
     distinct,
-    heading,
-    normalize,
+    normalize_texts,
     per_unique,
     word_pattern,
 )
 
 _DAY = 86_400
-_SEPARATOR = pa.scalar("|", pa.large_string())
 
 
-def _text(cols: Columns, column: str) -> pa.Array:
-    """A column as text, missing values as '?' (one entity of unknowns)."""
-    return pc.fill_null(cols.text(column), "?")
-
-
-def _join(*parts: pa.Array) -> pa.Array:
-    """Keys joined with '|' (null where any part is)."""
-    return pc.binary_join_element_wise(*parts, _SEPARATOR)
-
-
-def entity_keys(
-    data: pd.DataFrame | Columns, recipient_key: str = "name_address"
-) -> dict[str, pa.Array]:
-    """Key of every entity of each parcel (seller, seller x HTS heading, address, ...).
-
-    The recipient is keyed on its id (``recipient_key="id"``) or on its normalised name
-    at the address (``"name_address"``), the same kind for every row. A key is missing
-    (null) where the identity it rests on is missing (see :data:`IDENTITIES`); a missing
-    HTS code, origin, carrier or lading port is the entity ``'?'``.
-    """
-    cols = Columns.of(data)
-    if cols.n <= _FEW:  # value by value: cheaper than the pyarrow calls for a few parcels
-        return {name: pa.array(k, _TEXT) for name, k in _few_keys(cols, recipient_key).items()}
-    seller = cols.text("seller_id")
-    hts4 = pc.fill_null(heading(cols), "?")
-    given = pc.invert(cols.text("recipient_address").is_null())
-    address = _join(normalize(cols.text("recipient_address")),
-                    pc.fill_null(cols.text("recipient_zip"), ""))  # fmt: skip
-    address = pc.if_else(given, address, pa.scalar(None, address.type))
-    if recipient_key == "id":
-        recipient = cols.text("recipient_id")
-    else:
-        named = pc.and_(pc.invert(cols.text("recipient_name").is_null()), given)
-        recipient = _join(normalize(cols.text("recipient_name")), address)
-        recipient = pc.if_else(named, recipient, pa.scalar(None, recipient.type))
-    others = (_text(cols, c) for c in ("origin_country", "carrier", "lading_port"))
-    return _keys_of(_join, seller, hts4, address, recipient, cols.text("filer_code"), *others)
-
-
-def _few_keys(cols: Columns, recipient_key: str) -> dict[str, list[str | None]]:
-    """:func:`entity_keys` of a few parcels as Python strings (None where missing)."""
-    seller = cols.strings("seller_id")
-    hts4 = ["?" if code is None else code[:4] for code in cols.strings("hts_code")]
-    zips = ["" if z is None else z for z in cols.strings("recipient_zip")]
-    address = _joined(_normalized(cols, "recipient_address"), zips)
-    if recipient_key == "id":
-        recipient = cols.strings("recipient_id")
-    else:
-        recipient = _joined(_normalized(cols, "recipient_name"), address)
-    others = (_known(cols, c) for c in ("origin_country", "carrier", "lading_port"))
-    return _keys_of(_joined, seller, hts4, address, recipient, cols.strings("filer_code"), *others)
-
-
-def _keys_of(join, seller, hts4, address, recipient, filer, origin, carrier, lading) -> dict:
-    """The entities' keys from their parts, with ``join`` for the composite keys: one
-    composition for pyarrow arrays (:func:`_join`) and Python lists (:func:`_joined`)."""
-    return {
-        "seller": seller,
-        "seller_hts": join(seller, hts4),
-        "hts_origin": join(hts4, origin),
-        "filer": filer,
-        "address": address,
-        "recipient": recipient,
-        "carrier": carrier,
-        "lading": lading,
-    }
-
-
-def _joined(*parts: list[str | None]) -> list[str | None]:
-    """Keys joined with '|' value by value (None where any part is), as :func:`_join`."""
-    return [None if None in values else "|".join(values) for values in zip(*parts, strict=True)]
-
-
-def _normalized(cols: Columns, column: str) -> list[str | None]:
-    """A text column's values normalised as :func:`normalize` does (None where missing)."""
-    values = cols.strings(column)
-    normal = _normalize_unique(["" if v is None else v for v in values])
-    return [None if v is None else n for v, n in zip(values, normal, strict=True)]
-
-
-def _known(cols: Columns, column: str) -> list[str]:
-    """A text column's values, missing values as '?' (as :func:`_text`)."""
-    return ["?" if v is None else v for v in cols.strings(column)]
-
-
-ENTITIES = ("seller", "seller_hts", "hts_origin", "filer", "address", "recipient", "carrier",
-            "lading")  # fmt: skip
+#: The entities whose history is counted, and the input group of each one's features.
+ENTITY_GROUPS = {
+    "seller": SELLER, "seller_hts": SELLER, "hts_origin": COMMODITY_TYPE, "filer": FILER,
+    "address": RECIPIENT, "recipient": RECIPIENT, "carrier": ROUTING, "lading": ROUTING,
+}  # fmt: skip
+ENTITIES = tuple(ENTITY_GROUPS)
 #: What each entity is keyed on: it is skipped when every input of one group is missing
 #: throughout the training data (the recipient needs an id or a name).
 ENTITY_INPUTS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -171,7 +95,7 @@ _GARBLED = re.compile(r"\b[b-df-hj-np-tv-z]{4,}\b")
 
 def _odd_name(raw: list[str]) -> np.ndarray:
     """Placeholder names, or garbled ones: a word of four or more letters with no vowel."""
-    names = _normalize_unique(raw)
+    names = normalize_texts(raw)
     return placeholder_name(names) | contains(_GARBLED, names)
 
 
@@ -180,7 +104,7 @@ def cue_matrix(data: pd.DataFrame | Columns) -> np.ndarray:
     cols = Columns.of(data)
     listed = cols.number("listed_price_usd") * cols.number("quantity")
     value = cols.number("declared_value_usd")
-    vague = per_unique(cols.text("description"), lambda d: contains(_VAGUE, _normalize_unique(d)))
+    vague = per_unique(cols.text("description"), lambda d: contains(_VAGUE, normalize_texts(d)))
     kinds = pa.array(["forwarder", "po_box"], pa.large_string())
     return np.column_stack(
         [
@@ -201,7 +125,7 @@ def _true(mask: pa.Array) -> np.ndarray:
     return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
 
 
-class EntityHistory(ColumnsTransformer, BaseEstimator):
+class EntityHistory(FeatureTransformer):
     """Per-entity history features using only what was known before each declaration.
 
     Parameters
@@ -214,10 +138,13 @@ class EntityHistory(ColumnsTransformer, BaseEstimator):
         Window of the recent-volume count, in days.
     """
 
-    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn convention)
-        "smoothing": [Interval(Real, 0, None, closed="left")],
-        "recent_days": [Interval(Real, 0, None, closed="neither")],
-    }
+    PART = "history"
+    FEATURES = (
+        *(FeatureSpec(f"{e}_{s}", ENTITY_GROUPS[e]) for e in ENTITIES for s in _PER_ENTITY),
+        *(FeatureSpec(f"{e}_share_{c}", ENTITY_GROUPS[e]) for e in PROFILED for c in CUES),
+        FeatureSpec("address_n_names", RECIPIENT),  # names at the address, by recipient
+        FeatureSpec("recipient_n_1d", RECIPIENT),
+    )
 
     def __init__(self, smoothing: float = 5.0, recent_days: float = 7.0):
         self.smoothing = smoothing
@@ -225,7 +152,9 @@ class EntityHistory(ColumnsTransformer, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y=None) -> EntityHistory:
         """Store the declarations and known outcomes of ``X`` as the history state."""
-        self._validate_params()
+        check_scalar(self.smoothing, "smoothing", Real, min_val=0)
+        check_scalar(self.recent_days, "recent_days", Real, min_val=0, include_boundaries="neither")
+        validate_declarations(self, X)
         cols = Columns.of(X)
         self.skipped_entities_ = tuple(
             name
@@ -330,20 +259,8 @@ class EntityHistory(ColumnsTransformer, BaseEstimator):
 
     def _skipped_features(self) -> list[str]:
         """Features of the skipped entities (and those counting names at an address)."""
-        skipped = set(self.skipped_entities_)
-        names = [f"{e}_{s}" for e in ENTITIES if e in skipped for s in _PER_ENTITY]
-        names += [f"{e}_share_{c}" for e in PROFILED if e in skipped for c in CUES]
-        if skipped & {"address", "recipient"}:
-            names.append("address_n_names")
-        if "recipient" in skipped:
-            names.append("recipient_n_1d")
-        return names
-
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """Names of the features :meth:`transform` returns."""
-        names = [f"{e}_{s}" for e in ENTITIES for s in _PER_ENTITY]
-        names += [f"{e}_share_{c}" for e in PROFILED for c in CUES]
-        return np.asarray([*names, "address_n_names", "recipient_n_1d"], dtype=object)
+        names = (f for e in self.skipped_entities_ for f in self._entity_feature_names(e))
+        return list(dict.fromkeys(names))
 
     def _codes(self, name: str, keys: pa.Array) -> np.ndarray:
         """Entity codes: the vocabulary's for known keys, fresh codes after it for new ones."""

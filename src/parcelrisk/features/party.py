@@ -6,11 +6,12 @@ import re
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from parcelrisk.features.columns import Columns, ColumnsTransformer
-from parcelrisk.features.text import _normalize_unique, contains, count_matches, per_unique
+from parcelrisk.features.base import FeatureTransformer, validate_declarations
+from parcelrisk.features.columns import Columns
+from parcelrisk.features.groups import RECIPIENT, SELLER, FeatureSpec
+from parcelrisk.features.text import contains, count_matches, distinct, normalize_texts
 
 #: Words that stand in for a real consignee name.
 _PLACEHOLDER = re.compile(
@@ -25,34 +26,35 @@ _LOWER = re.compile(r"[a-z]")
 _VOWEL = re.compile(r"[aeiou]")
 
 
-class PartyFeatures(ColumnsTransformer, BaseEstimator):
+class PartyFeatures(FeatureTransformer):
     """Seller account age and recipient name and address cues."""
 
+    PART = "party"
+    FEATURES = (
+        FeatureSpec("seller_account_age_days", SELLER),
+        *(FeatureSpec(name, RECIPIENT) for name in (
+            "name_n_tokens", "name_vowel_share", "name_repeated_letters", "name_placeholder",
+            "name_same_first_last", "address_po_box", "address_unit",
+        )),
+    )  # fmt: skip
+
     def fit(self, X: pd.DataFrame, y=None) -> PartyFeatures:
-        """Nothing to learn; kept for the transformer interface."""
-        self.fitted_ = True
+        """Nothing to learn but the input's columns (see :func:`validate_declarations`)."""
+        validate_declarations(self, X)
         return self
 
     def transform_columns(self, cols: Columns) -> dict[str, np.ndarray]:
         """:meth:`transform` on :class:`Columns`, as named arrays."""
-        check_is_fitted(self, "fitted_")
+        check_is_fitted(self, "n_features_in_")
         out = {"seller_account_age_days": cols.number("seller_account_age_days")}
         # a missing name or address has no shape: its cues are missing, not "short"
         for column, cues in (("recipient_name", _name_cues), ("recipient_address", _address_cues)):
-            values = per_unique(cols.text(column), lambda v, cues=cues: np.column_stack(
-                list(cues(v).values())))  # fmt: skip
-            values[cols.missing(column)] = np.nan
-            out.update(zip(_CUE_NAMES[column], values.T, strict=True))
+            codes, uniques = distinct(cols.text(column))  # the cues of each distinct value
+            missing = cols.missing(column)
+            out.update(
+                (name, np.where(missing, np.nan, cue[codes])) for name, cue in cues(uniques).items()
+            )
         return out
-
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """Names of the features :meth:`transform` returns."""
-        return np.asarray(
-            ["seller_account_age_days", "name_n_tokens", "name_vowel_share",
-             "name_repeated_letters", "name_placeholder", "name_same_first_last",
-             "address_po_box", "address_unit"],
-            dtype=object,
-        )  # fmt: skip
 
 
 def placeholder_name(names: list[str]) -> np.ndarray:
@@ -67,7 +69,7 @@ def placeholder_name(names: list[str]) -> np.ndarray:
 
 
 def _name_cues(raw: list[str]) -> dict[str, np.ndarray]:
-    names = _normalize_unique(raw)
+    names = normalize_texts(raw)
     letters = np.maximum(count_matches(_LOWER, names), 1)
     return {
         "name_n_tokens": np.array([n.count(" ") + (len(n) > 0) for n in names], dtype=float),
@@ -85,10 +87,3 @@ def _address_cues(addresses: list[str]) -> dict[str, np.ndarray]:
         "address_po_box": contains(_PO_BOX, addresses).astype(float),
         "address_unit": contains(_UNIT, addresses).astype(float),
     }
-
-
-_CUE_NAMES = {
-    "recipient_name": ("name_n_tokens", "name_vowel_share", "name_repeated_letters",
-                       "name_placeholder", "name_same_first_last"),
-    "recipient_address": ("address_po_box", "address_unit"),
-}  # fmt: skip

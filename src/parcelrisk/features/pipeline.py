@@ -1,9 +1,10 @@
 """The feature pipeline: raw declarations -> one numeric matrix, columns named by source.
 
-Each column name starts with the source it comes from (``history__``, ``description__``,
-``commodity__``, ``routing__``, ``category__``, ``party__``, and ``extra__`` for the extra
-inputs a column mapping declares), which is how explanations are grouped back into
-inputs a person understands.
+Each column name starts with the part of the union it comes from (``history__``,
+``description__``, ``commodity__``, ``routing__``, ``category__``, ``party__``, and
+``extra__`` for the extra inputs a column mapping declares: each transformer's ``PART``),
+which is how a column finds its declaration again (:func:`feature_spec`) and so its input
+group.
 
 Inputs missing throughout the training data (a table brought through a column mapping
 may have no description, no seller, no weight) give missing (NaN) features, never an
@@ -21,9 +22,11 @@ import pandas as pd
 from sklearn.pipeline import FeatureUnion
 
 from parcelrisk.contract import INPUT_COLUMNS
+from parcelrisk.features.base import FeatureTransformer
 from parcelrisk.features.columns import Columns, stack
 from parcelrisk.features.commodity import CommodityFeatures
 from parcelrisk.features.extra import ExtraFeatures
+from parcelrisk.features.groups import FeatureSpec
 from parcelrisk.features.history import EntityHistory
 from parcelrisk.features.party import PartyFeatures
 from parcelrisk.features.routing import CategoryCodes, RoutingFeatures
@@ -33,8 +36,10 @@ logger = logging.getLogger(__name__)
 
 #: Version of what the fitted feature transformers hold and compute. A model pickled by
 #: another version cannot be trusted to transform (attributes differ), so loading refuses
-#: it; raise this whenever fitted state or feature semantics change.
-FEATURES_VERSION = 2
+#: it; raise this whenever fitted state or feature semantics change. 3: transformers
+#: record their input columns (``feature_names_in_``); the heading classifier keeps its
+#: classes as an index.
+FEATURES_VERSION = 3
 
 
 def build_features(
@@ -49,13 +54,13 @@ def build_features(
     ``extra_categorical`` and ``extra_numeric`` name columns outside the contract to use
     as features too (an ``extra`` part is added only when there are some).
     """
-    parts = [
-        ("history", EntityHistory(smoothing=history_smoothing)),
-        ("description", DescriptionFeatures()),
-        ("commodity", CommodityFeatures(value_threshold=value_threshold)),
-        ("routing", RoutingFeatures()),
-        ("category", CategoryCodes(min_count=category_min_count)),
-        ("party", PartyFeatures()),
+    parts: list[FeatureTransformer] = [
+        EntityHistory(smoothing=history_smoothing),
+        DescriptionFeatures(),
+        CommodityFeatures(value_threshold=value_threshold),
+        RoutingFeatures(),
+        CategoryCodes(min_count=category_min_count),
+        PartyFeatures(),
     ]
     if extra_categorical or extra_numeric:
         extra = ExtraFeatures(
@@ -63,8 +68,24 @@ def build_features(
             numeric=tuple(extra_numeric),
             min_count=category_min_count,
         )
-        parts.append(("extra", extra))
-    return FeatureUnion(parts).set_output(transform="pandas")
+        parts.append(extra)
+    return FeatureUnion([(part.PART, part) for part in parts]).set_output(transform="pandas")
+
+
+#: The kinds of part a feature union can have, by name.
+PARTS: dict[str, type[FeatureTransformer]] = {
+    kind.PART: kind
+    for kind in (EntityHistory, DescriptionFeatures, CommodityFeatures, RoutingFeatures,
+                 CategoryCodes, PartyFeatures, ExtraFeatures)
+}  # fmt: skip
+
+
+def feature_spec(column: str) -> FeatureSpec | None:
+    """The declaration of a feature matrix column (``<part>__<feature>``); None for a
+    column no part declares."""
+    part, separator, feature = column.partition("__")
+    kind = PARTS.get(part) if separator else None
+    return None if kind is None else kind.spec_of(feature)
 
 
 def transform(union: FeatureUnion, data: pd.DataFrame | Columns) -> pd.DataFrame:
@@ -75,7 +96,7 @@ def transform(union: FeatureUnion, data: pd.DataFrame | Columns) -> pd.DataFrame
     cols = Columns.of(data)
     names, parts = [], []
     for (name, part), named in zip(union.transformer_list, _computed(union, cols), strict=True):
-        names += [f"{name}__{feature}" for feature in part.get_feature_names_out()]
+        names += [f"{name}__{spec.name}" for spec in part.feature_specs()]
         parts += named.values()
     matrix = stack(parts, cols.n)
     return pd.DataFrame(matrix, index=cols.index, columns=_column_index(tuple(names)), copy=False)

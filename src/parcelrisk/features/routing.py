@@ -13,34 +13,40 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, check_scalar
 
-from parcelrisk.features.columns import Columns, ColumnsTransformer, index_of
+from parcelrisk.features.base import FeatureTransformer, check_strings, validate_declarations
+from parcelrisk.features.columns import Columns, index_of
+from parcelrisk.features.groups import FILER, RECIPIENT, ROUTING, SELLER, FeatureSpec
 
-#: Categorical inputs by the source they come from.
-CATEGORICAL_COLUMNS = (
-    "mode", "carrier", "port_of_entry", "export_country", "origin_country", "lading_port",
-    "filer_type", "marketplace", "seller_country", "recipient_state", "recipient_address_type",
+#: The contract's categorical inputs and the input group of each one's code.
+CATEGORICAL = (
+    *(FeatureSpec(name, ROUTING) for name in (
+        "mode", "carrier", "port_of_entry", "export_country", "origin_country", "lading_port",
+    )),
+    FeatureSpec("filer_type", FILER),
+    FeatureSpec("marketplace", SELLER),
+    FeatureSpec("seller_country", SELLER),
+    FeatureSpec("recipient_state", RECIPIENT),
+    FeatureSpec("recipient_address_type", RECIPIENT),
 )  # fmt: skip
+CATEGORICAL_COLUMNS = tuple(spec.name for spec in CATEGORICAL)
 
 
-class CategoryCodes(ColumnsTransformer, BaseEstimator):
+class CategoryCodes(FeatureTransformer):
     """Integer codes of categorical columns; values seen fewer than ``min_count`` times -> NaN.
 
     Parameters
     ----------
     columns
-        Columns to encode.
+        Columns to encode (a code is in the input group :data:`CATEGORICAL` gives its
+        column, in none for other columns).
     min_count
         Occurrences in the training data a value needs to get its own code.
     """
 
-    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn convention)
-        "columns": [tuple, list],
-        "min_count": [Interval(Integral, 1, None, closed="left")],
-    }
+    PART = "category"
+    FEATURES = CATEGORICAL
 
     def __init__(self, columns=CATEGORICAL_COLUMNS, min_count: int = 20):
         self.columns = columns
@@ -48,7 +54,9 @@ class CategoryCodes(ColumnsTransformer, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y=None) -> CategoryCodes:
         """Learn each column's vocabulary of frequent values."""
-        self._validate_params()
+        check_strings(self.columns, "columns")
+        check_scalar(self.min_count, "min_count", Integral, min_val=1)
+        validate_declarations(self, X)
         self.vocabulary_ = {}
         for col in self.columns:
             counts = X[col].astype("string").value_counts()
@@ -65,22 +73,29 @@ class CategoryCodes(ColumnsTransformer, BaseEstimator):
             codes[col] = code
         return codes
 
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """The encoded column names."""
-        return np.asarray(self.columns, dtype=object)
+    def feature_specs(self) -> tuple[FeatureSpec, ...]:
+        """A code per column in ``columns``, in order."""
+        return tuple(self.spec_of(c) or FeatureSpec(c, None) for c in self.columns)
 
 
-class RoutingFeatures(ColumnsTransformer, BaseEstimator):
+class RoutingFeatures(FeatureTransformer):
     """Transshipment and freight cues."""
 
+    PART = "routing"
+    FEATURES = tuple(
+        FeatureSpec(name, ROUTING)
+        for name in ("transshipment", "origin_not_seller_country", "freight_per_kg",
+                     "freight_vs_value_log")
+    )  # fmt: skip
+
     def fit(self, X: pd.DataFrame, y=None) -> RoutingFeatures:
-        """Nothing to learn; kept for the transformer interface."""
-        self.fitted_ = True
+        """Nothing to learn but the input's columns (see :func:`validate_declarations`)."""
+        validate_declarations(self, X)
         return self
 
     def transform_columns(self, cols: Columns) -> dict[str, np.ndarray]:
         """:meth:`transform` on :class:`Columns`, as named arrays."""
-        check_is_fitted(self, "fitted_")
+        check_is_fitted(self, "n_features_in_")
         origin = cols.text("origin_country")
         freight = cols.number("freight_cost_usd")
         return {
@@ -89,14 +104,6 @@ class RoutingFeatures(ColumnsTransformer, BaseEstimator):
             "freight_per_kg": freight / cols.number("weight_kg"),
             "freight_vs_value_log": np.log1p(freight) - np.log1p(cols.number("declared_value_usd")),
         }
-
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """Names of the features :meth:`transform` returns."""
-        return np.asarray(
-            ["transshipment", "origin_not_seller_country", "freight_per_kg",
-             "freight_vs_value_log"],
-            dtype=object,
-        )  # fmt: skip
 
 
 def differs(a: pa.Array, b: pa.Array) -> np.ndarray:

@@ -1,0 +1,220 @@
+"""Input groups: what explanations sum features into, what each covers, and its evidence.
+
+Every feature transformer declares the features it makes as :class:`FeatureSpec` (a
+name and the group it belongs to; see ``FEATURES`` of each transformer). An explanation
+sums a parcel's contributions per group, and a reason names the group with a sentence of
+evidence an auditor can check. A group's ``evidence`` reads the parcel's values of the
+group's own features, by the names their transformer declares (``seller_n_prior``), and
+the parcel's inputs (``seller_id``); nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: A group's evidence: (its features' values by name, the parcel's inputs) -> a sentence.
+Evidence = Callable[[Mapping[str, Any], Mapping[str, Any]], str]
+
+
+@dataclass(frozen=True)
+class InputGroup:
+    """Inputs a person understands, that explanations sum engineered features into.
+
+    Parameters
+    ----------
+    name
+        How reasons and reports name the group.
+    meaning
+        What the group covers, in words (shown to auditors beside its reasons).
+    evidence
+        What the parcel's data shows for the group, as one sentence.
+    """
+
+    name: str
+    meaning: str
+    evidence: Evidence
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One feature a transformer makes: its name and its input group (None: in no group,
+    which explanations show as ``"other"``)."""
+
+    name: str
+    group: InputGroup | None
+
+
+def _given(value, default: str) -> str:
+    """The value as text, or ``default`` when it is missing."""
+    return default if value is None or pd.isna(value) else str(value)
+
+
+def _money(v: float) -> str:
+    return f"${v:,.2f}"
+
+
+def _record(f: Mapping[str, Any], entity: str) -> str:
+    """'v of n earlier inspected parcels violative' from an entity's history features."""
+    inspected, violations = f[f"{entity}_n_inspected"], f[f"{entity}_n_violations"]
+    return f"{violations:.0f} of {inspected:.0f} earlier inspected parcels violative"
+
+
+def _seller(f: Mapping[str, Any], parcel: Mapping[str, Any]) -> str:
+    age, prior = f["seller_account_age_days"], f["seller_n_prior"]
+    parts = []
+    if f["seller_n_inspected"] > 0:
+        parts.append(_record(f, "seller"))
+    if pd.notna(age):
+        parts.append(f"account {age:.0f} days old")
+    if pd.notna(prior):  # missing when the data gives no seller id
+        parts.append(f"{prior:.0f} earlier parcels")
+    shares = f["seller_share_undervalued"]
+    if prior > 0 and pd.notna(shares) and shares > 0:
+        parts.append(f"{shares:.0%} of them declared under half the listed price")
+    return "seller: " + (", ".join(parts) or "no seller id or account age given")
+
+
+def _recipient(f: Mapping[str, Any], parcel: Mapping[str, Any]) -> str:
+    parts = []
+    # the history is the id's only when the model keys recipients on ids
+    if pd.notna(parcel.get("recipient_id")) and pd.notna(f["recipient_n_prior"]):
+        parts.append(
+            f"id {parcel['recipient_id']}: {_record(f, 'recipient')}, "
+            f"{f['recipient_n_prior']:.0f} earlier parcels"
+        )
+    if pd.notna(f["address_n_names"]):  # missing when no address is given
+        parts.append(f"{f['address_n_names']:.0f} names seen at this address before")
+    if f["name_placeholder"] > 0:
+        parts.append(f"name {parcel['recipient_name']!r} looks like a placeholder")
+    kind = parcel.get("recipient_address_type")
+    if pd.notna(kind):
+        parts.append(f"deliver-to is {str(kind).replace('_', ' ')}")
+    if f["recipient_n_1d"] > 0:
+        parts.append(f"{f['recipient_n_1d']:.0f} parcels to the same recipient in 24 h")
+    return "recipient: " + (", ".join(parts) or "no recipient id, name or address given")
+
+
+def _description(f: Mapping[str, Any], parcel: Mapping[str, Any]) -> str:
+    if pd.isna(parcel["description"]):
+        return "no description given"
+    text = f"description {str(parcel['description'])[:60]!r}"
+    if f["desc_vague_term"] > 0:
+        text += " uses a vague term"
+    fit = f["desc_hts_consistency"]
+    if pd.notna(fit):
+        text += f"; fits its HTS heading {str(parcel['hts_code'])[:4]} with probability {fit:.0%}"
+    return text
+
+
+def _declared_value(f: Mapping[str, Any], parcel: Mapping[str, Any]) -> str:
+    value, qty, kg = (parcel[c] for c in ("declared_value_usd", "quantity", "weight_kg"))
+    text = (
+        f"declared {_money(value) if pd.notna(value) else 'value not given'} for "
+        f"{_given(qty, 'an unknown number of')} unit(s), "
+        f"{f'{kg:.2f} kg' if pd.notna(kg) else 'weight not given'}"
+    )
+    listed = parcel.get("listed_price_usd")
+    if pd.notna(listed) and float(listed) > 0 and pd.notna(qty) and pd.notna(value):
+        total = float(listed) * int(qty)
+        text += f"; listed price {_money(total)} (declared {value / total:.0%} of it)"
+    # the feature is a difference of log(1 + value per kg): a ratio, roughly
+    ratio = np.exp(f["value_per_kg_vs_heading"])
+    if pd.notna(ratio):
+        text += f"; value per kg about {ratio:.2f}x the median of its HTS heading"
+    if f["just_under_threshold"] > 0:
+        text += "; just under the value threshold"
+    return text
+
+
+def _routing(f: Mapping[str, Any], parcel: Mapping[str, Any]) -> str:
+    text = (
+        f"origin {_given(parcel['origin_country'], 'not given')}, exported from "
+        f"{_given(parcel['export_country'], 'a country not given')} via "
+        f"{_given(parcel.get('lading_port'), 'an unknown port')} by "
+        f"{_given(parcel['carrier'], 'a carrier not given')}"
+    )
+    freight = parcel.get("freight_cost_usd")
+    if pd.notna(freight):
+        text += f"; freight {_money(float(freight))}"
+    return text
+
+
+def _commodity_type(f: Mapping[str, Any], parcel: Mapping[str, Any]) -> str:
+    origin = _given(parcel["origin_country"], "an origin not given")
+    return f"HTS {_given(parcel.get('hts_code'), 'not given')} from {origin}"
+
+
+def _filer(f: Mapping[str, Any], parcel: Mapping[str, Any]) -> str:
+    if pd.isna(parcel["filer_code"]):
+        return f"filer not given; type {_given(parcel['filer_type'], 'not given')}"
+    return (
+        f"filer {parcel['filer_code']}: {f['filer_n_violations']:.0f} of "
+        f"{f['filer_n_inspected']:.0f} inspected parcels violative"
+    )
+
+
+def _missing_data(f: Mapping[str, Any], parcel: Mapping[str, Any]) -> str:
+    return f"{f['n_missing_optional']:.0f} optional data elements missing"
+
+
+def _extra(f: Mapping[str, Any], parcel: Mapping[str, Any]) -> str:
+    # an extra feature is named after the column of the user's table it comes from
+    return ", ".join(f"{name} {_given(parcel.get(name), 'not given')}" for name in f)
+
+
+SELLER = InputGroup(
+    "seller history",
+    "what was known about the seller before this parcel: account age, earlier parcels and "
+    "their inspection results, red flags in them, seller country and marketplace",
+    _seller,
+)
+RECIPIENT = InputGroup(
+    "recipient and address",
+    "the deliver-to party: address type (residential, commercial, forwarder, PO box), how "
+    "many names use the address, whether the name looks made up, parcels to the same "
+    "recipient in the last 24 hours",
+    _recipient,
+)
+DESCRIPTION = InputGroup(
+    "description wording",
+    "the goods description: vague words such as 'gift' or 'parts', and how well the "
+    "wording fits the declared tariff (HTS) heading",
+    _description,
+)
+DECLARED_VALUE = InputGroup(
+    "declared value",
+    "declared value, quantity and weight against the listed price and against other "
+    "parcels of the same tariff heading; values just under the threshold",
+    _declared_value,
+)
+COMMODITY_TYPE = InputGroup(
+    "commodity type",
+    "the tariff (HTS) chapter and the record of its heading from this origin",
+    _commodity_type,
+)
+ROUTING = InputGroup(
+    "routing",
+    "origin, export country and port of lading (transshipment), carrier and its record, "
+    "port of entry, mode of transport, freight cost",
+    _routing,
+)
+FILER = InputGroup(
+    "filer", "the filer (marketplace, carrier or broker) and its inspection record", _filer
+)
+MISSING_DATA = InputGroup(
+    "missing data", "how many optional data elements the declaration left out", _missing_data
+)
+EXTRA = InputGroup(
+    "extra inputs",
+    "columns of the user's own table that its column mapping declares as extra features",
+    _extra,
+)
+
+#: Every input group, in the order reports list them.
+GROUPS = (SELLER, RECIPIENT, DESCRIPTION, DECLARED_VALUE, COMMODITY_TYPE, ROUTING, FILER,
+          MISSING_DATA, EXTRA)  # fmt: skip
