@@ -390,6 +390,33 @@ def test_cli_score_writes_scores_and_prints_the_riskiest(in_cli):
     )
 
 
+def test_cli_score_with_reasons_follows_the_policy_file(in_cli):
+    model_dir = str(in_cli.models[0])
+    Path("low.yaml").write_text(
+        "version: low\nlanes: {inspect: 0.1, review: 0.03}\nreasons: {top: 2, direction: raises}\n"
+    )
+    args = ["score", "parcels.parquet", "--out", "why.parquet", "--model", model_dir,
+            "--reasons", "--policy", "low.yaml"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    scores = pd.read_parquet("why.parquet")
+    assert list(scores.columns) == ["parcel_id", "probability", "lane", "model_version", "reasons"]
+    p = scores["probability"]
+    expected = np.where(p >= 0.1, "inspect", np.where(p >= 0.03, "review", "release"))
+    np.testing.assert_array_equal(scores["lane"], expected)
+    flagged = scores["lane"] != "release"
+    assert flagged.any() and (~flagged).any()
+    assert scores.loc[~flagged, "reasons"].isna().all()
+    for text in scores.loc[flagged, "reasons"]:
+        reasons = json.loads(text)
+        assert 0 < len(reasons) <= 2 and {r["direction"] for r in reasons} == {"raises"}
+    # a bad policy is refused before anything is read or scored
+    Path("bad.yaml").write_text("lanes: {inspect: 0.1, review: 0.3}\n")
+    result = runner.invoke(app, [*args[:-3], "--policy", "bad.yaml"])
+    assert result.exit_code == 2
+    assert "lanes need review <= inspect, got review=0.3, inspect=0.1" in flat(result.output)
+
+
 def test_cli_evaluate_reproduces_the_training_evaluation(in_cli):
     model_dir = in_cli.models[0]
     args = ["evaluate", "--model", str(model_dir), "--data", "parcels.parquet"]
