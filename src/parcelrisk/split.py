@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 
@@ -67,3 +68,17 @@ def cutoff_for(
         raise ValueError(f"test_fraction must lie between 0 and 1, got {test_fraction}")
     times = frame["declared_at"].sort_values(kind="stable")
     return times.iloc[min(int(len(times) * (1 - test_fraction)), len(times) - 1)]
+
+
+def time_holdout(rows, fraction: float):
+    """Split row positions (in time order) into earlier rows and the latest ``fraction``.
+
+    The one validation window of every fit (early stopping, calibration, baselines): the
+    latest rows of a training period, never a random sample. Returns ``(earlier, latest)``
+    as arrays of the given positions; ``latest`` has ``round(len(rows) * fraction)`` rows.
+    """
+    rows = np.asarray(rows)
+    if not 0 < fraction < 1:
+        raise ValueError(f"a holdout fraction must lie between 0 and 1, got {fraction}")
+    n_late = round(len(rows) * fraction)
+    return rows[: len(rows) - n_late], rows[len(rows) - n_late :]
