@@ -29,6 +29,14 @@ class ModelConfig:
     max_weight: float = 100.0
     calibration_fraction: float = 0.2
     random_state: int = 0
+    #: pseudo-count of the entity history's smoothed violation rates
+    history_smoothing: float = 5.0
+    #: latest share of the labelled training rows that early stopping watches
+    validation_fraction: float = 0.15
+    #: boosting stops after this many rounds without a better validation loss
+    early_stopping_rounds: int = 50
+    #: after the evaluation, refit on every labelled row to the end of the data and export that
+    refit: bool = True
     lgbm: dict[str, Any] = field(default_factory=dict)
     budgets: tuple[float, ...] = BUDGETS
 

@@ -277,6 +277,7 @@ def make_model(
     random_state: int = 0,
     extra_categorical: tuple[str, ...] = (),
     extra_numeric: tuple[str, ...] = (),
+    history_smoothing: float = 5.0,
 ) -> Pipeline:
     """The risk model pipeline: ``features`` then ``classifier``.
 
@@ -285,6 +286,7 @@ def make_model(
     """
     features = build_features(
         value_threshold=value_threshold,
+        history_smoothing=history_smoothing,
         extra_categorical=extra_categorical,
         extra_numeric=extra_numeric,
     )

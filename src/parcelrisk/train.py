@@ -69,6 +69,7 @@ def fit_model(
     random_state: int = 0,
     extra_categorical: tuple[str, ...] = (),
     extra_numeric: tuple[str, ...] = (),
+    history_smoothing: float = 5.0,
 ) -> FittedModel:
     """Fit the risk model on declarations in time order, with labels known at their end.
 
@@ -86,6 +87,7 @@ def fit_model(
         random_state=random_state,
         extra_categorical=extra_categorical,
         extra_numeric=extra_numeric,
+        history_smoothing=history_smoothing,
     )
     model.named_steps["features"].fit(declarations)
     # the matrix of the scoring path: the classifier learns from what it will be given
@@ -212,6 +214,7 @@ def _fit(train: pd.DataFrame, config: ModelConfig, weighting: str, **extra) -> F
         max_weight=config.max_weight,
         calibration_fraction=config.calibration_fraction,
         random_state=config.random_state,
+        history_smoothing=config.history_smoothing,
         **extra,
     )
 
