@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from parcelrisk.contract.history_keys import parse_history
+
 DEFAULT_CONFIG = Path("configs/model.yaml")
 
 
@@ -31,6 +33,8 @@ class ModelConfig:
     random_state: int = 0
     #: pseudo-count of the entity history's smoothed violation rates
     history_smoothing: float = 5.0
+    #: history keys to keep (None: the defaults; a column mapping's own ``history:`` wins)
+    history: tuple[tuple[str, ...], ...] | None = None
     #: latest share of the labelled training rows that early stopping watches
     validation_fraction: float = 0.15
     #: boosting stops after this many rounds without a better validation loss
@@ -68,4 +72,6 @@ def load_config(path: str | Path | None = None) -> ModelConfig:
         raise ValueError(f"{path}: unknown setting(s) {unknown}; known: {sorted(known)}")
     if "budgets" in raw:
         raw["budgets"] = tuple(float(b) for b in raw["budgets"])
+    if "history" in raw:
+        raw["history"] = parse_history(raw["history"], str(path))
     return ModelConfig(**raw)

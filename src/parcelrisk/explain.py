@@ -22,6 +22,7 @@ from pandas.api.extensions import ExtensionDtype
 from pandas.core.dtypes.cast import maybe_box_native
 from sklearn.pipeline import Pipeline
 
+from parcelrisk.features.entities import history_records
 from parcelrisk.features.groups import GROUPS, InputGroup
 from parcelrisk.features.pipeline import feature_spec
 from parcelrisk.model import features_of, matrix_values
@@ -316,7 +317,8 @@ def _evidence(group: str, members: dict[str, dict[str, str]], f, parcel) -> str:
     declared = INPUT_GROUPS.get(group)
     if declared is None:
         return group
-    return declared.evidence(_GroupFeatures(f, members.get(group, {})), parcel)
+    features = _GroupFeatures(f, members.get(group, {}))
+    return "; ".join([declared.evidence(features, parcel), *history_records(features, parcel)])
 
 
 def evidence(group: str, f: Mapping[str, Any], parcel: Mapping[str, Any]) -> str:

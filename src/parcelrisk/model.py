@@ -278,6 +278,7 @@ def make_model(
     extra_categorical: tuple[str, ...] = (),
     extra_numeric: tuple[str, ...] = (),
     history_smoothing: float = 5.0,
+    history: tuple[tuple[str, ...], ...] | None = None,
 ) -> Pipeline:
     """The risk model pipeline: ``features`` then ``classifier``.
 
@@ -287,6 +288,7 @@ def make_model(
     features = build_features(
         value_threshold=value_threshold,
         history_smoothing=history_smoothing,
+        history=history,
         extra_categorical=extra_categorical,
         extra_numeric=extra_numeric,
     )

@@ -70,6 +70,7 @@ def fit_model(
     extra_categorical: tuple[str, ...] = (),
     extra_numeric: tuple[str, ...] = (),
     history_smoothing: float = 5.0,
+    history: tuple[tuple[str, ...], ...] | None = None,
 ) -> FittedModel:
     """Fit the risk model on declarations in time order, with labels known at their end.
 
@@ -88,6 +89,7 @@ def fit_model(
         extra_categorical=extra_categorical,
         extra_numeric=extra_numeric,
         history_smoothing=history_smoothing,
+        history=history,
     )
     model.named_steps["features"].fit(declarations)
     # the matrix of the scoring path: the classifier learns from what it will be given
@@ -149,6 +151,8 @@ def train(
     progress(f"fitting on {len(split.train):,} parcels declared before {split.cutoff:%Y-%m-%d}")
     extra = {} if mapping is None else {"extra_categorical": mapping.extra_categorical,
                                         "extra_numeric": mapping.extra_numeric}  # fmt: skip
+    # the table's own declaration of the entities to keep history for, else the config's
+    extra["history"] = (mapping and mapping.history) or config.history
     fitted = _fit(split.train, config, weighting, **extra)
     progress(f"evaluating on {len(split.test):,} parcels from {split.cutoff:%Y-%m-%d}")
     evaluation = evaluate(

@@ -32,7 +32,9 @@ def test_train_exports_the_model_with_its_mapping_and_what_it_skipped(trained):
     assert "history__address_rate" in meta["skipped_features"]
     # the entity history runs on the mapped importer, declarant, seller and HS code
     for used in ("history__recipient_rate", "history__filer_rate", "history__seller_rate",
-                 "history__hts_origin_rate", "extra__duty_amount", "extra__channel"):  # fmt: skip
+                 "history__hts4_origin_rate", "history__recipient_hts6_rate",
+                 "history__filer_recipient_rate", "extra__duty_amount",
+                 "extra__channel"):  # fmt: skip
         assert used in meta["feature_names"] and used not in meta["skipped_features"]
     assert "inputs the data does not give" in trained.output and "roc_auc" in trained.output
     # a time split at the latest 20% of the rows

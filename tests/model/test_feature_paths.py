@@ -19,6 +19,7 @@ import pytest
 from parcelrisk.contract import DECLARATION_COLUMNS, plain_columns, validate_records
 from parcelrisk.features import columns, keys, text
 from parcelrisk.features.columns import Columns
+from parcelrisk.features.entities import DEFAULT_HISTORY
 from parcelrisk.features.text import PUNCTUATION, WHITESPACE, DescriptionFeatures, normalize
 from parcelrisk.model import features_of
 from parcelrisk.tracking import example_input
@@ -150,7 +151,10 @@ def test_hashing_a_few_texts_gives_scikit_learns_matrices_bit_for_bit(split):
 KEY_INPUTS = (
     "seller_id", "hts_code", "origin_country", "filer_code", "recipient_address",
     "recipient_zip", "recipient_id", "recipient_name", "carrier", "lading_port",
+    "export_country", "mode", "channel",
 )  # fmt: skip
+#: Every kind of part: the default keys, a routing field by its own name, an extra column.
+KEYS = (*DEFAULT_HISTORY, ("export", "mode"), ("channel", "filer"), ("recipient", "address"))
 
 
 @pytest.mark.parametrize("recipient_key", ["id", "name_address"])
@@ -167,10 +171,10 @@ def test_entity_keys_of_a_few_parcels_are_the_vectorised_keys(monkeypatch, recip
     for _ in range(300):
         n = rng.choice([1, 1, 2, 3, 16])
         cols = Columns.from_lists({name: [value(name) for _ in range(n)] for name in KEY_INPUTS})
-        few = keys.entity_keys(cols, recipient_key)
+        few = keys.entity_keys(cols, recipient_key, KEYS)
         with monkeypatch.context() as patch:
             patch.setattr(keys, "FEW_KEYS", 0)
-            vectorised = keys.entity_keys(Columns.from_lists(cols.lists), recipient_key)
+            vectorised = keys.entity_keys(Columns.from_lists(cols.lists), recipient_key, KEYS)
         assert few.keys() == vectorised.keys()
         for name, composed in vectorised.items():
             assert few[name].equals(composed), name  # values, nulls and large_string type

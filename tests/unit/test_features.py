@@ -17,6 +17,7 @@ import pytest
 from parcelrisk.contract import DECLARATION_COLUMNS, GROUND_TRUTH_COLUMNS, OUTCOME_COLUMNS, validate
 from parcelrisk.features import build_features
 from parcelrisk.features.commodity import CommodityFeatures
+from parcelrisk.features.entities import DEFAULT_HISTORY, entity_name, split_name
 from parcelrisk.features.events import EventIndex, seconds
 from parcelrisk.features.history import (
     CUES,
@@ -33,8 +34,7 @@ from parcelrisk.synth import generate
 ROWS, DAYS, SEED = 20_000, 20, 1
 TRAIN_DAYS = 14  # training part: the first 14 days; later parcels: the last 6
 CUT_DAY = 9  # leakage cut inside the training part
-ENTITIES = ("seller", "seller_hts", "hts_origin", "filer", "address", "recipient", "carrier",
-            "lading")  # fmt: skip
+ENTITIES = tuple(entity_name(key) for key in DEFAULT_HISTORY)
 PARTS = ("history", "description", "commodity", "routing", "category", "party")
 OPTIONAL = ("hts_code", "listed_price_usd", "lading_port")
 DAY = pd.Timedelta(days=1)
@@ -233,21 +233,28 @@ def test_outcome_counts_only_from_when_it_was_recorded(frame):
 
 
 def entity_key(frame: pd.DataFrame, entity: str) -> np.ndarray:
-    """Each parcel's key for an entity, as the history features document it."""
-    s = {c: frame[c].astype("string") for c in ("seller_id", "origin_country", "filer_code")}
-    hts4 = frame["hts_code"].astype("string").str[:4].fillna("?")
+    """Each parcel's key for an entity, as the history features document it: its parts
+    joined by '|' (missing where an identity is; '?' for any other missing part)."""
     address = normalize(frame["recipient_address"]) + "|"
     address += frame["recipient_zip"].astype("string").fillna("")
-    key = {
-        "seller": lambda: s["seller_id"],
-        "seller_hts": lambda: s["seller_id"] + "|" + hts4,
-        "hts_origin": lambda: hts4 + "|" + s["origin_country"],
-        "filer": lambda: s["filer_code"],
-        "address": lambda: address,
-        "recipient": lambda: normalize(frame["recipient_name"]) + "|" + address,
-        "carrier": lambda: frame["carrier"].astype("string"),
-        "lading": lambda: frame["lading_port"].astype("string").fillna("?"),
-    }[entity]()
+    fields = {"origin": "origin_country", "export": "export_country", "lading": "lading_port",
+              "port": "port_of_entry"}  # fmt: skip
+
+    def part(name: str) -> pd.Series:
+        if name in ("seller", "filer"):
+            return frame[{"seller": "seller_id", "filer": "filer_code"}[name]].astype("string")
+        if name == "address":
+            return address
+        if name == "recipient":
+            return normalize(frame["recipient_name"]) + "|" + address
+        if name.startswith("hts"):
+            return frame["hts_code"].astype("string").str[: int(name[3:])].fillna("?")
+        return frame[fields.get(name, name)].astype("string").fillna("?")
+
+    parts = [part(name) for name in split_name(entity)]
+    key = parts[0]
+    for more in parts[1:]:
+        key = key + "|" + more
     return key.to_numpy(dtype=object)
 
 

@@ -50,7 +50,7 @@ def test_a_missing_identity_gives_missing_features_not_a_shared_entity(valid_fra
     frame.loc[[3, 9], "recipient_name"] = None
     history = EntityHistory().fit(frame.iloc[:15])
     got = history.transform(frame)
-    seller = got.filter(regex=r"^seller_(hts_)?(n_|days|rate|share)")
+    seller = got.filter(regex=r"^seller_(hts[46]_)?(n_|days|rate|share)")
     assert seller.iloc[[0, 6, 12, 18]].isna().all().all()
     assert seller.drop(index=[0, 6, 12, 18]).notna().any(axis=1).all()
     assert got.filter(regex=r"^filer_").iloc[[1, 7, 13, 19]].isna().all().all()
@@ -60,4 +60,4 @@ def test_a_missing_identity_gives_missing_features_not_a_shared_entity(valid_fra
     # a missing HTS code is still the entity '?': generated data has them (about 5%)
     frame.loc[[4, 9, 14], "hts_code"] = None
     got = EntityHistory().fit(frame.iloc[:15]).transform(frame)
-    assert np.isfinite(got.loc[[4, 9, 14], "hts_origin_n_prior"]).all()
+    assert np.isfinite(got.loc[[4, 9, 14], "hts4_origin_n_prior"]).all()

@@ -48,20 +48,32 @@ def features(mapped) -> pd.DataFrame:
 
 def user_key(table: pd.DataFrame, entity: str) -> np.ndarray:
     """The entity of each row, from the user's columns."""
-    hs4 = table["hs6"].str[:4].fillna("?")
+    hs2, hs4, hs6 = (table["hs6"].str[:n].fillna("?") for n in (2, 4, 6))
     return {
         "recipient": table["importer_id"],
         "filer": table["declarant"],
         "seller": table["seller"],
-        "seller_hts": table["seller"] + "|" + hs4,
-        "hts_origin": hs4 + "|" + table["origin"],
+        "seller_hts4": table["seller"] + "|" + hs4,
+        "hts4_origin": hs4 + "|" + table["origin"],
         "carrier": table["courier"],
+        "hts6": hs6,
+        "hts4": hs4,
+        "hts2": hs2,
+        # the standard pairs of customs risk work
+        "recipient_hts6": table["importer_id"] + "|" + hs6,
+        "filer_recipient": table["declarant"] + "|" + table["importer_id"],
+        "seller_hts6": table["seller"] + "|" + hs6,
+        "recipient_seller": table["importer_id"] + "|" + table["seller"],
+        "hts6_origin": hs6 + "|" + table["origin"],
     }[entity].to_numpy(dtype=object)
 
 
 @pytest.mark.parametrize(
-    "entity", ["recipient", "filer", "seller", "seller_hts", "hts_origin", "carrier"]
-)
+    "entity",
+    ["recipient", "filer", "seller", "seller_hts4", "hts4_origin", "carrier", "hts6", "hts4",
+     "hts2", "recipient_hts6", "filer_recipient", "seller_hts6", "recipient_seller",
+     "hts6_origin"],
+)  # fmt: skip
 def test_history_matches_plain_comparisons_on_the_users_columns(table, features, entity):
     key = user_key(table, entity)
     t = table["t"].dt.tz_convert(None).to_numpy()

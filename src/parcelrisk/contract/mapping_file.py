@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from parcelrisk.contract.history_keys import Key, parse_history
 from parcelrisk.contract.mapping_spec import (
     FREEABLE_KINDS,
     MAPPING_VERSION,
@@ -29,7 +30,7 @@ from parcelrisk.contract.problems import MappingError
 from parcelrisk.contract.schema import FIELDS_BY_NAME, is_ground_truth
 
 _KEYS = ("version", "id", "time", "label", "inspected", "outcome_delay_days", "roles", "free",
-         "extra")  # fmt: skip
+         "extra", "history")  # fmt: skip
 
 
 def load_mapping(path: str | Path) -> ColumnMapping:
@@ -69,6 +70,7 @@ def mapping_from_dict(raw: Any, source: str = "(dict)") -> ColumnMapping:
     roles = _roles(raw.get("roles"), problems)
     free = _free(raw.get("free"), roles, problems)
     categorical, numeric = _extra(raw.get("extra"), problems)
+    history = _history(raw.get("history"), problems)
     outcome_columns = {"id": id_, "time": time, "label": label and label.column}
     if inspected is not None:
         outcome_columns["inspected"] = inspected.column
@@ -80,8 +82,17 @@ def mapping_from_dict(raw: Any, source: str = "(dict)") -> ColumnMapping:
     return ColumnMapping(
         id=id_, time=time, label=label, time_format=time_format, timezone=timezone,
         inspected=inspected, outcome_delay_days=delay, roles=roles, free=free,
-        extra_categorical=categorical, extra_numeric=numeric,
+        extra_categorical=categorical, extra_numeric=numeric, history=history,
     )  # fmt: skip
+
+
+def _history(raw: Any, problems: list[str]) -> tuple[Key, ...] | None:
+    """The declared history keys (their parts are checked against the data when fitting)."""
+    try:
+        return parse_history(raw, "the mapping")
+    except ValueError as err:
+        problems.append(str(err))
+        return None
 
 
 def _delay(value: Any, problems: list[str]) -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from parcelrisk.contract.history_keys import Key
 from parcelrisk.contract.parse import FALSE, TRUE
 from parcelrisk.contract.schema import FIELDS, Field, Kind, Role
 
@@ -69,6 +70,9 @@ class ColumnMapping:
         Roles whose values are the user's own codes (any non-blank value).
     extra_categorical, extra_numeric : tuple of str
         Columns with no role to use as features too.
+    history : tuple of keys, or None
+        The entities and pairs of entities to keep history for (each key a tuple of parts:
+        :mod:`parcelrisk.features.entities`); None: the default keys.
     """
 
     id: str
@@ -82,6 +86,7 @@ class ColumnMapping:
     free: tuple[str, ...] = ()
     extra_categorical: tuple[str, ...] = ()
     extra_numeric: tuple[str, ...] = ()
+    history: tuple[Key, ...] | None = None
 
     @property
     def extra(self) -> tuple[str, ...]:
@@ -125,6 +130,8 @@ class ColumnMapping:
             "categorical": list(self.extra_categorical),
             "numeric": list(self.extra_numeric),
         }
+        if self.history is not None:
+            out["history"] = [list(key) for key in self.history]
         return out
 
 

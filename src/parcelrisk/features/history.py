@@ -1,6 +1,8 @@
-"""Time-aware history of sellers, recipients, filers and their pairs.
+"""Time-aware history of sellers, recipients, filers, tariff codes and their pairs.
 
-For each parcel and each entity (a seller, an address, a seller x HTS heading pair, ...)
+The entities are declared (:mod:`parcelrisk.features.entities`: the column mapping's or
+the config's ``history:``, else the default keys). For each parcel and each entity (a
+seller, an address, an importer x HS6 pair, ...)
 the features count what was known strictly before the parcel's declaration time: how
 many parcels the entity had, since when, how many in the last days, and how many of its
 inspected parcels were found violative by then (an outcome counts from the moment it
@@ -30,19 +32,21 @@ from sklearn.utils.validation import check_is_fitted, check_scalar
 
 from parcelrisk.features.base import FeatureTransformer, validate_declarations
 from parcelrisk.features.columns import Columns, index_of
+from parcelrisk.features.entities import (
+    DEFAULT_HISTORY,
+    Key,
+    check_keys,
+    entity_name,
+    group_of,
+    inputs_of,
+    is_identity,
+)
 from parcelrisk.features.events import (
     EventIndex,
     combined_count,
     seconds,
 )
-from parcelrisk.features.groups import (
-    COMMODITY_TYPE,
-    FILER,
-    RECIPIENT,
-    ROUTING,
-    SELLER,
-    FeatureSpec,
-)
+from parcelrisk.features.groups import RECIPIENT, FeatureSpec
 from parcelrisk.features.keys import entity_keys
 from parcelrisk.features.party import placeholder_name
 from parcelrisk.features.text import (
@@ -57,33 +61,12 @@ from parcelrisk.features.text import (
 _DAY = 86_400
 
 
-#: The entities whose history is counted, and the input group of each one's features.
-ENTITY_GROUPS = {
-    "seller": SELLER, "seller_hts": SELLER, "hts_origin": COMMODITY_TYPE, "filer": FILER,
-    "address": RECIPIENT, "recipient": RECIPIENT, "carrier": ROUTING, "lading": ROUTING,
-}  # fmt: skip
-ENTITIES = tuple(ENTITY_GROUPS)
-#: What each entity is keyed on: it is skipped when every input of one group is missing
-#: throughout the training data (the recipient needs an id or a name).
-ENTITY_INPUTS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "seller": (("seller_id",),),
-    "seller_hts": (("seller_id",), ("hts_code",)),
-    "hts_origin": (("hts_code",),),
-    "filer": (("filer_code",),),
-    "address": (("recipient_address",),),
-    "recipient": (("recipient_id", "recipient_name"),),
-    "carrier": (("carrier",),),
-    "lading": (("lading_port",),),
-}
-#: Entities keyed on a party's identity: a parcel missing it has missing features for the
-#: entity, not the counts of one entity lumping every parcel without it.
-IDENTITIES = ("seller", "seller_hts", "filer", "address", "recipient")
 #: The key NA identities take inside the state (their features are masked to NaN).
 _ABSENT = "\x00absent"
 #: Starting point of the smoothing prior before any outcome is known, and its weight.
 PRIOR_RATE, PRIOR_WEIGHT = 0.05, 20.0
 _PER_ENTITY = ("n_prior", "days_since_first", "n_recent", "n_inspected", "n_violations", "rate")
-#: Entities whose past declarations are profiled by the share showing each cue.
+#: Entities whose past declarations are profiled by the share showing each cue (when kept).
 PROFILED = ("seller", "address")
 CUES = (
     "undervalued", "transshipped", "forwarder_or_po_box", "missing_data", "vague",
@@ -136,30 +119,59 @@ class EntityHistory(FeatureTransformer):
         before the parcel's declaration (itself shrunk towards ``PRIOR_RATE``).
     recent_days
         Window of the recent-volume count, in days.
+    entities
+        The history keys to keep, each a tuple of parts (``("recipient", "hts6")``; see
+        :mod:`parcelrisk.features.entities`); None: :data:`DEFAULT_HISTORY`.
     """
 
     PART = "history"
-    FEATURES = (
-        *(FeatureSpec(f"{e}_{s}", ENTITY_GROUPS[e]) for e in ENTITIES for s in _PER_ENTITY),
-        *(FeatureSpec(f"{e}_share_{c}", ENTITY_GROUPS[e]) for e in PROFILED for c in CUES),
-        FeatureSpec("address_n_names", RECIPIENT),  # names at the address, by recipient
-        FeatureSpec("recipient_n_1d", RECIPIENT),
-    )
 
-    def __init__(self, smoothing: float = 5.0, recent_days: float = 7.0):
+    def __init__(self, smoothing: float = 5.0, recent_days: float = 7.0, entities=None):
         self.smoothing = smoothing
         self.recent_days = recent_days
+        self.entities = entities
+
+    def keys(self) -> tuple[Key, ...]:
+        """The history keys kept (the declared ones, else the default)."""
+        return DEFAULT_HISTORY if self.entities is None else tuple(map(tuple, self.entities))
+
+    def names(self) -> list[str]:
+        """The kept entities' names, as their features are prefixed."""
+        return [entity_name(k) for k in self.keys()]
+
+    def feature_specs(self) -> tuple[FeatureSpec, ...]:
+        """Six features per entity, cue shares of the profiled ones, and recipient counts."""
+        names = self.names()
+        specs = [FeatureSpec(f"{e}_{s}", group_of(e)) for e in names for s in _PER_ENTITY]
+        specs += [
+            FeatureSpec(f"{e}_share_{c}", group_of(e)) for e in PROFILED if e in names
+            for c in CUES
+        ]  # fmt: skip
+        specs += [FeatureSpec(name, RECIPIENT) for name in self._extras()]
+        return tuple(specs)
+
+    @classmethod
+    def spec_of(cls, feature: str) -> FeatureSpec | None:
+        """The declaration of a history feature, read from its name (``<entity>_<stat>``)."""
+        if feature in ("address_n_names", "recipient_n_1d"):
+            return FeatureSpec(feature, RECIPIENT)
+        stats = (*_PER_ENTITY, *(f"share_{c}" for c in CUES))
+        stat = next((x for x in stats if feature.endswith(f"_{x}")), None)
+        if stat is None or feature == f"_{stat}":
+            return None
+        return FeatureSpec(feature, group_of(feature.removesuffix(f"_{stat}")))
 
     def fit(self, X: pd.DataFrame, y=None) -> EntityHistory:
         """Store the declarations and known outcomes of ``X`` as the history state."""
         check_scalar(self.smoothing, "smoothing", Real, min_val=0)
         check_scalar(self.recent_days, "recent_days", Real, min_val=0, include_boundaries="neither")
         validate_declarations(self, X)
+        check_keys(self.keys(), list(X.columns))
         cols = Columns.of(X)
         self.skipped_entities_ = tuple(
-            name
-            for name, groups in ENTITY_INPUTS.items()
-            if any(all(cols.missing(c).all() for c in group) for group in groups)
+            entity_name(key)
+            for key in self.keys()
+            if any(all(cols.missing(c).all() for c in inputs_of(part)) for part in key)
         )
         # one kind of recipient key for every row, training and scoring alike: a model
         # trained on names keeps its name history when a client also sends an id
@@ -186,12 +198,23 @@ class EntityHistory(FeatureTransformer):
             self.parcels_[name] = EventIndex(code, t)
             self.outcomes_[name] = EventIndex(code[inspected], t_out, outcome_values)
         cues = cue_matrix(cols)
-        self.profiles_ = {name: EventIndex(codes[name], t, cues) for name in PROFILED}
-        address = codes["address"]
-        first = _first_by_time(codes["recipient"], t) & _given(keys["recipient"])
-        self.names_ = EventIndex(address[first], t[first])
+        self.profiles_ = {name: EventIndex(codes[name], t, cues) for name in self._profiled()}
+        if "address_n_names" in self._extras():
+            address = codes["address"]
+            first = _first_by_time(codes["recipient"], t) & _given(keys["recipient"])
+            self.names_ = EventIndex(address[first], t[first])
         self.cutoff_ = pd.Timestamp(int(t.max()), unit="s", tz="UTC")
         return self
+
+    def _profiled(self) -> list[str]:
+        return [name for name in PROFILED if name in self.names()]
+
+    def _extras(self) -> list[str]:
+        """The recipient counts kept: names at the address (needs the address and the
+        recipient kept) and the recipient's parcels in the last day (needs the recipient)."""
+        names = self.names()
+        kept = ["address_n_names"] if "address" in names and "recipient" in names else []
+        return kept + (["recipient_n_1d"] if "recipient" in names else [])
 
     def transform_columns(self, cols: Columns) -> dict[str, np.ndarray]:
         """:meth:`transform` on :class:`Columns`, as named arrays."""
@@ -201,12 +224,12 @@ class EntityHistory(FeatureTransformer):
         # _own): which parcels are new and their cues matter only in larger batches
         batch = cols.n > 1
         new = ~_isin_sorted(_hash(cols), self.parcel_hashes_) if batch else None
-        cues = cue_matrix(cols) if batch else None
+        cues = cue_matrix(cols) if batch and self.profiles_ else None
         out: dict[str, np.ndarray] = {}
         codes = {}
         keys, absent = self._keys(cols)
         prior = self._prior(t)
-        for name in ENTITIES:
+        for name in self.names():
             codes[name] = self._codes(name, keys[name])
             if not batch:
                 out.update(self._entity_features(name, codes[name], t, new, prior))
@@ -219,14 +242,17 @@ class EntityHistory(FeatureTransformer):
             for feature, values in feats.items():
                 out[feature] = np.empty_like(values)
                 out[feature][order] = values
-        for name in PROFILED:
+        for name in self._profiled():
             out.update(self._profile(name, codes[name], t, new, cues))
-        out["address_n_names"] = self._distinct_names(codes, keys["recipient"], t, new)
-        recipient = [self.parcels_["recipient"], *_own(codes["recipient"], t, new)]
-        out["recipient_n_1d"] = (
-            combined_count(recipient, codes["recipient"], t)
-            - combined_count(recipient, codes["recipient"], t - _DAY)
-        ).astype(float)
+        extras = self._extras()
+        if "address_n_names" in extras:
+            out["address_n_names"] = self._distinct_names(codes, keys["recipient"], t, new)
+        if "recipient_n_1d" in extras:
+            recipient = [self.parcels_["recipient"], *_own(codes["recipient"], t, new)]
+            out["recipient_n_1d"] = (
+                combined_count(recipient, codes["recipient"], t)
+                - combined_count(recipient, codes["recipient"], t - _DAY)
+            ).astype(float)
         for name, rows in absent.items():
             for feature in self._entity_feature_names(name):
                 out[feature] = np.where(rows, np.nan, out[feature])
@@ -236,24 +262,25 @@ class EntityHistory(FeatureTransformer):
 
     def _keys(self, cols: Columns) -> tuple[dict[str, pa.Array], dict[str, np.ndarray]]:
         """Entity keys (a placeholder where an identity is missing) and where it is, for
-        the identities missing somewhere."""
-        keys = entity_keys(cols, self.recipient_key_)
+        the entities resting on an identity missing somewhere."""
+        keys = entity_keys(cols, self.recipient_key_, self.keys())
         absent = {}
-        for name in IDENTITIES:
-            if keys[name].null_count:
+        for key in self.keys():
+            name = entity_name(key)
+            if any(map(is_identity, key)) and keys[name].null_count:
                 absent[name] = keys[name].is_null().to_numpy(zero_copy_only=False)
                 keys[name] = pc.fill_null(keys[name], _ABSENT)
         return keys, absent
 
-    @staticmethod
-    def _entity_feature_names(name: str) -> list[str]:
+    def _entity_feature_names(self, name: str) -> list[str]:
         """Features that describe entity ``name`` (missing when its key is)."""
         names = [f"{name}_{s}" for s in _PER_ENTITY]
         if name in PROFILED:
             names += [f"{name}_share_{c}" for c in CUES]
-        if name in ("address", "recipient"):
+        extras = self._extras()
+        if name in ("address", "recipient") and "address_n_names" in extras:
             names.append("address_n_names")
-        if name == "recipient":
+        if name == "recipient" and "recipient_n_1d" in extras:
             names.append("recipient_n_1d")
         return names
 

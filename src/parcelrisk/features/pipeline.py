@@ -48,14 +48,18 @@ def build_features(
     category_min_count: int = 20,
     extra_categorical: tuple[str, ...] = (),
     extra_numeric: tuple[str, ...] = (),
+    history: tuple[tuple[str, ...], ...] | None = None,
 ) -> FeatureUnion:
     """The feature union, returning a pandas frame with prefixed column names.
+
+    ``history`` names the entities whose history is kept (None: the default keys of
+    :mod:`parcelrisk.features.entities`).
 
     ``extra_categorical`` and ``extra_numeric`` name columns outside the contract to use
     as features too (an ``extra`` part is added only when there are some).
     """
     parts: list[FeatureTransformer] = [
-        EntityHistory(smoothing=history_smoothing),
+        EntityHistory(smoothing=history_smoothing, entities=history),
         DescriptionFeatures(),
         CommodityFeatures(value_threshold=value_threshold),
         RoutingFeatures(),
