@@ -38,8 +38,8 @@ logger = logging.getLogger(__name__)
 #: another version cannot be trusted to transform (attributes differ), so loading refuses
 #: it; raise this whenever fitted state or feature semantics change. 3: transformers
 #: record their input columns (``feature_names_in_``); the heading classifier keeps its
-#: classes as an index.
-FEATURES_VERSION = 3
+#: classes as an index. 4: the entity history keeps declared keys (``entities``).
+FEATURES_VERSION = 4
 
 
 def build_features(
