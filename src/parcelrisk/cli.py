@@ -6,6 +6,7 @@ LightGBM, MLflow) costs seconds, and ``--help`` and usage errors should answer a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -112,6 +113,13 @@ def train(
     name: Annotated[
         str, typer.Option(help="Registered model name (one per kind of table).")
     ] = "parcelrisk",
+    refit: Annotated[
+        bool | None,
+        typer.Option(
+            help="After the evaluation, refit on every parcel and export that model "
+            "(default: the config's refit)."
+        ),
+    ] = None,
 ) -> None:
     """Train on earlier weeks, evaluate on the latest, export the model, register it.
 
@@ -125,6 +133,8 @@ def train(
 
     with _user_errors():
         settings = load_config(config)
+        if refit is not None:
+            settings = dataclasses.replace(settings, refit=refit)
         columns = load_mapping(mapping) if mapping else None
         with console.status(f"Reading {data}..."):
             frame = read_table(data, columns, outcomes=True)

@@ -29,14 +29,13 @@ class ModelConfig:
     test_days: float = 14.0
     weighting: str = "ipw"
     max_weight: float = 100.0
-    calibration_fraction: float = 0.2
     random_state: int = 0
     #: pseudo-count of the entity history's smoothed violation rates
     history_smoothing: float = 5.0
     #: history keys to keep (None: the defaults; a column mapping's own ``history:`` wins)
     history: tuple[tuple[str, ...], ...] | None = None
     #: latest share of the labelled training rows that early stopping watches
-    validation_fraction: float = 0.15
+    validation_fraction: float = 0.2
     #: boosting stops after this many rounds without a better validation loss
     early_stopping_rounds: int = 50
     #: after the evaluation, refit on every labelled row to the end of the data and export that
@@ -66,6 +65,12 @@ def load_config(path: str | Path | None = None) -> ModelConfig:
         raise ValueError(
             f"{path}: 'lanes' is no longer a model setting; lane thresholds are the scoring "
             "policy's (configs/policy.yaml, or --policy / PARCELRISK_POLICY): remove it here"
+        )
+    if "calibration_fraction" in raw:
+        raise ValueError(
+            f"{path}: 'calibration_fraction' is no longer a setting: the calibration is fitted on "
+            "the early-stopping window (validation_fraction) and the booster then refit on "
+            "every labelled parcel; remove it here"
         )
     unknown = sorted(set(raw) - known)
     if unknown:

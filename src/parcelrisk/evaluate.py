@@ -359,13 +359,22 @@ def evaluate_exported(
     ValueError
         If no parcel of ``frame`` was declared at or after the cut-off.
     """
-    cutoff = pd.Timestamp(model.metadata["training_window"]["end"])
-    before = (frame["declared_at"] < cutoff).to_numpy()
+    meta = model.metadata
+    cutoff = pd.Timestamp(meta["training_window"]["end"])
+    # a refit model learned from every parcel up to the end of its window, the last included
+    before = ((frame["declared_at"] <= cutoff) if meta.get("refit") else
+              (frame["declared_at"] < cutoff)).to_numpy()  # fmt: skip
     if before.all():
+        refit = (
+            f" (it was refit on every parcel up to then; the evaluation of the model fitted "
+            f"before {meta['test_window']['start']} is in its metadata.json and report; "
+            "train with --no-refit to export the evaluated model itself)"
+            if meta.get("refit") else ""
+        )  # fmt: skip
         raise ValueError(
             f"no parcel in the data ({frame['declared_at'].min()} .. "
-            f"{frame['declared_at'].max()}) was declared at or after the model's training "
-            f"cut-off {cutoff}: nothing to evaluate"
+            f"{frame['declared_at'].max()}) was declared after the model's training data "
+            f"ended, {cutoff}{refit}: nothing to evaluate"
         )
     fit = {}
     if before.any():

@@ -24,6 +24,7 @@ from parcelrisk.features import build_features
 from parcelrisk.features.cache import DerivedCache
 from parcelrisk.features.columns import Columns
 from parcelrisk.features.pipeline import transform as transform_features
+from parcelrisk.split import time_holdout
 from parcelrisk.treeshap import LeafTables, leaf_tables
 
 CATEGORY_PREFIX = "category__"
@@ -42,20 +43,31 @@ DEFAULT_LGBM_PARAMS: dict[str, Any] = {
 
 
 class RiskClassifier(ClassifierMixin, BaseEstimator):
-    """LightGBM on the labelled rows, then Platt calibration on the latest labelled rows.
+    """LightGBM early-stopped on the latest labelled rows, refit on all of them, calibrated.
 
     Rows with zero sample weight (parcels without an outcome) are ignored, so the
     feature pipeline can be fitted on every declaration while the classifier learns
-    from inspected ones only. Rows must come in time order: the last
-    ``calibration_fraction`` of the labelled rows calibrate, the others train. The labels
-    are binary (violation found or not); the larger one is the positive class.
+    from inspected ones only. Rows must come in time order. The fit:
+
+    1. boosts on the earlier labelled rows, watching the (weighted) log loss of the latest
+       ``validation_fraction`` of them (:func:`parcelrisk.split.time_holdout`), and stops
+       after ``early_stopping_rounds`` rounds without a better one (``n_estimators`` of
+       ``lgbm_params`` is the cap): ``n_trees_`` trees;
+    2. fits the Platt calibration on that booster's margins of the validation rows, which
+       it never learned from;
+    3. refits the booster with ``n_trees_`` trees on every labelled row, the newest
+       included: the booster that scores.
+
+    The labels are binary (violation found or not); the larger one is the positive class.
 
     Parameters
     ----------
     lgbm_params
         Parameters of ``lightgbm.LGBMClassifier``.
-    calibration_fraction
-        Share of the (latest) labelled rows kept out of boosting to fit the calibration.
+    validation_fraction
+        Share of the (latest) labelled rows early stopping and calibration watch.
+    early_stopping_rounds
+        Rounds without a better validation loss after which boosting stops.
     random_state
         Seed of LightGBM.
     n_jobs
@@ -65,10 +77,16 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(
-        self, lgbm_params=None, calibration_fraction: float = 0.2, random_state=0, n_jobs=2
+        self,
+        lgbm_params=None,
+        validation_fraction: float = 0.2,
+        early_stopping_rounds: int = 50,
+        random_state=0,
+        n_jobs=2,
     ):
         self.lgbm_params = lgbm_params
-        self.calibration_fraction = calibration_fraction
+        self.validation_fraction = validation_fraction
+        self.early_stopping_rounds = early_stopping_rounds
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -79,7 +97,7 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     def fit(self, X: pd.DataFrame | np.ndarray, y, sample_weight=None) -> RiskClassifier:
-        """Fit the booster on earlier labelled rows and the calibration on later ones."""
+        """Early-stop on the latest labelled rows, calibrate on them, refit on all."""
         self._check_params()
         values, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False)
         check_classification_targets(y)
@@ -100,40 +118,53 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
                 "violations and not"
             )
         positive = (y == self.classes_[-1]).astype(int)
-        n_cal = round(len(rows) * self.calibration_fraction)
-        if len(rows) - n_cal < 50 or n_cal < 20:
-            f = self.calibration_fraction
-            need = max(int(np.ceil(50 / (1 - f))), int(np.ceil(20 / f)))
+        f = self.validation_fraction
+        fit_rows, val_rows = time_holdout(rows, f)
+        if len(fit_rows) < 50 or len(val_rows) < 20:
             raise ValueError(
-                f"too few labelled parcels to train and calibrate: {len(rows)} have an outcome; "
-                f"need at least {need} (50 to train and 20 to calibrate with "
-                f"calibration_fraction={f})"
+                f"too few labelled parcels to train and validate: {len(rows)} have an outcome; "
+                f"need at least {_fewest_rows(f)} (50 to train and 20 to validate with "
+                f"validation_fraction={f})"
             )
-        fit_rows, cal_rows = rows[: len(rows) - n_cal], rows[len(rows) - n_cal :]
-        for part, name in ((fit_rows, "training"), (cal_rows, "calibration")):
+        for part, name in ((fit_rows, "training"), (val_rows, "validation")):
             if len(np.unique(positive[part])) < 2:
                 raise ValueError(f"the {name} rows hold only one class; need violations and not")
         params = {**DEFAULT_LGBM_PARAMS, **(self.lgbm_params or {})}
-        self.booster_ = lgb.LGBMClassifier(
+        names = getattr(self, "feature_names_in_", ())
+        categorical = [c for c in names if str(c).startswith(CATEGORY_PREFIX)] or "auto"
+
+        def rows_of(part):  # a frame as it is: LightGBM takes names and categories from it
+            return X.iloc[part] if isinstance(X, pd.DataFrame) else values[part]
+
+        watch = self._booster(params)
+        watch.fit(
+            rows_of(fit_rows), positive[fit_rows], sample_weight=w[fit_rows],
+            eval_X=(rows_of(val_rows),), eval_y=(positive[val_rows],),
+            eval_sample_weight=[w[val_rows]], categorical_feature=categorical,
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+        )  # fmt: skip
+        self.n_trees_ = int(watch.best_iteration_ or params["n_estimators"])
+        margin = watch.booster_.predict(
+            values[val_rows], raw_score=True, num_iteration=self.n_trees_
+        )
+        self.calibration_ = _platt(margin, positive[val_rows], w[val_rows])
+        self.booster_ = self._booster({**params, "n_estimators": self.n_trees_})
+        self.booster_.fit(
+            rows_of(rows), positive[rows], sample_weight=w[rows], categorical_feature=categorical
+        )
+        return self
+
+    def _booster(self, params: dict) -> lgb.LGBMClassifier:
+        return lgb.LGBMClassifier(
             **params, random_state=self.random_state, n_jobs=self.n_jobs, verbose=-1
         )
-        names = getattr(self, "feature_names_in_", ())
-        categorical = [c for c in names if str(c).startswith(CATEGORY_PREFIX)]
-        # a frame as it is: LightGBM takes the feature names (and categories) from it
-        data = X.iloc[fit_rows] if isinstance(X, pd.DataFrame) else values[fit_rows]
-        self.booster_.fit(
-            data, positive[fit_rows], sample_weight=w[fit_rows],
-            categorical_feature=categorical or "auto",
-        )  # fmt: skip
-        margin = self.decision_function(values[cal_rows])
-        self.calibration_ = _platt(margin, positive[cal_rows], w[cal_rows])
-        return self
 
     def _check_params(self) -> None:
         if self.lgbm_params is not None and not isinstance(self.lgbm_params, dict):
             raise TypeError(f"lgbm_params must be a dict or None, got {self.lgbm_params!r}")
-        check_scalar(self.calibration_fraction, "calibration_fraction", Real, min_val=0,
+        check_scalar(self.validation_fraction, "validation_fraction", Real, min_val=0,
                      max_val=1, include_boundaries="neither")  # fmt: skip
+        check_scalar(self.early_stopping_rounds, "early_stopping_rounds", Integral, min_val=1)
         seeds = (Integral, np.random.RandomState, np.random.Generator)
         if self.random_state is not None and not isinstance(self.random_state, seeds):
             raise TypeError(
@@ -207,6 +238,14 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
 _TABLES: DerivedCache[LeafTables | None] = DerivedCache(lambda model: leaf_tables(model.booster_))
 
 
+def _fewest_rows(fraction: float) -> int:
+    """The fewest labelled rows that leave 50 to train on and 20 to validate on."""
+    n = 70
+    while n - round(n * fraction) < 50 or round(n * fraction) < 20:
+        n += 1
+    return n
+
+
 def _sample_weight(sample_weight, n: int) -> np.ndarray:
     """Sample weights as floats, one per row (all 1 when not given)."""
     if sample_weight is None:
@@ -273,7 +312,8 @@ def _platt(margin: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, flo
 def make_model(
     lgbm_params: dict | None = None,
     value_threshold: float = 800.0,
-    calibration_fraction: float = 0.2,
+    validation_fraction: float = 0.2,
+    early_stopping_rounds: int = 50,
     random_state: int = 0,
     extra_categorical: tuple[str, ...] = (),
     extra_numeric: tuple[str, ...] = (),
@@ -299,7 +339,8 @@ def make_model(
                 "classifier",
                 RiskClassifier(
                     lgbm_params=lgbm_params,
-                    calibration_fraction=calibration_fraction,
+                    validation_fraction=validation_fraction,
+                    early_stopping_rounds=early_stopping_rounds,
                     random_state=random_state,
                 ),
             ),

@@ -86,14 +86,14 @@ def log_run(
     tags: dict[str, str],
     artifacts: list[Path],
     input_example: pd.DataFrame | None,
-    promotion_score: Callable[[Any], float] | None,
-    new_score: float,
+    promotion_score: Callable[[Any], tuple[float, float]] | None,
 ) -> dict[str, Any]:
     """Log a training run, register a model version of ``name`` and set its alias.
 
     The new version becomes ``champion`` only if it beats the current champion on the
-    same test window (``promotion_score(champion)``, the champion's exported model loaded
-    by :func:`parcelrisk.artifact.load_model`, against ``new_score``); otherwise it is
+    same test parcels (``promotion_score(champion)`` gives the champion's score and the new
+    model's, the champion's exported model loaded by
+    :func:`parcelrisk.artifact.load_model`); otherwise it is
     ``challenger``. Without ``input_example`` (a model reading a user's own columns) the
     model is logged without a signature. Returns run id, version, alias and the reason.
     """
@@ -125,12 +125,17 @@ def log_run(
         )
         version = str(info.registered_model_version)
     client = MlflowClient()
-    alias, reason = _promote(client, name, version, promotion_score, new_score)
+    alias, reason = _promote(client, name, version, promotion_score)
     client.set_registered_model_alias(name, alias, version)
     return {"run_id": run.info.run_id, "version": version, "alias": alias, "reason": reason}
 
 
-def _promote(client, name: str, version: str, promotion_score, new_score: float):
+class NotComparable(ValueError):
+    """The champion cannot be scored honestly on the new test window (e.g. it was trained
+    on all of it)."""
+
+
+def _promote(client, name: str, version: str, promotion_score):
     from mlflow.exceptions import MlflowException
 
     try:
@@ -141,7 +146,9 @@ def _promote(client, name: str, version: str, promotion_score, new_score: float)
         return CHALLENGER, f"champion v{current.version} kept: no comparison data"
     try:
         champion = load_model(registered_model_dir(f"models:/{name}@{CHAMPION}"))
-        old = promotion_score(champion)
+        old, new_score = promotion_score(champion)
+    except NotComparable as err:
+        return CHALLENGER, f"champion v{current.version} kept: no honest comparison: {err}"
     except Exception as err:  # e.g. a champion pickled by an older parcelrisk
         return CHALLENGER, (
             f"champion v{current.version} kept: this installation could not score it on the "

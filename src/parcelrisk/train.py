@@ -40,7 +40,7 @@ from parcelrisk.model import features_of, make_model
 from parcelrisk.policy import Policy
 from parcelrisk.report import write_report
 from parcelrisk.split import TimeSplit, split_at, split_by_time
-from parcelrisk.tracking import REGISTERED_MODEL, example_input, log_run
+from parcelrisk.tracking import REGISTERED_MODEL, NotComparable, example_input, log_run
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,8 @@ def fit_model(
     value_threshold: float = 800.0,
     weighting: str = "ipw",
     max_weight: float = 100.0,
-    calibration_fraction: float = 0.2,
+    validation_fraction: float = 0.2,
+    early_stopping_rounds: int = 50,
     random_state: int = 0,
     extra_categorical: tuple[str, ...] = (),
     extra_numeric: tuple[str, ...] = (),
@@ -84,7 +85,8 @@ def fit_model(
     model = make_model(
         lgbm_params=lgbm_params,
         value_threshold=value_threshold,
-        calibration_fraction=calibration_fraction,
+        validation_fraction=validation_fraction,
+        early_stopping_rounds=early_stopping_rounds,
         random_state=random_state,
         extra_categorical=extra_categorical,
         extra_numeric=extra_numeric,
@@ -160,17 +162,23 @@ def train(
         weight=fitted.weight, budgets=config.budgets, seed=config.random_state,
     )  # fmt: skip
     version = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
-    metadata = _metadata(version, split, fitted, evaluation, config, weighting)
+    exported, window = fitted, (split.train["declared_at"].min(), split.cutoff)
+    if config.refit:  # the deployed model learns from the newest labels too
+        window = (frame["declared_at"].min(), frame["declared_at"].max())
+        progress(f"refitting on all {len(frame):,} parcels to {window[1]:%Y-%m-%d} for export")
+        exported = _fit(frame, config, weighting, **extra)
+    metadata = _metadata(version, split, fitted, exported, window, evaluation, config, weighting)
     out = Path(out) if out else Path(models_dir) / f"parcelrisk-{version}"
-    model_dir = save_model(fitted.pipeline, out, metadata, mapping=mapping)
-    progress(f"model exported to {model_dir}")
+    model_dir = save_model(exported.pipeline, out, metadata, mapping=mapping)
+    fitted_on = "every parcel (refit)" if config.refit else "the parcels before the test window"
+    progress(f"model exported to {model_dir}: fitted on {fitted_on}, {window[0]} .. {window[1]}")
     report = write_report(evaluation, split.test, Path(reports_dir) / version, metadata)
     progress(f"report written to {report}")
     registry = None
     if track:
         progress("logging the run to MLflow")
         registry = _track(model_dir, report, evaluation, metadata, config, split, name, mapping)
-    return TrainResult(model_dir, report, evaluation, registry, fitted.skipped)
+    return TrainResult(model_dir, report, evaluation, registry, exported.skipped)
 
 
 def _has_propensities(frame: pd.DataFrame) -> bool:
@@ -178,28 +186,36 @@ def _has_propensities(frame: pd.DataFrame) -> bool:
     return bool(frame["inspection_propensity"].notna().any())
 
 
-def _metadata(version, split: TimeSplit, fitted, evaluation, config, weighting) -> dict[str, Any]:
+def _metadata(
+    version, split: TimeSplit, fitted, exported, window, evaluation, config, weighting
+) -> dict[str, Any]:
     """What every exported model records: windows, sizes, settings, features, importance,
-    evaluation."""
-    booster = fitted.pipeline[-1].booster_
-    columns = list(fitted.features.columns)
+    and the evaluation (of ``fitted``, the model fitted before the test window; the
+    exported model is ``exported``, fitted on ``window``: the same one without a refit)."""
+    classifier = exported.pipeline[-1]
+    booster = classifier.booster_
+    columns = list(exported.features.columns)
     gains = booster.booster_.feature_importance("gain").tolist()
     view = promotion_view(evaluation.views)
     return {
         "name": "parcelrisk",
         "version": version,
-        "training_window": {
+        "training_window": {"start": str(window[0]), "end": str(window[1])},
+        "refit": exported is not fitted,
+        "evaluation_training_window": {
             "start": str(split.train["declared_at"].min()),
             "end": str(split.cutoff),
         },
         "test_window": {"start": str(split.cutoff), "end": str(split.test["declared_at"].max())},
-        "n_train_parcels": len(split.train),
-        "n_labelled": int((fitted.weight > 0).sum()),
+        "n_train_parcels": len(exported.features),
+        "n_labelled": int((exported.weight > 0).sum()),
+        "n_trees": classifier.n_trees_,
+        "evaluation_n_trees": fitted.pipeline[-1].n_trees_,
         "weighting": weighting,
         "value_threshold": config.value_threshold,
         "lgbm_params": booster.get_params(),
         "feature_names": columns,
-        **fitted.skipped,
+        **exported.skipped,
         "importance": dict(zip(columns, gains, strict=True)),
         "promotion_metric": PROMOTION_METRICS[view],
         "promotion_score": evaluation.promotion_score,
@@ -216,7 +232,8 @@ def _fit(train: pd.DataFrame, config: ModelConfig, weighting: str, **extra) -> F
         value_threshold=config.value_threshold,
         weighting=weighting,
         max_weight=config.max_weight,
-        calibration_fraction=config.calibration_fraction,
+        validation_fraction=config.validation_fraction,
+        early_stopping_rounds=config.early_stopping_rounds,
         random_state=config.random_state,
         history_smoothing=config.history_smoothing,
         **extra,
@@ -232,14 +249,30 @@ def _track(model_dir, report, evaluation, metadata, config, split, name, mapping
     test = split.test
     view = promotion_view(evaluation.views)
 
-    def champion_score(champion: LoadedModel) -> float:
+    def champion_score(champion: LoadedModel) -> tuple[float, float]:
+        """The champion's and the new model's score on the same test parcels: those
+        declared after the champion's own training data ended (a refit champion may have
+        learned from the rest of this test window)."""
         if _spec(champion.mapping) != _spec(mapping):
             raise ValueError(
                 "it reads other columns (its column mapping differs from this model's); "
                 f"register this one under another name than {name!r}"
             )
-        p = predict.score(champion.pipeline, test, Policy(), explain="none").probability
-        return evaluate_scores(test, p, budgets=config.budgets)[view]["roc_auc"]
+        seen = pd.Timestamp(champion.metadata["training_window"]["end"])
+        unseen = (test["declared_at"] > seen).to_numpy()
+        rows = test[unseen]
+        old = None
+        if len(rows):
+            p = predict.score(champion.pipeline, rows, Policy(), explain="none").probability
+            old = evaluate_scores(rows, p, budgets=config.budgets)[view].get("roc_auc")
+        if old is None:
+            raise NotComparable(
+                f"it was trained on data up to {seen}, and the {len(rows):,} test parcels "
+                "declared after that hold too few violations and non-violations to score it "
+                "honestly"
+            )
+        ours = evaluation.scores["parcelrisk"][0][unseen]
+        return old, evaluate_scores(rows, ours, budgets=config.budgets)[view]["roc_auc"]
 
     return log_run(
         model_dir=model_dir,
@@ -250,7 +283,9 @@ def _track(model_dir, report, evaluation, metadata, config, split, name, mapping
             "max_weight": config.max_weight,
             "value_threshold": config.value_threshold,
             "test_days": config.test_days,
-            "calibration_fraction": config.calibration_fraction,
+            "validation_fraction": config.validation_fraction,
+            "early_stopping_rounds": config.early_stopping_rounds,
+            "refit": config.refit,
             "column_mapping": "none" if mapping is None else "yes",
         },
         metrics=evaluation.metrics(),
@@ -265,5 +300,4 @@ def _track(model_dir, report, evaluation, metadata, config, split, name, mapping
         artifacts=sorted(report.parent.iterdir()),
         input_example=example_input(test) if mapping is None else None,
         promotion_score=champion_score,
-        new_score=metadata["promotion_score"],
     )

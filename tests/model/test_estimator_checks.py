@@ -219,7 +219,8 @@ def test_the_classifier_trains_on_as_many_threads_as_asked(matrix):
 @pytest.mark.parametrize(
     ("params", "error", "message"),
     [
-        ({"calibration_fraction": 1.5}, ValueError, "calibration_fraction == 1.5, must be <"),
+        ({"validation_fraction": 1.5}, ValueError, "validation_fraction == 1.5, must be <"),
+        ({"early_stopping_rounds": 0}, ValueError, "early_stopping_rounds == 0, must be >= 1"),
         ({"n_jobs": "two"}, TypeError, "n_jobs must be an instance of int"),
         ({"lgbm_params": [("n_estimators", 5)]}, TypeError, "lgbm_params must be a dict"),
         ({"random_state": "seed"}, TypeError, "random_state must be an int"),

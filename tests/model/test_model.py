@@ -83,28 +83,33 @@ def test_labels_are_outcomes_known_at_the_end_of_training(fitted, split):
 def test_classifier_refuses_too_few_labels(fitted):
     X, y, w = fitted.features, fitted.y, fitted.weight
     few = np.flatnonzero(w > 0)[:60]
-    with pytest.raises(ValueError, match="too few labelled parcels to train and calibrate: 60"):
+    with pytest.raises(ValueError, match="too few labelled parcels to train and validate: 60"):
         RiskClassifier().fit(X.iloc[few], y[few], sample_weight=w[few])
     with pytest.raises(ValueError, match="hold only one class"):
         RiskClassifier().fit(X, np.zeros(len(y), dtype=int), sample_weight=w)
 
 
-@pytest.mark.parametrize(("fraction", "need"), [(0.2, 100), (0.4, 84)])
+@pytest.mark.parametrize(("fraction", "need"), [(0.2, 98), (0.15, 130), (0.4, 83)])
 def test_too_few_labels_error_states_a_minimum_that_is_enough(fitted, fraction, need):
     """80 labelled parcels are too few; the error states how many are needed (not the naive
     50 + 20), and that many are enough to fit."""
     X, y, w = fitted.features, fitted.y, fitted.weight
     labelled = np.flatnonzero(w > 0)
-    model = RiskClassifier(calibration_fraction=fraction)
+    model = RiskClassifier(validation_fraction=fraction)
     few = labelled[:80]
     message = (
-        f"too few labelled parcels to train and calibrate: 80 have an outcome; need at least "
-        f"{need} (50 to train and 20 to calibrate with calibration_fraction={fraction})"
+        f"too few labelled parcels to train and validate: 80 have an outcome; need at least "
+        f"{need} (50 to train and 20 to validate with validation_fraction={fraction})"
     )
     with pytest.raises(ValueError, match=re.escape(message)):
         model.fit(X.iloc[few], y[few], sample_weight=w[few])
     enough = labelled[:need]
     model.fit(X.iloc[enough], y[enough], sample_weight=w[enough])
+    fewer = labelled[: need - 1]  # and one fewer is not
+    with pytest.raises(ValueError, match="too few labelled parcels"):
+        RiskClassifier(validation_fraction=fraction).fit(
+            X.iloc[fewer], y[fewer], sample_weight=w[fewer]
+        )
     assert model.predict_proba(X.iloc[enough]).shape == (need, 2)
 
 
@@ -304,7 +309,7 @@ def test_lane_thresholds_are_inclusive():
 # --- the command line, end to end ------------------------------------------------------------
 
 runner = CliRunner()
-CLI_CONFIG = "test_days: 6\nlgbm:\n  n_estimators: 60\n"
+CLI_CONFIG = "test_days: 6\nrefit: false\nlgbm:\n  n_estimators: 60\n"
 
 
 def flat(text: str) -> str:

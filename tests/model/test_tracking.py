@@ -8,6 +8,7 @@ same settings, registers version 2 and, not beating the champion strictly, becom
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -42,15 +43,17 @@ def mlflow_environment(mp: pytest.MonkeyPatch, home: Path) -> str:
 
 @pytest.fixture(scope="module")
 def tracked(data, test_days, tmp_path_factory):
-    """Two identical tracked trainings in one fresh MLflow store."""
+    """Two tracked trainings on the same data in one fresh MLflow store, each exporting a
+    model refit on every parcel."""
     home = tmp_path_factory.mktemp("mlflow")
     config = ModelConfig(test_days=test_days, lgbm={"n_estimators": 100})
     with pytest.MonkeyPatch.context() as mp:
         uri = mlflow_environment(mp, home)
         runs = [
-            train(data, config, models_dir=home / "models", reports_dir=home / "reports")
-            for _ in range(2)
-        ]
+            train(data, replace(config, refit=refit), models_dir=home / "models",
+                  reports_dir=home / "reports")
+            for refit in (True, True)
+        ]  # fmt: skip
         yield SimpleNamespace(home=home, uri=uri, config=config, first=runs[0], second=runs[1])
         mlflow.set_tracking_uri(None)  # forget the tmp store (and the env var MLflow set)
 
@@ -81,8 +84,11 @@ def test_first_run_is_champion_second_identical_run_is_challenger(tracked, clien
     first, second = tracked.first.registry, tracked.second.registry
     assert (first["version"], first["alias"], first["reason"]) == ("1", CHAMPION, "no champion yet")
     assert (second["version"], second["alias"]) == ("2", CHALLENGER)
-    # the same data and settings give the same score: not strictly better, champion kept
-    assert re.fullmatch(r"champion v1 kept: (\d\.\d{4}) <= \1", second["reason"]), second["reason"]
+    # the refit champion learned from the whole test window: no honest score for it
+    assert second["reason"].startswith(
+        "champion v1 kept: no honest comparison: it was trained on data up to"
+    ), second["reason"]
+
     assert str(client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION).version) == "1"
     assert str(client.get_model_version_by_alias(REGISTERED_MODEL, CHALLENGER).version) == "2"
     aliases = client.get_registered_model(REGISTERED_MODEL).aliases
@@ -90,6 +96,17 @@ def test_first_run_is_champion_second_identical_run_is_challenger(tracked, clien
     for run in (first, second):
         version = client.get_model_version(REGISTERED_MODEL, run["version"])
         assert version.run_id == run["run_id"]
+
+
+def test_a_champion_scored_on_the_same_parcels_is_kept_unless_strictly_beaten(tracked, client):
+    from parcelrisk.tracking import _promote
+
+    assert _promote(client, REGISTERED_MODEL, "3", lambda champion: (0.7, 0.7)) == (
+        CHALLENGER, "champion v1 kept: 0.7000 <= 0.7000"
+    )  # fmt: skip
+    assert _promote(client, REGISTERED_MODEL, "3", lambda champion: (0.7, 0.71)) == (
+        CHAMPION, "beats champion v1: 0.7100 > 0.7000"
+    )  # fmt: skip
 
 
 def test_champion_scores_like_the_exported_directory(tracked, client, split):
@@ -118,7 +135,7 @@ def test_run_has_params_metrics_tags_and_artifacts(tracked, client, tmp_path):
     assert params["weighting"] == "ipw"
     assert float(params["test_days"]) == tracked.config.test_days
     assert params["lgbm.n_estimators"] == "100"
-    for key in ("max_weight", "value_threshold", "calibration_fraction"):
+    for key in ("max_weight", "value_threshold", "validation_fraction"):
         assert float(params[key]) == getattr(tracked.config, key)
     expected = {k: v for k, v in tracked.first.evaluation.metrics().items() if np.isfinite(v)}
     assert run.data.metrics.keys() == expected.keys()
@@ -175,7 +192,7 @@ def test_a_champion_this_installation_cannot_score_is_kept_with_the_reason(track
     def broken(champion):
         raise AttributeError("'EntityHistory' object has no attribute 'skipped_entities_'")
 
-    alias, reason = _promote(client, REGISTERED_MODEL, "2", broken, 0.99)
+    alias, reason = _promote(client, REGISTERED_MODEL, "2", broken)
     assert alias == CHALLENGER
     assert reason.startswith("champion v1 kept: this installation could not score it")
     assert "skipped_entities_" in reason
