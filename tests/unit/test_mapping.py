@@ -14,6 +14,7 @@ from parcelrisk.contract import (
     MappingError,
     apply_mapping,
     load_mapping,
+    made_missing,
     mapping_from_dict,
     records_frame,
 )
@@ -383,3 +384,54 @@ def test_a_json_integer_beyond_float_range_is_not_finite(mapping):
     records[1]["duty"] = 10**400
     with pytest.raises(MappedDataError, match=r"row 1 .*'duty' has value 1000.*not a finite"):
         records_frame(records, mapping)
+
+
+def _missing_on_invalid(*roles: str) -> dict:
+    spec = {**MAPPING, "roles": dict(MAPPING["roles"])}
+    for role in roles:
+        spec["roles"][role] = {"column": MAPPING["roles"][role], "on_invalid": "missing"}
+    return spec
+
+
+def test_on_invalid_missing_reads_refused_values_as_missing_and_counts_them():
+    mapping = mapping_from_dict(_missing_on_invalid("weight_kg", "quantity"))
+    assert mapping.on_invalid_missing == ("weight_kg", "quantity")
+    # a zero mass (the contract wants > 0), a text that is no number, a fraction of a unit
+    frame = apply_mapping(
+        table(net_mass=["0", "1.5", "heavy", "2"], qty=["1", "2.5", "1", "3"]), mapping
+    )
+    assert len(frame) == 4  # no row dropped
+    assert frame["weight_kg"].isna().tolist() == [True, False, True, False]
+    assert frame["weight_kg"][[1, 3]].tolist() == [1.5, 2.0]
+    assert frame["quantity"].isna().tolist() == [False, True, False, False]
+    assert made_missing(frame) == {"weight_kg": 2, "quantity": 1}
+    # the other roles still refuse: one bad value in a role reading as error names it
+    with pytest.raises(MappedDataError) as excinfo:
+        apply_mapping(table(net_mass=["0", "1", "1", "1"], value=["-3", "1", "1", "1"]), mapping)
+    assert set(problems_of(excinfo)) == {(0, "value")}
+
+
+def test_on_invalid_missing_counts_zero_on_a_clean_table_and_records_read_the_same():
+    mapping = mapping_from_dict(_missing_on_invalid("weight_kg"))
+    assert made_missing(apply_mapping(table(), mapping)) == {"weight_kg": 0}
+    records = table(net_mass=["0", "1.5", "0.3", "2"]).drop(columns=["illicit", "ignored"])
+    frame = records_frame(records.to_dict("records"), mapping)  # as the service reads them
+    assert frame["weight_kg"].isna().tolist() == [True, False, False, False]
+    assert made_missing(frame) == {"weight_kg": 1}
+    assert made_missing(apply_mapping(table(), mapping_from_dict(MAPPING))) == {}
+
+
+def test_on_invalid_round_trips_and_a_bad_setting_is_named():
+    mapping = mapping_from_dict(_missing_on_invalid("weight_kg"))
+    assert mapping.to_dict()["roles"]["weight_kg"] == {
+        "column": "net_mass",
+        "on_invalid": "missing",
+    }
+    assert mapping_from_dict(mapping.to_dict()) == mapping
+    spec = _missing_on_invalid("weight_kg")
+    spec["roles"]["weight_kg"] = {"column": "net_mass", "on_invalid": "drop", "colum": "x"}
+    with pytest.raises(MappingError) as excinfo:
+        mapping_from_dict(spec)
+    text = str(excinfo.value)
+    assert "roles.weight_kg.on_invalid must be one of error, missing, got 'drop'" in text
+    assert "colum" in text

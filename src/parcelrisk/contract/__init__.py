@@ -25,9 +25,14 @@ from parcelrisk.contract.checks import CANONICAL_DTYPES
 from parcelrisk.contract.edge import canonical_frame, canonical_records, read_table
 from parcelrisk.contract.files import SUFFIXES, check_suffix, read_declarations, write_declarations
 from parcelrisk.contract.frames import check, validate
-from parcelrisk.contract.mapping_apply import apply_mapping, read_mapped, records_frame
+from parcelrisk.contract.mapping_apply import (
+    apply_mapping,
+    made_missing,
+    read_mapped,
+    records_frame,
+)
 from parcelrisk.contract.mapping_file import load_mapping, mapping_from_dict
-from parcelrisk.contract.mapping_spec import ROLES, Binary, ColumnMapping
+from parcelrisk.contract.mapping_spec import ON_INVALID, ROLES, Binary, ColumnMapping
 from parcelrisk.contract.plain import plain_columns
 from parcelrisk.contract.problems import (
     ContractError,
@@ -66,6 +71,7 @@ __all__ = [
     "INPUT_COLUMNS",
     "INSPECTION_REASONS",
     "KEY_COLUMNS",
+    "ON_INVALID",
     "OUTCOME_COLUMNS",
     "REQUIRED_COLUMNS",
     "ROLES",
@@ -89,6 +95,7 @@ __all__ = [
     "is_ground_truth",
     "json_safe",
     "load_mapping",
+    "made_missing",
     "mapping_from_dict",
     "plain_columns",
     "read_declarations",

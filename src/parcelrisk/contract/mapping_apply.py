@@ -42,6 +42,8 @@ from parcelrisk.contract.records import record_problems, validate_records
 from parcelrisk.contract.schema import FIELDS_BY_NAME
 
 _MAX_COLUMNS_LISTED = 40
+#: Where a mapped frame keeps its counts of values made missing (``DataFrame.attrs``).
+MADE_MISSING = "parcelrisk_made_missing"
 
 
 def read_mapped(path: str | Path, mapping: ColumnMapping, *, outcomes: bool = True) -> pd.DataFrame:
@@ -97,12 +99,61 @@ def apply_mapping(
     )
     extra = _extra_columns(table, mapping, ids, problems)
     canonical, contract_problems = check(frame, require_outcomes=outcomes, fields=mapping.fields())
-    problems += _in_user_terms(contract_problems, mapping, problems, table)
+    refused = _in_user_terms(contract_problems, mapping, problems, table)
+    made: dict[str, int] = {}
+    if mapping.on_invalid_missing:
+        problems, refused, made = _invalid_as_missing(frame, mapping, problems, refused)
+        if made and any(made.values()):
+            canonical, contract_problems = check(
+                frame, require_outcomes=outcomes, fields=mapping.fields()
+            )
+            refused = _in_user_terms(contract_problems, mapping, problems, table)
+    problems += refused
     if problems:
         raise MappedDataError(problems)
     for column, values in extra.items():
         canonical[column] = values.to_numpy() if column in mapping.extra_numeric else values
+    canonical.attrs[MADE_MISSING] = made
     return canonical
+
+
+def made_missing(frame: pd.DataFrame) -> dict[str, int]:
+    """Per role read with ``on_invalid: missing``: how many of its values were made missing.
+
+    Empty for a frame not read through a mapping that declares such roles (or when pandas
+    did not carry the count along: take it from the frame :func:`apply_mapping` returns).
+    """
+    return dict(frame.attrs.get(MADE_MISSING, {}))
+
+
+def _invalid_as_missing(
+    frame: pd.DataFrame,
+    mapping: ColumnMapping,
+    problems: list[ContractProblem],
+    refused: list[ContractProblem],
+) -> tuple[list[ContractProblem], list[ContractProblem], dict[str, int]]:
+    """Values of ``on_invalid: missing`` roles that were refused, made missing in ``frame``.
+
+    Returns the problems left (reading, then contract) and the count per role. Only values
+    of a row are made missing; a column that is absent stays a problem.
+    """
+    role_of = {mapping.roles[r]: r for r in mapping.on_invalid_missing}
+    rows: dict[str, set[int]] = {role: set() for role in mapping.on_invalid_missing}
+
+    def keep(p: ContractProblem) -> bool:
+        role = role_of.get(p.field)
+        if role is None or p.row < 0:
+            return True
+        rows[role].add(p.row)
+        return False
+
+    problems, refused = [p for p in problems if keep(p)], [p for p in refused if keep(p)]
+    for role, at in rows.items():
+        if at and role in frame.columns:
+            mask = np.zeros(len(frame), dtype=bool)
+            mask[sorted(at)] = True
+            frame[role] = frame[role].mask(mask)
+    return problems, refused, {role: len(at) for role, at in rows.items()}
 
 
 def _contract_columns(

@@ -21,6 +21,7 @@ from parcelrisk.contract.history_keys import Key, parse_history
 from parcelrisk.contract.mapping_spec import (
     FREEABLE_KINDS,
     MAPPING_VERSION,
+    ON_INVALID,
     ROLES,
     Binary,
     ColumnMapping,
@@ -67,7 +68,7 @@ def mapping_from_dict(raw: Any, source: str = "(dict)") -> ColumnMapping:
     label = _binary(raw.get("label"), "label", problems, required=True)
     inspected = _binary(raw.get("inspected"), "inspected", problems, required=False)
     delay = _delay(raw.get("outcome_delay_days", 0.0), problems)
-    roles = _roles(raw.get("roles"), problems)
+    roles, on_invalid_missing = _roles(raw.get("roles"), problems)
     free = _free(raw.get("free"), roles, problems)
     categorical, numeric = _extra(raw.get("extra"), problems)
     history = _history(raw.get("history"), problems)
@@ -83,6 +84,7 @@ def mapping_from_dict(raw: Any, source: str = "(dict)") -> ColumnMapping:
         id=id_, time=time, label=label, time_format=time_format, timezone=timezone,
         inspected=inspected, outcome_delay_days=delay, roles=roles, free=free,
         extra_categorical=categorical, extra_numeric=numeric, history=history,
+        on_invalid_missing=on_invalid_missing,
     )  # fmt: skip
 
 
@@ -211,22 +213,39 @@ def _is_value_list(given: Any) -> bool:
     return not any(isinstance(v, Mapping | list) or v is None for v in given)
 
 
-def _roles(raw: Any, problems: list[str]) -> dict[str, str]:
+def _roles(raw: Any, problems: list[str]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Role -> column, and the roles whose invalid values are read as missing.
+
+    A role maps to a column name, or to ``{column: NAME, on_invalid: error | missing}``.
+    """
     if raw is None:
-        return {}
+        return {}, ()
     if not isinstance(raw, Mapping):
         problems.append(f"roles must map roles to columns, got {_type(raw)}")
-        return {}
-    roles = {}
-    for role, column in raw.items():
+        return {}, ()
+    roles, missing = {}, []
+    for role, given in raw.items():
+        where = f"roles.{role}"
         if role in ("parcel_id", "declared_at"):
-            problems.append(f"roles.{role}: name it with the top-level key "
+            problems.append(f"{where}: name it with the top-level key "
                             f"{'id' if role == 'parcel_id' else 'time'}")  # fmt: skip
-        elif role not in ROLES:
+            continue
+        if role not in ROLES:
             problems += _unknown({role: None}, ROLES, "role", "roles.")
-        elif (name := _column(column, f"roles.{role}", problems)) is not None:
+            continue
+        column, on_invalid = given, "error"
+        if isinstance(given, Mapping):
+            problems += _unknown(given, ("column", "on_invalid"), "key", f"{where}.")
+            column, on_invalid = given.get("column"), given.get("on_invalid", "error")
+            if on_invalid not in ON_INVALID:
+                problems.append(
+                    f"{where}.on_invalid must be one of {', '.join(ON_INVALID)}, got {on_invalid!r}"
+                )
+        if (name := _column(column, where, problems)) is not None:
             roles[str(role)] = name
-    return roles
+            if on_invalid == "missing":
+                missing.append(str(role))
+    return roles, tuple(missing)
 
 
 def _free(raw: Any, roles: dict[str, str], problems: list[str]) -> tuple[str, ...]:

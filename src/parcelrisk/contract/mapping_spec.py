@@ -22,6 +22,9 @@ ROLES: tuple[str, ...] = (
     *(f.name for f in FIELDS if f.role is Role.INPUT),
     "inspection_propensity",
 )
+#: What a role does with a value the contract refuses: the default refuses the table
+#: (every such value listed), ``missing`` reads the value as missing and counts it.
+ON_INVALID: tuple[str, ...] = ("error", "missing")
 #: Kinds with a strict format that ``free`` relaxes to any non-blank value.
 FREEABLE_KINDS = frozenset({Kind.ENUM, Kind.COUNTRY, Kind.HTS, Kind.PORT, Kind.LOCODE})
 
@@ -73,6 +76,10 @@ class ColumnMapping:
     history : tuple of keys, or None
         The entities and pairs of entities to keep history for (each key a tuple of parts:
         :mod:`parcelrisk.features.entities`); None: the default keys.
+    on_invalid_missing : tuple of str
+        Roles (``on_invalid: missing``) whose values the contract refuses are read as
+        missing and counted (:func:`parcelrisk.contract.made_missing`) instead of refusing
+        the table.
     """
 
     id: str
@@ -87,6 +94,7 @@ class ColumnMapping:
     extra_categorical: tuple[str, ...] = ()
     extra_numeric: tuple[str, ...] = ()
     history: tuple[Key, ...] | None = None
+    on_invalid_missing: tuple[str, ...] = ()
 
     @property
     def extra(self) -> tuple[str, ...]:
@@ -124,7 +132,11 @@ class ColumnMapping:
         if self.inspected is not None:
             out["inspected"] = _binary_dict(self.inspected)
         out["outcome_delay_days"] = self.outcome_delay_days
-        out["roles"] = dict(self.roles)
+        out["roles"] = {
+            role: {"column": column, "on_invalid": "missing"}
+            if role in self.on_invalid_missing else column
+            for role, column in self.roles.items()
+        }  # fmt: skip
         out["free"] = list(self.free)
         out["extra"] = {
             "categorical": list(self.extra_categorical),
