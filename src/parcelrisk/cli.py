@@ -138,6 +138,7 @@ def train(
         columns = load_mapping(mapping) if mapping else None
         with console.status(f"Reading {data}..."):
             frame = read_table(data, columns, outcomes=True)
+        _print_made_missing(frame, columns)
         cutoff = None
         if test_from is not None or test_fraction is not None:
             zone = columns.timezone if columns else "UTC"
@@ -158,6 +159,17 @@ def train(
     if result.registry:
         r = result.registry
         console.print(f"registered {name} v{r['version']} as @{r['alias']}: {r['reason']}")
+
+
+def _print_made_missing(frame, mapping) -> None:
+    """Say how many values of each ``on_invalid: missing`` role were read as missing."""
+    from parcelrisk.contract import made_missing
+
+    for role, n in made_missing(frame).items():
+        console.print(
+            f"{mapping.roles[role]} ({role}): {n:,} invalid value(s) read as missing "
+            "(on_invalid: missing)"
+        )
 
 
 @app.command()
@@ -189,7 +201,7 @@ def evaluate(
     """
     from parcelrisk.artifact import latest_model, load_model
     from parcelrisk.config import load_config
-    from parcelrisk.contract import load_mapping, read_table
+    from parcelrisk.contract import load_mapping, made_missing, read_table
     from parcelrisk.evaluate import evaluate_exported
     from parcelrisk.report import write_report
 
@@ -199,10 +211,13 @@ def evaluate(
         columns = load_mapping(mapping) if mapping else loaded.mapping
         with console.status(f"Reading {data}..."):
             frame = read_table(data, columns, outcomes=True)
+        _print_made_missing(frame, columns)
+        # the report counts the values this data file had made missing
+        metadata = {**loaded.metadata, "made_missing": made_missing(frame)}
         with console.status("Evaluating..."):
             result, test = evaluate_exported(loaded, frame, settings)
             report = write_report(
-                result, test, Path(reports_dir) / f"{loaded.version}-evaluate", loaded.metadata
+                result, test, Path(reports_dir) / f"{loaded.version}-evaluate", metadata
             )
     _print_evaluation(result)
     console.print(f"report: [bold]{report}[/]")
@@ -241,6 +256,7 @@ def score(
         columns = load_mapping(mapping) if mapping else loaded.mapping
         with console.status(f"Reading {data}..."):
             frame = read_table(data, columns, outcomes=False)
+        _print_made_missing(frame, columns)
         if last_day:
             day = frame["declared_at"].max().floor("D")
             frame = frame[frame["declared_at"] >= day].reset_index(drop=True)

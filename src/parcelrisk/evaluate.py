@@ -357,9 +357,11 @@ def evaluate_exported(
     Raises
     ------
     ValueError
-        If no parcel of ``frame`` was declared at or after the cut-off.
+        If ``frame`` lacks columns the model reads (extra columns of its mapping), or no
+        parcel of it was declared after the cut-off.
     """
     meta = model.metadata
+    features_of(model.pipeline, frame.head(1))  # data the model cannot read is refused first
     cutoff = pd.Timestamp(meta["training_window"]["end"])
     # a refit model learned from every parcel up to the end of its window, the last included
     before = ((frame["declared_at"] <= cutoff) if meta.get("refit") else

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -173,14 +174,35 @@ def write_report(evaluation, test: pd.DataFrame, out_dir: Path, metadata: dict) 
         plots.append(plot_importance(gains, out_dir / "feature_importance.png"))
     header = {
         "model version": metadata["version"],
-        "training window": f"{metadata['training_window']['start']} .. "
-        f"{metadata['training_window']['end']}",
-        "test window": f"{metadata['test_window']['start']} .. {metadata['test_window']['end']}",
+        **_windows(metadata),
         "labelled training parcels": f"{metadata['n_labelled']:,} of "
         f"{metadata['n_train_parcels']:,} (weighting: {metadata['weighting']})",
         "features": str(len(booster)),
     }
+    made = metadata.get("made_missing") or {}
+    if made:
+        header["invalid values read as missing (on_invalid: missing)"] = ", ".join(
+            f"{role} {n:,}" for role, n in made.items()
+        )
     (out_dir / "metrics.json").write_text(json.dumps(evaluation.metrics(), indent=2) + "\n")
     return write_markdown(
         evaluation.table, evaluation.targets, header, plots, out_dir / "evaluation.md"
     )
+
+
+def _windows(metadata: dict[str, Any]) -> dict[str, str]:
+    """The windows of the evaluated model and, when it was refit, of the exported one."""
+
+    def span(window: dict[str, str]) -> str:
+        return f"{window['start']} .. {window['end']}"
+
+    test = span(metadata["test_window"])
+    if not metadata.get("refit"):
+        return {"training window": span(metadata["training_window"]), "test window": test}
+    return {
+        "evaluated model's training window": span(metadata["evaluation_training_window"]),
+        "test window": test,
+        "exported model": f"refit on every parcel {span(metadata['training_window'])} "
+        f"({metadata['n_trees']} trees; the evaluated model had "
+        f"{metadata['evaluation_n_trees']})",
+    }

@@ -26,7 +26,7 @@ from sklearn.pipeline import Pipeline
 from parcelrisk import predict
 from parcelrisk.artifact import LoadedModel, save_model
 from parcelrisk.config import ModelConfig
-from parcelrisk.contract import ColumnMapping, is_ground_truth
+from parcelrisk.contract import ColumnMapping, is_ground_truth, made_missing
 from parcelrisk.evaluate import (
     PROMOTION_METRICS,
     Evaluation,
@@ -148,6 +148,10 @@ def train(
         Log the run to MLflow and register the model as ``name``: alias ``champion`` if
         it beats the current champion on this test window, else ``challenger``.
     """
+    made = made_missing(frame)  # read before any operation that may drop the frame's attrs
+    if any(made.values()):
+        progress("invalid values read as missing (on_invalid: missing): "
+                 + ", ".join(f"{role} {n:,}" for role, n in made.items()))  # fmt: skip
     split = split_by_time(frame, config.test_days) if cutoff is None else split_at(frame, cutoff)
     weighting = config.weighting if _has_propensities(split.train) else "none"
     progress(f"fitting on {len(split.train):,} parcels declared before {split.cutoff:%Y-%m-%d}")
@@ -168,6 +172,7 @@ def train(
         progress(f"refitting on all {len(frame):,} parcels to {window[1]:%Y-%m-%d} for export")
         exported = _fit(frame, config, weighting, **extra)
     metadata = _metadata(version, split, fitted, exported, window, evaluation, config, weighting)
+    metadata["made_missing"] = made
     out = Path(out) if out else Path(models_dir) / f"parcelrisk-{version}"
     model_dir = save_model(exported.pipeline, out, metadata, mapping=mapping)
     fitted_on = "every parcel (refit)" if config.refit else "the parcels before the test window"
@@ -208,6 +213,7 @@ def _metadata(
         },
         "test_window": {"start": str(split.cutoff), "end": str(split.test["declared_at"].max())},
         "n_train_parcels": len(exported.features),
+        "evaluation_n_train_parcels": len(fitted.features),
         "n_labelled": int((exported.weight > 0).sum()),
         "n_trees": classifier.n_trees_,
         "evaluation_n_trees": fitted.pipeline[-1].n_trees_,

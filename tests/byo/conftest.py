@@ -8,33 +8,14 @@ Training runs in a fresh working directory, so its MLflow store (``mlflow.db``,
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import mlflow
 import pytest
 from typer.testing import CliRunner
 
+from byo_example import in_home, train_args
 from parcelrisk.cli import app
-
-EXAMPLE = Path(__file__).parents[2] / "examples" / "byo"
-DATA, MAPPING = EXAMPLE / "declarations.csv", EXAMPLE / "mapping.yaml"
-#: The registered model name the example's runs use (one name per kind of table).
-NAME = "parcelrisk-byo"
-
-
-def train_args(out: Path) -> list[str]:
-    """`parcelrisk train` on the example table, testing on its latest 20% of rows."""
-    return ["train", "--data", str(DATA), "--mapping", str(MAPPING), "--out", str(out),
-            "--test-fraction", "0.2", "--name", NAME]  # fmt: skip
-
-
-def in_home(mp: pytest.MonkeyPatch, home: Path) -> None:
-    """Work in ``home`` with its own embedded MLflow store."""
-    mp.chdir(home)
-    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-    mp.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    mp.setenv("MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT", "1")  # see tests/model/test_tracking.py
 
 
 @pytest.fixture(scope="session")
@@ -45,5 +26,18 @@ def trained(tmp_path_factory) -> SimpleNamespace:
         in_home(mp, root)
         result = CliRunner().invoke(app, train_args(root / "model"))
         mlflow.set_tracking_uri(None)
+    assert result.exit_code == 0, result.output
+    return SimpleNamespace(root=root, model=root / "model", output=result.output)
+
+
+@pytest.fixture(scope="session")
+def evaluated(tmp_path_factory) -> SimpleNamespace:
+    """The same training with ``--no-refit`` (and not tracked): the exported model is the
+    evaluated one, fitted before the test window, so ``evaluate`` can score that window."""
+    root = tmp_path_factory.mktemp("byo-evaluated")
+    args = [*train_args(root / "model"), "--no-refit", "--no-track"]
+    with pytest.MonkeyPatch.context() as mp:
+        in_home(mp, root)
+        result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     return SimpleNamespace(root=root, model=root / "model", output=result.output)

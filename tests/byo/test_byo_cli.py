@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from conftest import DATA, MAPPING
+from byo_example import DATA, MAPPING
 from parcelrisk.artifact import ModelIntegrityError, load_model
 from parcelrisk.cli import app
 
@@ -37,12 +37,24 @@ def test_train_exports_the_model_with_its_mapping_and_what_it_skipped(trained):
                  "extra__channel"):  # fmt: skip
         assert used in meta["feature_names"] and used not in meta["skipped_features"]
     assert "inputs the data does not give" in trained.output and "roc_auc" in trained.output
-    # a time split at the latest 20% of the rows
-    assert meta["evaluation"]["rows"] == 4_000 and meta["n_train_parcels"] == 16_000
+    # evaluated on a time split at the latest 20% of the rows, then refit on all of them
+    assert meta["evaluation"]["rows"] == 4_000 and meta["evaluation_n_train_parcels"] == 16_000
+    assert meta["refit"] and meta["n_train_parcels"] == 20_000
+    assert meta["training_window"]["end"] == "2025-03-30 23:58:00+00:00"
+    assert meta["evaluation_training_window"]["end"] == meta["test_window"]["start"]
 
 
-def test_evaluate_json_prints_one_object_that_matches_training(trained):
-    args = ["evaluate", "--model", str(trained.model), "--data", str(DATA),
+def test_a_refit_model_is_not_evaluated_on_parcels_it_learned_from(trained):
+    args = ["evaluate", "--model", str(trained.model), "--data", str(DATA), "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "was declared after the model's training data ended" in text
+    assert "train with --no-refit to export the evaluated model itself" in text
+
+
+def test_evaluate_json_prints_one_object_that_matches_training(evaluated):
+    args = ["evaluate", "--model", str(evaluated.model), "--data", str(DATA),
             "--mapping", str(MAPPING), "--json"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -55,7 +67,7 @@ def test_evaluate_json_prints_one_object_that_matches_training(trained):
     # measured 0.802 ROC-AUC on this table (the generator's own ranking: 0.84)
     assert figures["roc_auc"] > 0.75
     assert figures["precision"]["0.01"] > 2 * figures["positives"] / figures["labelled"]
-    assert figures == load_model(trained.model).metadata["evaluation"]
+    assert figures == load_model(evaluated.model).metadata["evaluation"]
 
 
 def test_score_reads_the_table_through_the_models_own_mapping(trained):

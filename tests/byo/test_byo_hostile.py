@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from conftest import DATA
+from byo_example import DATA
 from hostile import assert_scored_or_refused, mutated_batches
 from parcelrisk.artifact import load_model
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from conftest import DATA
+from byo_example import DATA
 from parcelrisk.artifact import load_model
 from parcelrisk.audit import AuditStore
 from parcelrisk.auditreport import parcel_report

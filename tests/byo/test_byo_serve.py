@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from conftest import DATA
+from byo_example import DATA
 from live_service import bentoml_serve
 from parcelrisk.audit import AuditStore
 from parcelrisk.cli import app
@@ -41,11 +41,13 @@ def test_user_shaped_records_are_scored_and_explained(served):
             assert reason["group"] in INPUT_GROUPS and reason["contribution"] != 0
             assert "nan" not in reason["text"] and "<NA>" not in reason["text"]
     texts = [x["text"] for res in results for x in res["reasons"]]
-    assert any(t.startswith("recipient: id IMP") for t in texts)  # the importer's history
+    # the history of the mapped entities and pairs, worded with the parcel's own values
+    assert any(t.startswith("seller: ") and " x hts" in t for t in texts), texts
     r = httpx.post(f"{base}/explain", json={"parcels": records[:2]}, timeout=60)
     assert r.status_code == 200, r.text
     for res in r.json()["results"]:
         assert abs(res["base_value"] + sum(res["by_feature"].values()) - res["margin"]) < 1e-6
+        assert res["by_feature"]["history__recipient_rate"] != 0  # the importer's history
 
 
 def test_a_bad_user_record_gets_422_naming_its_fields(served):

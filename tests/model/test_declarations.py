@@ -12,6 +12,7 @@ import pytest
 from parcelrisk.auditreport import GROUP_MEANING
 from parcelrisk.explain import INPUT_GROUPS, evidence, feature_group
 from parcelrisk.features.columns import Columns
+from parcelrisk.features.entities import history_records
 from parcelrisk.features.groups import EXTRA, GROUPS
 from parcelrisk.features.pipeline import FEATURES_VERSION, PARTS, build_features, feature_spec
 from parcelrisk.model import features_of
@@ -33,14 +34,23 @@ def test_every_part_makes_its_declared_features_in_the_declared_order(fitted, sa
     assert len(union.transformer_list) == len(PARTS) - 1  # no extra inputs in this model
 
 
+def _declared() -> list[tuple[str, object]]:
+    """(part, spec) of every feature of the default union: fixed declarations, the default
+    history keys' features (named after their entities) and two extra columns."""
+    union = build_features(extra_categorical=("carrier",), extra_numeric=("n",))
+    return [(name, spec) for name, part in union.transformer_list
+            for spec in part.feature_specs()]  # fmt: skip
+
+
 def test_every_declared_feature_is_in_a_declared_input_group():
     assert list(INPUT_GROUPS) == [group.name for group in GROUPS]
-    for kind in PARTS.values():
-        assert kind.FEATURES or kind.spec_of("any_column").group is EXTRA
-        for spec in kind.FEATURES:
-            assert spec.group in GROUPS, (kind.PART, spec.name)
-            assert feature_spec(f"{kind.PART}__{spec.name}") is spec
-            assert feature_group(f"{kind.PART}__{spec.name}") == spec.group.name
+    declared = _declared()
+    assert {part for part, _ in declared} == set(PARTS)
+    for part, spec in declared:
+        assert spec.group in GROUPS, (part, spec.name)
+        assert feature_spec(f"{part}__{spec.name}") == spec  # read back from its name
+        assert feature_group(f"{part}__{spec.name}") == spec.group.name
+    assert PARTS["extra"].spec_of("any_column").group is EXTRA
     assert feature_group("no_part_of_the_union") == feature_group("nowhere__x") == "other"
 
 
@@ -60,7 +70,8 @@ def test_each_groups_evidence_reads_only_the_groups_own_features(fitted, sample)
         for group in GROUPS:
             own = {feature_spec(c).name: v for c, v in f.items() if feature_group(c) == group.name}
             text = group.evidence(own, parcel)  # a KeyError if it read any other feature
-            assert text == evidence(group.name, f, parcel)
+            records = history_records(own, parcel)  # the group's own entities' records
+            assert "; ".join([text, *records]) == evidence(group.name, f, parcel)
             assert text or group is EXTRA  # a model without extra inputs has nothing to say
     assert evidence("other", features[0], parcels[0]) == "other"
 
@@ -72,6 +83,6 @@ def test_the_report_describes_each_group_as_declared():
 def test_the_features_version_moves_with_the_declared_names():
     """A model pickled with other feature names cannot transform for its booster: when the
     declared names change, raise ``FEATURES_VERSION`` and pin the new fingerprint here."""
-    declared = [[kind.PART, spec.name] for kind in PARTS.values() for spec in kind.FEATURES]
+    declared = [[part, spec.name] for part, spec in _declared()]
     fingerprint = hashlib.sha256(json.dumps(declared).encode()).hexdigest()[:16]
-    assert (FEATURES_VERSION, fingerprint) == (3, "4672ad49c9884ee6")
+    assert (FEATURES_VERSION, fingerprint) == (4, "1191d29ca0e91db6")
