@@ -32,7 +32,9 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
 
 
-def _configure():
+def configure():
+    """Point MLflow at the project's store (:func:`tracking_uri`) and experiment; returns
+    the ``mlflow`` module."""
     import mlflow
 
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -97,7 +99,7 @@ def log_run(
     ``challenger``. Without ``input_example`` (a model reading a user's own columns) the
     model is logged without a signature. Returns run id, version, alias and the reason.
     """
-    mlflow = _configure()
+    mlflow = configure()
     from mlflow.models import infer_signature
     from mlflow.tracking import MlflowClient
 
@@ -162,7 +164,7 @@ def _promote(client, name: str, version: str, promotion_score):
 
 def alias_version(alias: str = CHAMPION, name: str = REGISTERED_MODEL) -> str | None:
     """The registered version of ``name`` that holds ``alias``; None if none does."""
-    _configure()
+    configure()
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -179,7 +181,7 @@ def registered_model_dir(uri: str) -> Path:
     (from a server, or read in place from the embedded store) and the exported model
     directory inside them is returned, ready for :func:`parcelrisk.artifact.load_model`.
     """
-    mlflow = _configure()
+    mlflow = configure()
     root = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
     found = sorted(p.parent for p in root.glob("artifacts/*/metadata.json"))
     if len(found) != 1:
