@@ -1,0 +1,381 @@
+"""Hyper-parameter search: an Optuna study on the training period, never the test window.
+
+The study sees only the parcels declared before the training cut-off (the one
+:func:`parcelrisk.train.train` uses). Inside that period the latest
+``validation_fraction`` of the rows (:func:`parcelrisk.split.time_holdout`) are the
+validation window: each trial fits on the earlier rows with :func:`parcelrisk.train.fit_model`
+and is scored on the window by the scoring core, as the test window is scored after
+training.
+
+**Objective**: PR-AUC (average precision) of the validation window in the promotion view
+of :mod:`parcelrisk.evaluate` (inspected parcels weighted by 1 / propensity where the
+table gives propensities, else every inspected parcel). Officers open the top of the
+ranking, and PR-AUC rewards precision there over every labelled parcel of the window;
+precision at a 5% or 10% budget sees only the few labelled parcels among the selected
+ones and is noisier on a window this small, and ROC-AUC weighs the bottom of the ranking
+as much as the top.
+
+**SHAP budget**: every reason a parcel gets costs an exact TreeSHAP pass, so each trial's
+model is timed (:func:`shap_cost_ms`); a trial over the budget is infeasible and cannot
+win (docs/tuning.md).
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+
+from parcelrisk import predict
+from parcelrisk.config import ModelConfig
+from parcelrisk.contract import ColumnMapping
+from parcelrisk.evaluate import evaluate_scores, promotion_view
+from parcelrisk.model import DEFAULT_LGBM_PARAMS, RiskClassifier
+from parcelrisk.policy import Policy
+from parcelrisk.split import split_at, split_by_time, time_holdout
+from parcelrisk.tracking import configure
+from parcelrisk.train import FittedModel, fit_model
+
+#: The metric of the promotion view the study maximises (see the module docstring).
+OBJECTIVE = "pr_auc"
+
+#: Validation parcels whose TreeSHAP cost is timed, and how many timings (the best counts).
+SHAP_ROWS, SHAP_REPEATS = 300, 3
+
+#: History smoothing values tried: a few, so that trials share fitted feature pipelines.
+SMOOTHING_CHOICES = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
+
+#: LightGBM parameters searched: (type, low, high, log scale). A base config's value outside
+#: a range widens it, so the defaults can always be run as trial 0.
+SPACE: dict[str, tuple[type, float, float, bool]] = {
+    "num_leaves": (int, 4, 63, True),
+    "max_depth": (int, 2, 8, False),
+    "min_child_samples": (int, 5, 300, True),
+    "learning_rate": (float, 0.01, 0.3, True),
+    "n_estimators": (int, 50, 1000, True),
+    "reg_lambda": (float, 1e-3, 100.0, True),
+    "reg_alpha": (float, 0.0, 10.0, False),  # linear: LightGBM's default is 0
+    "cat_smooth": (float, 1.0, 300.0, True),
+    "cat_l2": (float, 1.0, 300.0, True),
+    "min_data_per_group": (int, 10, 2000, True),
+    "max_cat_threshold": (int, 4, 64, True),
+    "colsample_bytree": (float, 0.4, 1.0, False),
+    "subsample": (float, 0.5, 1.0, False),
+}
+
+#: LightGBM's own defaults of searched parameters the shipped settings may leave out
+#: (LightGBM 4 documentation, "Parameters").
+LIGHTGBM_DEFAULTS: dict[str, float] = {
+    "reg_alpha": 0.0,
+    "cat_smooth": 10.0,
+    "cat_l2": 10.0,
+    "min_data_per_group": 100,
+    "max_cat_threshold": 32,
+}
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """One trial: its settings, validation figures and TreeSHAP cost (ms per parcel)."""
+
+    number: int
+    config: ModelConfig
+    objective: float
+    metrics: dict[str, float]
+    shap_ms: float
+    feasible: bool
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """The winner (best feasible trial), the defaults (trial 0), every trial and the windows."""
+
+    best: TrialResult
+    defaults: TrialResult
+    trials: tuple[TrialResult, ...]
+    window: dict[str, Any]
+    shap_budget_ms: float
+    run_id: str
+
+
+def _noop(trial: TrialResult) -> None:
+    """Default progress callback: say nothing."""
+
+
+def tune(
+    frame: pd.DataFrame,
+    config: ModelConfig,
+    *,
+    mapping: ColumnMapping | None = None,
+    cutoff: pd.Timestamp | None = None,
+    trials: int = 30,
+    minutes: float = 10.0,
+    shap_budget_ms: float = 0.5,
+    seed: int = 0,
+    progress: Callable[[TrialResult], None] = _noop,
+) -> TuneResult:
+    """Search model settings on the training period; return the best feasible trial.
+
+    Parameters
+    ----------
+    frame, config, mapping, cutoff
+        As for :func:`parcelrisk.train.train`: the training period is what ``train`` would
+        fit on (before ``cutoff``, default the last ``config.test_days`` days); the rest is
+        dropped before anything else happens.
+    trials, minutes
+        The study stops after ``trials`` trials or once ``minutes`` have passed (a trial
+        under way finishes), whichever comes first. Trial 0 runs ``config`` itself.
+    shap_budget_ms
+        Largest TreeSHAP cost per parcel a winner may have.
+    seed
+        Seed of the TPE sampler.
+
+    Every trial is logged to MLflow (:mod:`parcelrisk.tracking`) as a child run of one
+    parent run, whose id the result holds.
+
+    Raises
+    ------
+    ValueError
+        If the validation window cannot be scored, or no trial meets the SHAP budget.
+    """
+    if trials < 1 or minutes <= 0 or shap_budget_ms <= 0:
+        raise ValueError(
+            f"trials must be at least 1 and minutes and shap_budget_ms above 0; got "
+            f"trials={trials}, minutes={minutes}, shap_budget_ms={shap_budget_ms}"
+        )
+    split = split_by_time(frame, config.test_days) if cutoff is None else split_at(frame, cutoff)
+    period = split.train  # the test window goes no further than this line
+    earlier, validation = validation_window(period, config.validation_fraction)
+    fits = _Fits(earlier, mapping)
+    window = _window(period, split.cutoff, earlier, validation)
+    study = _study(config, seed)
+
+    def run(trial) -> float:
+        settings = _suggest(trial, config)
+        pipeline = fits.pipeline(settings)
+        figures = validation_figures(pipeline, validation, settings)
+        shap_ms = shap_cost_ms(pipeline[-1], figures.pop("features"))
+        trial.set_constraint("shap_budget", shap_ms - shap_budget_ms)  # > 0: infeasible
+        result = TrialResult(trial.number, settings, figures[OBJECTIVE], figures, shap_ms,
+                             shap_ms <= shap_budget_ms)  # fmt: skip
+        results.append(result)
+        _log_trial(mlflow, result)
+        progress(result)
+        return result.objective
+
+    results: list[TrialResult] = []
+    mlflow = configure()
+    with mlflow.start_run(run_name="tune") as parent:
+        mlflow.log_params({"trials": trials, "minutes": minutes, "seed": seed,
+                           "shap_budget_ms": shap_budget_ms, "objective": OBJECTIVE})  # fmt: skip
+        mlflow.set_tags({k: str(v) for k, v in window.items()})
+        study.optimize(run, n_trials=trials, timeout=minutes * 60)
+        mlflow.set_tag("best_trial", "none")  # until a winner is known
+        result = _result(results, window, shap_budget_ms, parent.info.run_id)
+        _log_outcome(mlflow, result)
+    return result
+
+
+def validation_window(period: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The training period in time order, split into earlier rows and the latest ``fraction``."""
+    ordered = period.sort_values("declared_at", kind="stable")
+    earlier, latest = time_holdout(np.arange(len(ordered)), fraction)
+    return ordered.iloc[earlier], ordered.iloc[latest]
+
+
+def validation_figures(
+    pipeline: Pipeline, validation: pd.DataFrame, config: ModelConfig
+) -> dict[str, Any]:
+    """Figures of the promotion view on the validation window, and its feature matrix.
+
+    Keys: ``pr_auc``, ``roc_auc``, ``precision@5%`` (each budget of ``config``) and
+    ``features`` (the matrix the scores come from).
+
+    Raises
+    ------
+    ValueError
+        If the window's labelled parcels do not hold both classes (no PR-AUC).
+    """
+    scored = predict.score(pipeline, validation, Policy(), explain="none")
+    views = evaluate_scores(validation, scored.probability, budgets=config.budgets,
+                            seed=config.random_state)  # fmt: skip
+    view = views[promotion_view(views)]
+    if OBJECTIVE not in view:
+        raise ValueError(
+            f"the validation window ({len(validation):,} latest training parcels, "
+            f"validation_fraction={config.validation_fraction}) has {view['n']:.0f} labelled "
+            f"parcels, {view['positives']:.0f} violative: both classes are needed to score "
+            "trials; raise validation_fraction or give a longer training period"
+        )
+    keep = [OBJECTIVE, "roc_auc", *(f"precision@{b:.0%}" for b in config.budgets)]
+    return {**{k: float(view[k]) for k in keep}, "features": scored.features}
+
+
+def shap_cost_ms(classifier: RiskClassifier, features: pd.DataFrame) -> float:
+    """Exact TreeSHAP cost per parcel, in ms: the best of ``SHAP_REPEATS`` timings of
+    :meth:`RiskClassifier.contributions` on the first ``SHAP_ROWS`` rows of ``features``
+    (after one untimed pass that builds the model's TreeSHAP tables)."""
+    rows = features.iloc[:SHAP_ROWS]
+    classifier.contributions(rows)
+    best = np.inf
+    for _ in range(SHAP_REPEATS):
+        start = time.perf_counter()
+        classifier.contributions(rows)
+        best = min(best, time.perf_counter() - start)
+    return float(best * 1000 / len(rows))
+
+
+def write_config(result: TuneResult, path: str | Path, *, data: str) -> Path:
+    """Write the winner as a full model config (``parcelrisk train --config`` reads it)."""
+    best, defaults = result.best, result.defaults
+    header = [
+        "Model settings found by `parcelrisk tune` (an Optuna TPE study); every setting of",
+        "configs/model.yaml, explained there.",
+        f"data: {data}",
+        f"training period: {result.window['period_start']} .. {result.window['cutoff']}"
+        " (the test window was never read)",
+        f"validation window: {result.window['validation_start']} .. "
+        f"{result.window['validation_end']} ({result.window['validation_rows']:,} parcels)",
+        f"trials: {len(result.trials)}; winner: trial {best.number}",
+        f"objective ({OBJECTIVE}, promotion view of the validation window): "
+        f"{best.objective:.4f} (defaults, trial 0: {defaults.objective:.4f})",
+        f"exact TreeSHAP cost: {best.shap_ms:.3f} ms per parcel "
+        f"(budget {result.shap_budget_ms:g} ms)",
+    ]
+    settings = asdict(best.config)
+    settings["budgets"] = list(settings["budgets"])
+    text = "".join(f"# {line}\n" for line in header) + "\n"
+    text += yaml.safe_dump(settings, sort_keys=False)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def fit_settings(config: ModelConfig) -> dict[str, Any]:
+    """The keyword arguments of :func:`parcelrisk.train.fit_model` that ``config`` sets:
+    every setting fit_model takes by its name, and ``lgbm`` as ``lgbm_params``."""
+    accepted = inspect.signature(fit_model).parameters
+    settings = {f.name: getattr(config, f.name) for f in fields(config) if f.name in accepted}
+    return {**settings, "lgbm_params": dict(config.lgbm)}
+
+
+class _Fits:
+    """Fits on the earlier rows, one feature pipeline per history smoothing.
+
+    The first trial with a smoothing value runs :func:`fit_model`; later ones refit only
+    its classifier step (a clone with the trial's LightGBM parameters) on the same matrix,
+    labels and weights: the model fit_model would give, without rebuilding the features.
+    """
+
+    def __init__(self, earlier: pd.DataFrame, mapping: ColumnMapping | None) -> None:
+        # as train does: a table without propensities is fitted unweighted
+        self.ipw = bool(earlier["inspection_propensity"].notna().any())
+        self.extra = {} if mapping is None else {
+            "extra_categorical": mapping.extra_categorical,
+            "extra_numeric": mapping.extra_numeric,
+        }  # fmt: skip
+        self.earlier = earlier
+        self.fitted: dict[float, FittedModel] = {}
+
+    def pipeline(self, config: ModelConfig) -> Pipeline:
+        cached = self.fitted.get(config.history_smoothing)
+        if cached is None:
+            settings = fit_settings(config if self.ipw else replace(config, weighting="none"))
+            cached = fit_model(self.earlier, **settings, **self.extra)
+            self.fitted[config.history_smoothing] = cached
+            return cached.pipeline
+        classifier = clone(cached.pipeline[-1]).set_params(lgbm_params=dict(config.lgbm))
+        classifier.fit(cached.features, cached.y, sample_weight=cached.weight)
+        return Pipeline([*cached.pipeline.steps[:-1], ("classifier", classifier)])
+
+
+def _study(config: ModelConfig, seed: int):
+    """A seeded TPE study that knows the SHAP budget, with ``config`` enqueued as trial 0."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # TPE models infeasible trials (their constraint) apart from feasible ones
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.enqueue_trial({**_effective_lgbm(config), "history_smoothing": config.history_smoothing})
+    return study
+
+
+def _effective_lgbm(config: ModelConfig) -> dict[str, Any]:
+    """The value of every searched parameter under ``config`` (LightGBM's own default where
+    neither the config nor :data:`~parcelrisk.model.DEFAULT_LGBM_PARAMS` sets it)."""
+    params = {**LIGHTGBM_DEFAULTS, **DEFAULT_LGBM_PARAMS, **(config.lgbm or {})}
+    return {name: params[name] for name in SPACE}
+
+
+def _suggest(trial, base: ModelConfig) -> ModelConfig:
+    """The trial's settings: ``base`` with the suggested LightGBM parameters and smoothing."""
+    defaults = _effective_lgbm(base)
+    lgbm = dict(base.lgbm or {})
+    for name, (kind, low, high, log) in SPACE.items():
+        low, high = min(low, defaults[name]), max(high, defaults[name])
+        suggest = trial.suggest_int if kind is int else trial.suggest_float
+        lgbm[name] = suggest(name, kind(low), kind(high), log=log)
+    choices = sorted({*SMOOTHING_CHOICES, float(base.history_smoothing)})
+    smoothing = trial.suggest_categorical("history_smoothing", choices)
+    return replace(base, lgbm=lgbm, history_smoothing=float(smoothing))
+
+
+def _window(period, cutoff, earlier, validation) -> dict[str, Any]:
+    """Where the study looked: training period, validation window and their sizes."""
+    return {
+        "period_start": str(period["declared_at"].min()),
+        "cutoff": str(cutoff),
+        "validation_start": str(validation["declared_at"].min()),
+        "validation_end": str(validation["declared_at"].max()),
+        "fit_rows": len(earlier),
+        "validation_rows": len(validation),
+    }
+
+
+def _result(results: list[TrialResult], window: dict, budget: float, run_id: str) -> TuneResult:
+    """The best feasible trial; an error naming the cheapest one if none is feasible."""
+    feasible = [r for r in results if r.feasible]
+    if not feasible:
+        cheapest = min(results, key=lambda r: r.shap_ms)
+        raise ValueError(
+            f"no trial of {len(results)} met the SHAP budget of {budget:g} ms per parcel: the "
+            f"cheapest, trial {cheapest.number}, costs {cheapest.shap_ms:.3f} ms; raise "
+            "--shap-budget-ms or run more trials"
+        )
+    best = max(feasible, key=lambda r: r.objective)
+    return TuneResult(best, results[0], tuple(results), window, budget, run_id)
+
+
+def _log_trial(mlflow, result: TrialResult) -> None:
+    """One child run: the trial's settings, its validation figures and SHAP cost."""
+    with mlflow.start_run(run_name=f"trial {result.number}", nested=True):
+        mlflow.log_params({**{f"lgbm.{k}": v for k, v in result.config.lgbm.items()},
+                           "history_smoothing": result.config.history_smoothing})  # fmt: skip
+        names = {k: "validation." + k.replace("@", "_at_").replace("%", "pct")
+                 for k in result.metrics}  # fmt: skip
+        mlflow.log_metrics({names[k]: v for k, v in result.metrics.items() if np.isfinite(v)})
+        mlflow.log_metric("shap_ms_per_parcel", result.shap_ms)
+        mlflow.set_tags({"trial": str(result.number), "feasible": str(result.feasible).lower()})
+
+
+def _log_outcome(mlflow, result: TuneResult) -> None:
+    """The parent run's summary: the winner, the defaults' objective, the trial count."""
+    mlflow.log_metrics({
+        f"best.{OBJECTIVE}": result.best.objective,
+        f"defaults.{OBJECTIVE}": result.defaults.objective,
+        "best.shap_ms_per_parcel": result.best.shap_ms,
+        "trials_run": len(result.trials),
+        "trials_feasible": sum(r.feasible for r in result.trials),
+    })  # fmt: skip
+    mlflow.set_tag("best_trial", str(result.best.number))
