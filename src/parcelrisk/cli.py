@@ -173,6 +173,93 @@ def _print_made_missing(frame, mapping) -> None:
 
 
 @app.command()
+def tune(
+    data: Annotated[Path, typer.Option(help="Declarations with outcomes (.parquet or .csv).")],
+    trials: Annotated[int, typer.Option(min=1, help="Most trials to run (trial 0: the base).")],
+    minutes: Annotated[float, typer.Option(min=0.01, help="Most minutes to search for.")],
+    out: Annotated[Path, typer.Option(help="Where the winning config goes (YAML).")],
+    config: Annotated[
+        Path | None, typer.Option(help="Base settings (default: configs/model.yaml).")
+    ] = None,
+    mapping: Annotated[Path | None, typer.Option(help=_MAPPING_HELP)] = None,
+    test_from: Annotated[
+        str | None,
+        typer.Option(help="Test window start, as for train: the search never reads it."),
+    ] = None,
+    test_fraction: Annotated[
+        float | None,
+        typer.Option(help="Test window: this share of the latest rows, as for train."),
+    ] = None,
+    shap_budget_ms: Annotated[
+        float, typer.Option(min=0.0, help="Most exact TreeSHAP ms per parcel a winner may cost.")
+    ] = 0.5,
+    seed: Annotated[int, typer.Option(help="Seed of the TPE sampler.")] = 0,
+) -> None:
+    """Search model settings on the training period (Optuna); write the winner as a config.
+
+    Each trial fits on the training period without its latest validation_fraction and is
+    scored on that window; the test window train would use is never read (docs/tuning.md).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from parcelrisk.config import load_config
+    from parcelrisk.contract import load_mapping, read_table
+    from parcelrisk.split import cutoff_for
+    from parcelrisk.tune import OBJECTIVE, write_config
+    from parcelrisk.tune import tune as run
+
+    with _user_errors():
+        settings = load_config(config)
+        columns = load_mapping(mapping) if mapping else None
+        with console.status(f"Reading {data}..."):
+            frame = read_table(data, columns, outcomes=True)
+        cutoff = None
+        if test_from is not None or test_fraction is not None:
+            zone = columns.timezone if columns else "UTC"
+            cutoff = cutoff_for(
+                frame, test_from=test_from, test_fraction=test_fraction, timezone=zone
+            )
+        bar = Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
+                       TimeElapsedColumn(), console=console)  # fmt: skip
+        with bar:
+            task = bar.add_task("tuning", total=trials)
+            best = [float("-inf")]
+
+            def advance(trial) -> None:
+                if trial.feasible:
+                    best[0] = max(best[0], trial.objective)
+                bar.update(task, advance=1, description=f"tuning (best {OBJECTIVE} {best[0]:.4f})")
+
+            result = run(
+                frame, settings, mapping=columns, cutoff=cutoff, trials=trials, minutes=minutes,
+                shap_budget_ms=shap_budget_ms, seed=seed, progress=advance,
+            )  # fmt: skip
+        path = write_config(result, out, data=str(data))
+    _print_tuning(result)
+    console.print(f"winning config written to [bold]{path}[/]; MLflow run {result.run_id}")
+
+
+def _print_tuning(result) -> None:
+    """The defaults (trial 0) against the winner, on the validation window."""
+    from parcelrisk.tune import OBJECTIVE
+
+    w = result.window
+    table = Table(title=f"validation window {w['validation_start']} .. {w['validation_end']} "
+                  f"({w['validation_rows']:,} parcels); {len(result.trials)} trials, "
+                  f"{sum(t.feasible for t in result.trials)} within the SHAP budget")  # fmt: skip
+    for col in ("", "trial", OBJECTIVE, "roc_auc", "SHAP ms/parcel"):
+        table.add_column(col)
+    for label, t in (("defaults", result.defaults), ("winner", result.best)):
+        table.add_row(label, str(t.number), f"{t.objective:.4f}", f"{t.metrics['roc_auc']:.4f}",
+                      f"{t.shap_ms:.3f}" + ("" if t.feasible else " (over budget)"))  # fmt: skip
+    console.print(table)
+    changed = {k: v for k, v in result.best.config.lgbm.items()
+               if result.defaults.config.lgbm.get(k) != v}  # fmt: skip
+    console.print(f"winner: history_smoothing {result.best.config.history_smoothing:g}, "
+                  f"lgbm {changed}", highlight=False)  # fmt: skip
+
+
+@app.command()
 def evaluate(
     data: Annotated[Path, typer.Option(help="Declarations with outcomes (.parquet or .csv).")],
     model: Annotated[
