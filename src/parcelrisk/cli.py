@@ -453,6 +453,11 @@ def _print_evaluation(evaluation) -> None:
         table.add_row(f"precision at {float(budget):.0%}", _figure(figures["precision"][budget]))
         table.add_row(f"recall at {float(budget):.0%}", _figure(figures["recall"][budget]))
     console.print(table)
+    from parcelrisk.report import headline_view
+
+    baseline = evaluation.versus_plain(headline_view(evaluation.views))
+    if baseline:
+        console.print(baseline.replace("**", ""))
 
 
 def _figure(value) -> str:

@@ -94,12 +94,16 @@ def write_markdown(
     header: dict[str, str],
     plots: list[Path],
     path: Path,
+    baseline: str | None = None,
 ) -> Path:
-    """The report: run header, target checks, one comparison table per view, plots."""
+    """The report: run header, target checks, the model against the plain LightGBM (the
+    ``baseline`` sentence), one comparison table per view, plots."""
     lines = ["# parcelrisk evaluation", ""]
     lines += [f"- **{k}**: {v}" for k, v in header.items()]
     lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
     lines += [f"| {t} | {m} | {'yes' if ok else '**NO**'} |" for t, m, ok in targets]
+    if baseline:
+        lines += ["", "## Against a plain LightGBM", "", baseline]
     for view in table.index.get_level_values("view").unique():
         part = table.xs(view, level="view")
         lines += ["", f"## View: {view.replace('_', ' ')}", "", _markdown_table(part)]
@@ -186,8 +190,9 @@ def write_report(evaluation, test: pd.DataFrame, out_dir: Path, metadata: dict) 
         )
     (out_dir / "metrics.json").write_text(json.dumps(evaluation.metrics(), indent=2) + "\n")
     return write_markdown(
-        evaluation.table, evaluation.targets, header, plots, out_dir / "evaluation.md"
-    )
+        evaluation.table, evaluation.targets, header, plots, out_dir / "evaluation.md",
+        baseline=evaluation.versus_plain(view),
+    )  # fmt: skip
 
 
 def _windows(metadata: dict[str, Any]) -> dict[str, str]:

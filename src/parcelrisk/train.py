@@ -163,7 +163,9 @@ def train(
     progress(f"evaluating on {len(split.test):,} parcels from {split.cutoff:%Y-%m-%d}")
     evaluation = evaluate(
         fitted.pipeline, split.test, train_features=fitted.features, y=fitted.y,
-        weight=fitted.weight, budgets=config.budgets, seed=config.random_state,
+        weight=fitted.weight, train=split.train, budgets=config.budgets,
+        seed=config.random_state, validation_fraction=config.validation_fraction,
+        early_stopping_rounds=config.early_stopping_rounds,
     )  # fmt: skip
     version = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
     exported, window = fitted, (split.train["declared_at"].min(), split.cutoff)

@@ -40,6 +40,9 @@ def test_the_evaluation_of_the_model_fitted_before_the_test_quarter(trained):
     share = figures["positives"] / figures["labelled"]
     assert 0.15 < share < 0.25 and figures["roc_auc"] > 0.7
     assert figures["precision"]["0.05"] > 2.5 * share
+    # the plain LightGBM on the raw columns, on the same rows (measured: 0.806 against 0.697
+    # at 5% of rows, 0.696 against 0.616 at 10%)
+    assert "parcelrisk catches more violations at every budget" in " ".join(trained.output.split())
 
 
 def test_evaluating_the_refit_model_on_its_own_table_is_refused(trained):
