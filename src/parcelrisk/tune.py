@@ -253,6 +253,8 @@ def write_config(result: TuneResult, path: str | Path, *, data: str) -> Path:
     ]
     settings = asdict(best.config)
     settings["budgets"] = list(settings["budgets"])
+    if settings["history"] is not None:  # YAML lists, as a config file writes them
+        settings["history"] = [list(key) for key in settings["history"]]
     text = "".join(f"# {line}\n" for line in header) + "\n"
     text += yaml.safe_dump(settings, sort_keys=False)
     path = Path(path)
@@ -284,6 +286,8 @@ class _Fits:
             "extra_categorical": mapping.extra_categorical,
             "extra_numeric": mapping.extra_numeric,
         }  # fmt: skip
+        if mapping is not None and mapping.history is not None:
+            self.extra["history"] = mapping.history  # as train does: the table's own keys
         self.earlier = earlier
         self.fitted: dict[float, FittedModel] = {}
 
@@ -291,7 +295,7 @@ class _Fits:
         cached = self.fitted.get(config.history_smoothing)
         if cached is None:
             settings = fit_settings(config if self.ipw else replace(config, weighting="none"))
-            cached = fit_model(self.earlier, **settings, **self.extra)
+            cached = fit_model(self.earlier, **{**settings, **self.extra})
             self.fitted[config.history_smoothing] = cached
             return cached.pipeline
         classifier = clone(cached.pipeline[-1]).set_params(lgbm_params=dict(config.lgbm))
