@@ -28,7 +28,10 @@ def inverse_propensity(frame: pd.DataFrame) -> np.ndarray:
         return 1.0 / propensity
 
 
-WEIGHTINGS = ("ipw", "none")
+#: How labelled parcels are weighted: ``ipw`` (booster and calibration by 1 / propensity,
+#: clipped at ``max_weight``), ``calibration`` (the booster unweighted, the calibration
+#: by the unclipped 1 / propensity: :func:`calibration_weights`), ``none``.
+WEIGHTINGS = ("ipw", "calibration", "none")
 
 
 def labels_and_weights(
@@ -56,3 +59,19 @@ def labels_and_weights(
     if labelled.any():
         w /= w[labelled].mean()
     return y.astype(int), w
+
+
+def calibration_weights(
+    frame: pd.DataFrame, known_at: pd.Timestamp, weighting: str
+) -> np.ndarray | None:
+    """The weights the calibration uses when they differ from the booster's: under
+    ``weighting="calibration"`` the unclipped 1 / propensity of the parcels labelled by
+    ``known_at`` (0 elsewhere, averaging 1 over the labelled); None otherwise."""
+    if weighting != "calibration":
+        return None
+    _, ones = labels_and_weights(frame, known_at, "none")
+    w = np.where(ones > 0, inverse_propensity(frame), 0.0)
+    labelled = ones > 0
+    if labelled.any():
+        w[labelled] /= w[labelled].mean()
+    return w

@@ -96,8 +96,15 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         tags.classifier_tags.multi_class = False
         return tags
 
-    def fit(self, X: pd.DataFrame | np.ndarray, y, sample_weight=None) -> RiskClassifier:
-        """Early-stop on the latest labelled rows, calibrate on them, refit on all."""
+    def fit(
+        self, X: pd.DataFrame | np.ndarray, y, sample_weight=None, calibration_weight=None
+    ) -> RiskClassifier:
+        """Early-stop on the latest labelled rows, calibrate on them, refit on all.
+
+        ``calibration_weight`` (one per row; default ``sample_weight``) weights the
+        calibration fit only: the booster learns from ``sample_weight``, whose non-zero
+        rows are the labelled ones.
+        """
         self._check_params()
         values, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False)
         check_classification_targets(y)
@@ -147,7 +154,8 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
         margin = watch.booster_.predict(
             values[val_rows], raw_score=True, num_iteration=self.n_trees_
         )
-        self.calibration_ = _platt(margin, positive[val_rows], w[val_rows])
+        cw = w if calibration_weight is None else _sample_weight(calibration_weight, len(y))
+        self.calibration_ = _platt(margin, positive[val_rows], cw[val_rows])
         self.booster_ = self._booster({**params, "n_estimators": self.n_trees_})
         self.booster_.fit(
             rows_of(rows), positive[rows], sample_weight=w[rows], categorical_feature=categorical

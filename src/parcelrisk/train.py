@@ -35,7 +35,7 @@ from parcelrisk.evaluate import (
     promotion_view,
 )
 from parcelrisk.features.pipeline import skipped
-from parcelrisk.labels import labels_and_weights
+from parcelrisk.labels import calibration_weights, labels_and_weights
 from parcelrisk.model import features_of, make_model
 from parcelrisk.policy import Policy
 from parcelrisk.report import write_report
@@ -81,7 +81,9 @@ def fit_model(
     train = train.sort_values("declared_at", kind="stable")
     # the generator's hidden truth never enters the model, not even as a passenger column
     declarations = train.drop(columns=[c for c in train.columns if is_ground_truth(c)])
-    y, w = labels_and_weights(declarations, train["declared_at"].max(), weighting, max_weight)
+    known_at = train["declared_at"].max()
+    y, w = labels_and_weights(declarations, known_at, weighting, max_weight)
+    calibration = calibration_weights(declarations, known_at, weighting)
     model = make_model(
         lgbm_params=lgbm_params,
         value_threshold=value_threshold,
@@ -96,7 +98,9 @@ def fit_model(
     model.named_steps["features"].fit(declarations)
     # the matrix of the scoring path: the classifier learns from what it will be given
     features = features_of(model, declarations)
-    model.named_steps["classifier"].fit(features, y, sample_weight=w)
+    model.named_steps["classifier"].fit(
+        features, y, sample_weight=w, calibration_weight=calibration
+    )
     return FittedModel(model, features, y, w, skipped(declarations, features))
 
 

@@ -38,7 +38,7 @@ from parcelrisk.contract import (
 )
 from parcelrisk.evaluate import evaluate_exported
 from parcelrisk.labels import labels_and_weights
-from parcelrisk.model import RiskClassifier
+from parcelrisk.model import RiskClassifier, features_of
 from parcelrisk.policy import Policy
 from parcelrisk.predict import decide, decide_frame
 from parcelrisk.split import split_by_time
@@ -499,3 +499,25 @@ def test_evaluate_uses_the_models_own_test_window(in_cli, tmp_path):
     assert (test["declared_at"] >= start).all()
     n = evaluation.table.loc[("parcelrisk", "ground_truth"), "n"]
     assert n == (frame["declared_at"] >= start).sum()
+
+
+def test_calibration_weighting_boosts_unweighted_and_calibrates_on_unclipped_ipw(split):
+    from parcelrisk.labels import calibration_weights, inverse_propensity
+
+    train = split.train.sort_values("declared_at", kind="stable")
+    known = train["declared_at"].max()
+    cw = calibration_weights(train, known, "calibration")
+    _, ones = labels_and_weights(train, known, "none")
+    labelled = ones > 0
+    assert calibration_weights(train, known, "ipw") is None
+    assert np.array_equal(cw > 0, labelled) and cw[labelled].mean() == pytest.approx(1.0)
+    ipw = inverse_propensity(train)[labelled]
+    assert ipw.max() > 100  # the clip of the ipw weighting does not apply
+    np.testing.assert_allclose(cw[labelled] / cw[labelled][0], ipw / ipw[0])
+    small = train
+    calibrated = fit_model(small, weighting="calibration").pipeline[-1]
+    unweighted = fit_model(small, weighting="none").pipeline
+    plain, features = unweighted[-1], features_of(unweighted, small)
+    # the same booster as unweighted training, another calibration
+    assert np.array_equal(calibrated.decision_function(features), plain.decision_function(features))
+    assert calibrated.calibration_ != plain.calibration_
