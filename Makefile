@@ -21,10 +21,9 @@ $(VENV)/.installed: pyproject.toml uv.lock
 
 install: $(VENV)/.installed ## Install the locked dependencies into .venv
 
-demo: install ## Generate 1M parcels, train, evaluate, and score the last day
+demo: install ## Generate 1M parcels, train (evaluate, then refit on every parcel), score the last day
 	$(RUN)/parcelrisk generate --rows 1000000 --days 60 --seed 0 --out $(DATA)
 	$(RUN)/parcelrisk train --data $(DATA)
-	$(RUN)/parcelrisk evaluate --data $(DATA)
 	$(RUN)/parcelrisk score $(DATA) --last-day --out data/scores-last-day.parquet
 
 serve: install ## Serve the newest model in models/ on 127.0.0.1:3000 (run `make demo` first)
