@@ -40,8 +40,8 @@ def test_the_evaluation_of_the_model_fitted_before_the_test_quarter(trained):
     share = figures["positives"] / figures["labelled"]
     assert 0.15 < share < 0.25 and figures["roc_auc"] > 0.7
     assert figures["precision"]["0.05"] > 2.5 * share
-    # the plain LightGBM on the raw columns, on the same rows (measured: 0.806 against 0.697
-    # at 5% of rows, 0.696 against 0.616 at 10%)
+    # the plain LightGBM on the raw columns, on the same rows (measured: 0.806 against 0.700
+    # at 5% of rows, 0.696 against 0.623 at 10%, and better at 1% and 2%)
     assert "parcelrisk catches more violations at every budget" in " ".join(trained.output.split())
 
 

@@ -28,7 +28,7 @@ def test_categories_are_learned_on_the_training_rows_and_unseen_values_are_missi
     raw = RawColumns().fit(train)
     test = split.test.head(5).assign(carrier=["never seen", None, *train["carrier"].head(3)])
     codes = raw.transform(test)[f"{CATEGORY_PREFIX}carrier"].to_numpy()
-    assert np.isnan(codes[:2]).all() and not np.isnan(codes[2:]).any()
+    assert np.isnan(codes[:2]).all() and not np.isnan(codes[2:]).any()  # carriers are common
     first = train["carrier"].value_counts().index[0]  # the most frequent value is code 0
     assert raw.transform(test.assign(carrier=first))[f"{CATEGORY_PREFIX}carrier"].eq(0).all()
 
@@ -74,3 +74,18 @@ def test_a_model_that_does_not_beat_the_plain_lightgbm_is_a_finding_in_words(fit
     assert "5% (a tie), 10% of rows" in text, text
     assert worse.versus_plain("no such view") is None
     assert isinstance(table, pd.DataFrame)
+
+
+def test_rare_values_are_missing_and_many_values_are_a_number_not_a_category(split):
+    rows = 6_000
+    train = split.train.head(rows).assign(
+        broker=[f"B{i % 300}" for i in range(rows)],  # 300 values, 20 rows each
+        office=[f"O{i % 50}" for i in range(rows)],  # 50 values
+        rare=[f"R{i % 1000}" for i in range(rows)],  # 1,000 values, 6 rows each
+    )
+    raw = RawColumns().fit(train)
+    assert len(raw.categories_["broker"]) == 300 and len(raw.categories_["rare"]) == 0
+    out = raw.transform(train)
+    assert "broker" in out and f"{CATEGORY_PREFIX}broker" not in out  # a number
+    assert f"{CATEGORY_PREFIX}office" in out and "office" not in out  # a category
+    assert out[f"{CATEGORY_PREFIX}rare"].isna().all()  # seen under 20 times: missing
