@@ -27,7 +27,7 @@ class ModelConfig:
 
     value_threshold: float = 800.0
     test_days: float = 14.0
-    weighting: str = "ipw"
+    weighting: str = "calibration"
     max_weight: float = 100.0
     random_state: int = 0
     #: pseudo-count of the entity history's smoothed violation rates

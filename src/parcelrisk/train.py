@@ -15,7 +15,7 @@ and a champion/challenger decision.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ def fit_model(
     *,
     lgbm_params: dict | None = None,
     value_threshold: float = 800.0,
-    weighting: str = "ipw",
+    weighting: str = "calibration",
     max_weight: float = 100.0,
     validation_fraction: float = 0.2,
     early_stopping_rounds: int = 50,
@@ -174,6 +174,8 @@ def train(
     version = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
     exported, window = fitted, (split.train["declared_at"].min(), split.cutoff)
     if config.refit:  # the deployed model learns from the newest labels too
+        # the evaluated model's matrix is done with: only its size is recorded
+        fitted = replace(fitted, features=fitted.features.iloc[:, :0])
         window = (frame["declared_at"].min(), frame["declared_at"].max())
         progress(f"refitting on all {len(frame):,} parcels to {window[1]:%Y-%m-%d} for export")
         exported = _fit(frame, config, weighting, **extra)

@@ -132,7 +132,7 @@ def test_run_has_params_metrics_tags_and_artifacts(tracked, client, tmp_path):
     run_id = tracked.first.registry["run_id"]
     run = client.get_run(run_id)
     params = run.data.params
-    assert params["weighting"] == "ipw"
+    assert params["weighting"] == "calibration"
     assert float(params["test_days"]) == tracked.config.test_days
     assert params["lgbm.n_estimators"] == "100"
     for key in ("max_weight", "value_threshold", "validation_fraction"):
