@@ -43,6 +43,10 @@ PLAIN_LGBM_PARAMS: dict[str, float | int] = {
     "subsample_freq": 0,
     "colsample_bytree": 1.0,
     "reg_lambda": 0.0,
+    # LightGBM's own categorical settings, whatever the model's defaults become
+    "min_data_per_group": 100,
+    "cat_smooth": 10.0,
+    "cat_l2": 10.0,
 }
 _NUMERIC_KINDS = (Kind.INT, Kind.FLOAT, Kind.BOOL)
 #: A column with more kept values than this is given as its code, a number, not a category.
