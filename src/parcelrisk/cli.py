@@ -194,6 +194,14 @@ def tune(
         float, typer.Option(min=0.0, help="Most exact TreeSHAP ms per parcel a winner may cost.")
     ] = 0.5,
     seed: Annotated[int, typer.Option(help="Seed of the TPE sampler.")] = 0,
+    folds: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Consecutive validation windows at the end of the training period; a "
+            "trial's score is their mean.",
+        ),
+    ] = 3,
 ) -> None:
     """Search model settings on the training period (Optuna); write the winner as a config.
 
@@ -232,7 +240,7 @@ def tune(
 
             result = run(
                 frame, settings, mapping=columns, cutoff=cutoff, trials=trials, minutes=minutes,
-                shap_budget_ms=shap_budget_ms, seed=seed, progress=advance,
+                shap_budget_ms=shap_budget_ms, seed=seed, folds=folds, progress=advance,
             )  # fmt: skip
         path = write_config(result, out, data=str(data))
     _print_tuning(result)

@@ -3,12 +3,13 @@
 The study sees only the parcels declared before the training cut-off (the one
 :func:`parcelrisk.train.train` uses). Inside that period the latest
 ``validation_fraction`` of the rows (:func:`parcelrisk.split.time_holdout`) are the
-validation window: each trial fits on the earlier rows with :func:`parcelrisk.train.fit_model`
-and is scored on the window by the scoring core, as the test window is scored after
-training.
+validation window, and with ``folds`` above 1 the same share before it the next one, and
+so on (:func:`validation_windows`): for each window a trial fits on the rows before it
+with :func:`parcelrisk.train.fit_model` and is scored on it by the scoring core, as the
+test window is scored after training.
 
-**Objective**: PR-AUC (average precision) of the validation window in the promotion view
-of :mod:`parcelrisk.evaluate` (inspected parcels weighted by 1 / propensity where the
+**Objective**: PR-AUC (average precision), the mean over the validation windows, in the
+promotion view of :mod:`parcelrisk.evaluate` (inspected parcels weighted by 1 / propensity where the
 table gives propensities, else every inspected parcel). Officers open the top of the
 ranking, and PR-AUC rewards precision there over every labelled parcel of the window;
 precision at a 5% or 10% budget sees only the few labelled parcels among the selected
@@ -121,6 +122,7 @@ def tune(
     minutes: float = 10.0,
     shap_budget_ms: float = 0.5,
     seed: int = 0,
+    folds: int = 3,
     progress: Callable[[TrialResult], None] = _noop,
 ) -> TuneResult:
     """Search model settings on the training period; return the best feasible trial.
@@ -138,6 +140,11 @@ def tune(
         Largest TreeSHAP cost per parcel a winner may have.
     seed
         Seed of the TPE sampler.
+    folds
+        Validation windows each trial is scored on (:func:`validation_windows`): the
+        objective and figures are their means, so a setting must do well on several
+        stretches of time, not on the noise of one window. The TreeSHAP cost is timed on
+        the latest window's model.
 
     Every trial is logged to MLflow (:mod:`parcelrisk.tracking`) as a child run of one
     parent run, whose id the result holds.
@@ -147,23 +154,29 @@ def tune(
     ValueError
         If the validation window cannot be scored, or no trial meets the SHAP budget.
     """
-    if trials < 1 or minutes <= 0 or shap_budget_ms <= 0:
+    if trials < 1 or minutes <= 0 or shap_budget_ms <= 0 or folds < 1:
         raise ValueError(
-            f"trials must be at least 1 and minutes and shap_budget_ms above 0; got "
-            f"trials={trials}, minutes={minutes}, shap_budget_ms={shap_budget_ms}"
+            f"trials and folds must be at least 1 and minutes and shap_budget_ms above 0; "
+            f"got trials={trials}, folds={folds}, minutes={minutes}, "
+            f"shap_budget_ms={shap_budget_ms}"
         )
     split = split_by_time(frame, config.test_days) if cutoff is None else split_at(frame, cutoff)
     period = split.train  # the test window goes no further than this line
-    earlier, validation = validation_window(period, config.validation_fraction)
-    fits = _Fits(earlier, mapping)
-    window = _window(period, split.cutoff, earlier, validation)
+    windows = validation_windows(period, config.validation_fraction, folds)
+    fits = [_Fits(earlier, mapping) for earlier, _ in windows]
+    window = _window(period, split.cutoff, windows)
     study = _study(config, seed)
 
     def run(trial) -> float:
         settings = _suggest(trial, config)
-        pipeline = fits.pipeline(settings)
-        figures = validation_figures(pipeline, validation, settings)
-        shap_ms = shap_cost_ms(pipeline[-1], figures.pop("features"))
+        pipelines = [fit.pipeline(settings) for fit in fits]
+        per_window = [
+            validation_figures(pipeline, validation, settings)
+            for pipeline, (_, validation) in zip(pipelines, windows, strict=True)
+        ]
+        shap_ms = shap_cost_ms(pipelines[0][-1], per_window[0]["features"])
+        figures = {k: float(np.mean([w[k] for w in per_window]))
+                   for k in per_window[0] if k != "features"}  # fmt: skip
         trial.set_constraint("shap_budget", shap_ms - shap_budget_ms)  # > 0: infeasible
         result = TrialResult(trial.number, settings, figures[OBJECTIVE], figures, shap_ms,
                              shap_ms <= shap_budget_ms)  # fmt: skip
@@ -175,7 +188,7 @@ def tune(
     results: list[TrialResult] = []
     mlflow = configure()
     with mlflow.start_run(run_name="tune") as parent:
-        mlflow.log_params({"trials": trials, "minutes": minutes, "seed": seed,
+        mlflow.log_params({"trials": trials, "minutes": minutes, "seed": seed, "folds": folds,
                            "shap_budget_ms": shap_budget_ms, "objective": OBJECTIVE})  # fmt: skip
         mlflow.set_tags({k: str(v) for k, v in window.items()})
         study.optimize(run, n_trials=trials, timeout=minutes * 60)
@@ -190,6 +203,33 @@ def validation_window(period: pd.DataFrame, fraction: float) -> tuple[pd.DataFra
     ordered = period.sort_values("declared_at", kind="stable")
     earlier, latest = time_holdout(np.arange(len(ordered)), fraction)
     return ordered.iloc[earlier], ordered.iloc[latest]
+
+
+def validation_windows(
+    period: pd.DataFrame, fraction: float, folds: int
+) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """``folds`` consecutive validation windows at the end of the training period, latest
+    first, each ``fraction`` of its rows, with the rows before it to fit on: the first is
+    :func:`validation_window`, the next the same share just before it, and so on.
+
+    Raises
+    ------
+    ValueError
+        If the windows would leave under a quarter of the period to fit the earliest on.
+    """
+    earlier, latest = validation_window(period, fraction)
+    out = [(earlier, latest)]
+    size = len(latest)
+    for _ in range(1, folds):
+        earlier, latest = earlier.iloc[: len(earlier) - size], earlier.iloc[len(earlier) - size :]
+        out.append((earlier, latest))
+    if len(out[-1][0]) < len(period) / 4:
+        raise ValueError(
+            f"{folds} validation windows of {fraction:.0%} of the {len(period):,} training "
+            f"parcels leave {len(out[-1][0]):,} to fit the earliest on, under a quarter of "
+            "them; use fewer folds or a smaller validation_fraction"
+        )
+    return out
 
 
 def validation_figures(
@@ -244,9 +284,11 @@ def write_config(result: TuneResult, path: str | Path, *, data: str) -> Path:
         f"training period: {result.window['period_start']} .. {result.window['cutoff']}"
         " (the test window was never read)",
         f"validation window: {result.window['validation_start']} .. "
-        f"{result.window['validation_end']} ({result.window['validation_rows']:,} parcels)",
+        f"{result.window['validation_end']} ({result.window['validation_rows']:,} parcels in "
+        f"{result.window['folds']} window(s))",
         f"trials: {len(result.trials)}; winner: trial {best.number}",
-        f"objective ({OBJECTIVE}, promotion view of the validation window): "
+        f"objective ({OBJECTIVE}, promotion view, mean of {result.window['folds']} "
+        "validation window(s)): "
         f"{best.objective:.4f} (defaults, trial 0: {defaults.objective:.4f})",
         f"exact TreeSHAP cost: {best.shap_ms:.3f} ms per parcel "
         f"(budget {result.shap_budget_ms:g} ms)",
@@ -335,15 +377,17 @@ def _suggest(trial, base: ModelConfig) -> ModelConfig:
     return replace(base, lgbm=lgbm, history_smoothing=float(smoothing))
 
 
-def _window(period, cutoff, earlier, validation) -> dict[str, Any]:
-    """Where the study looked: training period, validation window and their sizes."""
+def _window(period, cutoff, windows) -> dict[str, Any]:
+    """Where the study looked: training period, validation windows and their sizes."""
+    (earlier, latest), earliest = windows[0], windows[-1][1]
     return {
         "period_start": str(period["declared_at"].min()),
         "cutoff": str(cutoff),
-        "validation_start": str(validation["declared_at"].min()),
-        "validation_end": str(validation["declared_at"].max()),
+        "validation_start": str(earliest["declared_at"].min()),
+        "validation_end": str(latest["declared_at"].max()),
+        "folds": len(windows),
         "fit_rows": len(earlier),
-        "validation_rows": len(validation),
+        "validation_rows": sum(len(v) for _, v in windows),
     }
 
 

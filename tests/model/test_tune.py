@@ -7,6 +7,7 @@ of 100 ms per parcel keeps every trial feasible where timings must not decide a 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,7 +24,15 @@ from parcelrisk.config import load_config
 from parcelrisk.contract import load_mapping, read_table
 from parcelrisk.split import cutoff_for
 from parcelrisk.train import fit_model, train
-from parcelrisk.tune import _Fits, fit_settings, tune, validation_window, write_config
+from parcelrisk.tune import (
+    _Fits,
+    fit_settings,
+    tune,
+    validation_figures,
+    validation_window,
+    validation_windows,
+    write_config,
+)
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "byo"
 DATA, MAPPING = EXAMPLE / "declarations.csv", EXAMPLE / "mapping.yaml"
@@ -47,8 +56,9 @@ def table() -> SimpleNamespace:
 
 
 def run(table, frame: pd.DataFrame | None = None, **options):
-    """A three-trial study on the example (or ``frame``), seed 0."""
-    settings = {"trials": 3, "minutes": 5, "shap_budget_ms": ROOMY_MS, "seed": 0, **options}
+    """A three-trial study on the example (or ``frame``), seed 0, one validation window."""
+    settings = {"trials": 3, "minutes": 5, "shap_budget_ms": ROOMY_MS, "seed": 0, "folds": 1,
+                **options}  # fmt: skip
     return tune(frame if frame is not None else table.frame, table.config, mapping=table.mapping,
                 cutoff=table.cutoff, **settings)  # fmt: skip
 
@@ -181,3 +191,24 @@ def test_a_winner_with_declared_history_keys_round_trips_through_its_file(study,
     result = replace(study.result, best=best)
     loaded = load_config(write_config(result, tmp_path / "tuned.yaml", data=str(DATA)))
     assert loaded.history == keys and loaded == best.config
+
+
+def test_folds_are_consecutive_windows_and_a_trial_scores_their_mean(table, tmp_path, monkeypatch):
+    period = table.frame[table.frame["declared_at"] < table.cutoff]
+    fraction = table.config.validation_fraction
+    windows = validation_windows(period, fraction, 3)
+    first = validation_window(period, fraction)
+    assert windows[0][0].equals(first[0]) and windows[0][1].equals(first[1])
+    for (earlier, _), (before, latest) in itertools.pairwise(windows):
+        assert len(latest) == len(first[1])  # the same share each
+        assert pd.concat([before, latest]).equals(earlier)  # just before the later window
+    with pytest.raises(ValueError, match="under a quarter of them; use fewer folds"):
+        validation_windows(period, fraction, 4)
+    in_home(monkeypatch, tmp_path)
+    trial = run(table, trials=1, folds=3).defaults
+    each = [
+        validation_figures(_Fits(earlier, table.mapping).pipeline(table.config), latest,
+                           table.config)["pr_auc"]
+        for earlier, latest in windows
+    ]  # fmt: skip
+    assert trial.objective == pytest.approx(np.mean(each)) and len(set(each)) == 3
