@@ -126,25 +126,14 @@ def train(
     Any table: the contract's own columns, or your own through --mapping (the model is
     exported with the mapping and reads records in your column names).
     """
-    from parcelrisk.config import load_config
-    from parcelrisk.contract import load_mapping, read_table
-    from parcelrisk.split import cutoff_for
     from parcelrisk.train import train as run
 
     with _user_errors():
-        settings = load_config(config)
+        settings, columns, frame, cutoff = _training_input(
+            data, config, mapping, test_from, test_fraction
+        )
         if refit is not None:
             settings = dataclasses.replace(settings, refit=refit)
-        columns = load_mapping(mapping) if mapping else None
-        with console.status(f"Reading {data}..."):
-            frame = read_table(data, columns, outcomes=True)
-        _print_made_missing(frame, columns)
-        cutoff = None
-        if test_from is not None or test_fraction is not None:
-            zone = columns.timezone if columns else "UTC"
-            cutoff = cutoff_for(
-                frame, test_from=test_from, test_fraction=test_fraction, timezone=zone
-            )
         with console.status("Training...") as status:
             result = run(
                 frame, settings, mapping=columns, cutoff=cutoff, out=out, models_dir=models_dir,
@@ -159,6 +148,26 @@ def train(
     if result.registry:
         r = result.registry
         console.print(f"registered {name} v{r['version']} as @{r['alias']}: {r['reason']}")
+
+
+def _training_input(data, config, mapping, test_from, test_fraction):
+    """What train and tune start from: the settings, the mapping (or None), the table read
+    through it (its values made missing said) and the test window's start (None: the
+    config's last test_days)."""
+    from parcelrisk.config import load_config
+    from parcelrisk.contract import load_mapping, read_table
+    from parcelrisk.split import cutoff_for
+
+    settings = load_config(config)
+    columns = load_mapping(mapping) if mapping else None
+    with console.status(f"Reading {data}..."):
+        frame = read_table(data, columns, outcomes=True)
+    _print_made_missing(frame, columns)
+    cutoff = None
+    if test_from is not None or test_fraction is not None:
+        zone = columns.timezone if columns else "UTC"
+        cutoff = cutoff_for(frame, test_from=test_from, test_fraction=test_fraction, timezone=zone)
+    return settings, columns, frame, cutoff
 
 
 def _print_made_missing(frame, mapping) -> None:
@@ -210,23 +219,13 @@ def tune(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from parcelrisk.config import load_config
-    from parcelrisk.contract import load_mapping, read_table
-    from parcelrisk.split import cutoff_for
     from parcelrisk.tune import OBJECTIVE, write_config
     from parcelrisk.tune import tune as run
 
     with _user_errors():
-        settings = load_config(config)
-        columns = load_mapping(mapping) if mapping else None
-        with console.status(f"Reading {data}..."):
-            frame = read_table(data, columns, outcomes=True)
-        cutoff = None
-        if test_from is not None or test_fraction is not None:
-            zone = columns.timezone if columns else "UTC"
-            cutoff = cutoff_for(
-                frame, test_from=test_from, test_fraction=test_fraction, timezone=zone
-            )
+        settings, columns, frame, cutoff = _training_input(
+            data, config, mapping, test_from, test_fraction
+        )
         bar = Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
                        TimeElapsedColumn(), console=console)  # fmt: skip
         with bar:
