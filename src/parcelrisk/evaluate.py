@@ -19,6 +19,7 @@ officer with capacity for 1% of the day's parcels would open.
 from __future__ import annotations
 
 import itertools
+import logging
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ from parcelrisk.config import BUDGETS, ModelConfig
 from parcelrisk.labels import inverse_propensity, labels_and_weights
 from parcelrisk.model import features_of
 from parcelrisk.policy import Policy
+
+logger = logging.getLogger(__name__)
 
 
 def expected_calibration_error(y, p, weight=None, bins: int = 20) -> float:
@@ -353,12 +356,16 @@ def evaluate(
             warnings.filterwarnings("ignore", _EMPTY_FEATURES)
             scores["logistic regression"] = (lr.predict_proba(scored.features)[:, 1], True)
         if train is not None:
-            plain = plain_lightgbm(
-                train.loc[train_features.index], y, weight, seed=seed,
-                validation_fraction=validation_fraction,
-                early_stopping_rounds=early_stopping_rounds,
-            )  # fmt: skip
-            scores[PLAIN] = (plain.predict_proba(test)[:, 1], True)
+            try:
+                plain = plain_lightgbm(
+                    train.loc[train_features.index], y, weight, seed=seed,
+                    validation_fraction=validation_fraction,
+                    early_stopping_rounds=early_stopping_rounds,
+                )  # fmt: skip
+            except ValueError as err:  # too few labels to early-stop and calibrate it
+                logger.warning("no plain LightGBM baseline in this evaluation: %s", err)
+            else:
+                scores[PLAIN] = (plain.predict_proba(test)[:, 1], True)
     if _given(test, "gt_violation_prob"):
         scores["bayes optimal"] = (test["gt_violation_prob"].to_numpy(dtype=float), True)
     table = compare(test, scores, seed=seed, budgets=budgets)

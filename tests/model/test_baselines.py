@@ -90,3 +90,17 @@ def test_rare_values_are_missing_and_many_values_are_a_number_not_a_category(spl
     assert "broker" in out and f"{CATEGORY_PREFIX}broker" not in out  # a number
     assert f"{CATEGORY_PREFIX}office" in out and "office" not in out  # a category
     assert out[f"{CATEGORY_PREFIX}rare"].isna().all()  # seen under 20 times: missing
+
+
+def test_too_few_labels_for_the_plain_lightgbm_leave_it_out_with_a_warning(fitted, split, caplog):
+    first = np.flatnonzero(fitted.weight > 0)[:60]  # 60 labelled: under the 98 it needs
+    rows = np.arange(first[-1] + 1)
+    assert len(np.unique(fitted.y[first])) == 2  # both classes: logistic regression fits
+    with caplog.at_level("WARNING", logger="parcelrisk.evaluate"):
+        evaluation = evaluate(
+            fitted.pipeline, split.test, train_features=fitted.features.iloc[rows],
+            y=fitted.y[rows], weight=fitted.weight[rows], train=split.train,
+        )  # fmt: skip
+    assert PLAIN not in evaluation.scores and "logistic regression" in evaluation.scores
+    assert "no plain LightGBM baseline in this evaluation: too few labelled parcels" in caplog.text
+    assert evaluation.versus_plain("inspected") is None
