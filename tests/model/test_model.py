@@ -70,10 +70,13 @@ def test_labels_are_outcomes_known_at_the_end_of_training(fitted, split):
     np.testing.assert_array_equal(fitted.weight > 0, known)
     found = train["violation_found"].fillna(False).to_numpy(dtype=bool)
     np.testing.assert_array_equal(fitted.y, (found & known).astype(int))
-    assert fitted.weight[known].mean() == pytest.approx(1.0)
-    # inverse propensity, clipped at 100, rescaled to mean 1
+    # the default (calibration) weighting: the booster weighs every labelled parcel the same
+    np.testing.assert_array_equal(fitted.weight, known.astype(float))
+    # ipw: inverse propensity, clipped at 100, rescaled to mean 1
+    _, w = labels_and_weights(train, train["declared_at"].max(), weighting="ipw")
     ipw = np.minimum(1 / train["inspection_propensity"].to_numpy(dtype=float)[known], 100.0)
-    np.testing.assert_allclose(fitted.weight[known], ipw / ipw.mean())
+    np.testing.assert_allclose(w[known], ipw / ipw.mean())
+    assert not w[~known].any()
     _, w = labels_and_weights(train, train["declared_at"].max(), weighting="none")
     np.testing.assert_array_equal(w, known.astype(float))
     with pytest.raises(ValueError, match="weighting 'uniform' is not one of"):
