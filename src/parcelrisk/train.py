@@ -15,7 +15,7 @@ and a champion/challenger decision.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,8 @@ class FittedModel:
     y: np.ndarray
     weight: np.ndarray
     skipped: dict[str, list[str]] = field(default_factory=dict)
+    #: the calibration's own weights, where they differ from ``weight`` (else None)
+    calibration_weight: np.ndarray | None = None
 
 
 def fit_model(
@@ -101,7 +103,7 @@ def fit_model(
     model.named_steps["classifier"].fit(
         features, y, sample_weight=w, calibration_weight=calibration
     )
-    return FittedModel(model, features, y, w, skipped(declarations, features))
+    return FittedModel(model, features, y, w, skipped(declarations, features), calibration)
 
 
 @dataclass(frozen=True)
@@ -174,8 +176,6 @@ def train(
     version = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
     exported, window = fitted, (split.train["declared_at"].min(), split.cutoff)
     if config.refit:  # the deployed model learns from the newest labels too
-        # the evaluated model's matrix is done with: only its size is recorded
-        fitted = replace(fitted, features=fitted.features.iloc[:, :0])
         window = (frame["declared_at"].min(), frame["declared_at"].max())
         progress(f"refitting on all {len(frame):,} parcels to {window[1]:%Y-%m-%d} for export")
         exported = _fit(frame, config, weighting, **extra)

@@ -341,7 +341,8 @@ class _Fits:
             self.fitted[config.history_smoothing] = cached
             return cached.pipeline
         classifier = clone(cached.pipeline[-1]).set_params(lgbm_params=dict(config.lgbm))
-        classifier.fit(cached.features, cached.y, sample_weight=cached.weight)
+        classifier.fit(cached.features, cached.y, sample_weight=cached.weight,
+                       calibration_weight=cached.calibration_weight)  # fmt: skip
         return Pipeline([*cached.pipeline.steps[:-1], ("classifier", classifier)])
 
 

@@ -212,3 +212,19 @@ def test_folds_are_consecutive_windows_and_a_trial_scores_their_mean(table, tmp_
         for earlier, latest in windows
     ]  # fmt: skip
     assert trial.objective == pytest.approx(np.mean(each)) and len(set(each)) == 3
+
+
+def test_a_cached_refit_keeps_the_calibration_weights_of_a_table_with_propensities(split):
+    """Generated data gives propensities: the default weighting calibrates on 1 / propensity,
+    and a trial refitting the cached classifier must calibrate the same way."""
+    config = load_config(CONFIG)
+    assert config.weighting == "calibration"
+    fits = _Fits(split.train, None)
+    fits.pipeline(config)
+    other = replace(config, lgbm={**config.lgbm, "num_leaves": 7})
+    cached = fits.pipeline(other)
+    direct = fit_model(split.train, **fit_settings(other)).pipeline
+    assert cached[-1].calibration_ == direct[-1].calibration_
+    np.testing.assert_array_equal(
+        cached.predict_proba(split.test)[:, 1], direct.predict_proba(split.test)[:, 1]
+    )
