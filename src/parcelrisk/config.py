@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from parcelrisk.contract.history_keys import parse_history
+from parcelrisk.model import check_lgbm_params
 
 DEFAULT_CONFIG = Path("configs/model.yaml")
 
@@ -79,4 +80,7 @@ def load_config(path: str | Path | None = None) -> ModelConfig:
         raw["budgets"] = tuple(float(b) for b in raw["budgets"])
     if "history" in raw:
         raw["history"] = parse_history(raw["history"], str(path))
+    if not isinstance(raw.get("lgbm", {}), dict):
+        raise ValueError(f"{path}: lgbm must map LightGBM parameters to values")
+    check_lgbm_params(raw.get("lgbm") or {}, f"{path}: lgbm")
     return ModelConfig(**raw)

@@ -42,6 +42,39 @@ DEFAULT_LGBM_PARAMS: dict[str, Any] = {
 }
 
 
+#: LightGBM parameters the classifier sets itself (``random_state``, ``n_jobs``, quiet).
+_SET_BY_CLASSIFIER = frozenset({"random_state", "n_jobs", "verbose", "verbosity"})
+
+
+def check_lgbm_params(params: dict[str, Any], where: str = "lgbm") -> None:
+    """Refuse keys LightGBM does not know (a typo such as ``num_leafs`` would be ignored
+    silently by LightGBM) and those the classifier sets itself, naming a close known one.
+
+    Known: the parameters of ``lightgbm.LGBMClassifier`` and every LightGBM parameter and
+    alias of the installed version.
+    """
+    import difflib
+    import inspect
+
+    from lightgbm.basic import _ConfigAliases
+
+    aliases = _ConfigAliases._get_all_param_aliases()
+    names = set(inspect.signature(lgb.LGBMClassifier.__init__).parameters) - {"self", "kwargs"}
+    names |= set(aliases)  # the canonical names, which a hint suggests
+    known = names.union(*aliases.values())
+    problems = []
+    for key in params:
+        if key in _SET_BY_CLASSIFIER:
+            own = "; set random_state at the top of the config" if key == "random_state" else ""
+            problems.append(f"{key!r} is set by parcelrisk itself, not under lgbm{own}")
+        elif key not in known:
+            close = difflib.get_close_matches(str(key), sorted(names), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(f"{key!r} is not a LightGBM parameter{hint}")
+    if problems:
+        raise ValueError(f"{where}: " + "; ".join(problems))
+
+
 class RiskClassifier(ClassifierMixin, BaseEstimator):
     """LightGBM early-stopped on the latest labelled rows, refit on all of them, calibrated.
 
@@ -170,6 +203,7 @@ class RiskClassifier(ClassifierMixin, BaseEstimator):
     def _check_params(self) -> None:
         if self.lgbm_params is not None and not isinstance(self.lgbm_params, dict):
             raise TypeError(f"lgbm_params must be a dict or None, got {self.lgbm_params!r}")
+        check_lgbm_params(self.lgbm_params or {}, "lgbm_params")
         check_scalar(self.validation_fraction, "validation_fraction", Real, min_val=0,
                      max_val=1, include_boundaries="neither")  # fmt: skip
         check_scalar(self.early_stopping_rounds, "early_stopping_rounds", Integral, min_val=1)
