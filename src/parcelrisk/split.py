@@ -30,6 +30,14 @@ def split_by_time(frame: pd.DataFrame, test_days: float) -> TimeSplit:
     return TimeSplit(frame[before], frame[~before], cutoff)
 
 
+def training_split(
+    frame: pd.DataFrame, test_days: float, cutoff: pd.Timestamp | None = None
+) -> TimeSplit:
+    """The split every training run uses: at ``cutoff`` when given, else the last
+    ``test_days`` days are the test window."""
+    return split_by_time(frame, test_days) if cutoff is None else split_at(frame, cutoff)
+
+
 def split_at(frame: pd.DataFrame, cutoff: pd.Timestamp) -> TimeSplit:
     """Split into parcels declared before ``cutoff`` (training) and from it on (test)."""
     before = (frame["declared_at"] < cutoff).to_numpy()

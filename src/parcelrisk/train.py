@@ -14,8 +14,9 @@ and a champion/challenger decision.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from parcelrisk.labels import calibration_weights, labels_and_weights
 from parcelrisk.model import features_of, make_model
 from parcelrisk.policy import Policy
 from parcelrisk.report import write_report
-from parcelrisk.split import TimeSplit, split_at, split_by_time
+from parcelrisk.split import TimeSplit, training_split
 from parcelrisk.tracking import REGISTERED_MODEL, NotComparable, example_input, log_run
 
 
@@ -158,14 +159,11 @@ def train(
     if any(made.values()):
         progress("invalid values read as missing (on_invalid: missing): "
                  + ", ".join(f"{role} {n:,}" for role, n in made.items()))  # fmt: skip
-    split = split_by_time(frame, config.test_days) if cutoff is None else split_at(frame, cutoff)
-    weighting = config.weighting if _has_propensities(split.train) else "none"
+    split = training_split(frame, config.test_days, cutoff)
+    settings = fit_settings(config, split.train, mapping)
+    weighting = settings["weighting"]
     progress(f"fitting on {len(split.train):,} parcels declared before {split.cutoff:%Y-%m-%d}")
-    extra = {} if mapping is None else {"extra_categorical": mapping.extra_categorical,
-                                        "extra_numeric": mapping.extra_numeric}  # fmt: skip
-    # the table's own declaration of the entities to keep history for, else the config's
-    extra["history"] = (mapping and mapping.history) or config.history
-    fitted = _fit(split.train, config, weighting, **extra)
+    fitted = fit_model(split.train, **settings)
     progress(f"evaluating on {len(split.test):,} parcels from {split.cutoff:%Y-%m-%d}")
     evaluation = evaluate(
         fitted.pipeline, split.test, train_features=fitted.features, y=fitted.y,
@@ -178,7 +176,7 @@ def train(
     if config.refit:  # the deployed model learns from the newest labels too
         window = (frame["declared_at"].min(), frame["declared_at"].max())
         progress(f"refitting on all {len(frame):,} parcels to {window[1]:%Y-%m-%d} for export")
-        exported = _fit(frame, config, weighting, **extra)
+        exported = fit_model(frame, **settings)
     metadata = _metadata(version, split, fitted, exported, window, evaluation, config, weighting)
     metadata["made_missing"] = made
     out = Path(out) if out else Path(models_dir) / f"parcelrisk-{version}"
@@ -238,20 +236,23 @@ def _metadata(
     }
 
 
-def _fit(train: pd.DataFrame, config: ModelConfig, weighting: str, **extra) -> FittedModel:
-    """:func:`fit_model` with the settings of ``config`` (and ``weighting``)."""
-    return fit_model(
-        train,
-        lgbm_params=config.lgbm,
-        value_threshold=config.value_threshold,
-        weighting=weighting,
-        max_weight=config.max_weight,
-        validation_fraction=config.validation_fraction,
-        early_stopping_rounds=config.early_stopping_rounds,
-        random_state=config.random_state,
-        history_smoothing=config.history_smoothing,
-        **extra,
-    )
+def fit_settings(
+    config: ModelConfig, train: pd.DataFrame, mapping: ColumnMapping | None = None
+) -> dict[str, Any]:
+    """The keyword arguments of :func:`fit_model` for ``config`` on a table: every setting
+    fit_model takes by its name (``lgbm`` as ``lgbm_params``); ``weighting: none`` when the
+    training declarations ``train`` give no propensities; the mapping's extra columns, and
+    its own history keys over the config's."""
+    accepted = inspect.signature(fit_model).parameters
+    settings = {f.name: getattr(config, f.name) for f in fields(config) if f.name in accepted}
+    settings["lgbm_params"] = dict(config.lgbm or {})
+    if not _has_propensities(train):
+        settings["weighting"] = "none"
+    if mapping is not None:
+        settings["extra_categorical"] = mapping.extra_categorical
+        settings["extra_numeric"] = mapping.extra_numeric
+        settings["history"] = mapping.history or config.history
+    return settings
 
 
 def _spec(mapping: ColumnMapping | None) -> dict[str, Any] | None:

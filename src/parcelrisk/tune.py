@@ -23,10 +23,9 @@ win (docs/tuning.md).
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +41,9 @@ from parcelrisk.contract import ColumnMapping
 from parcelrisk.evaluate import evaluate_scores, promotion_view
 from parcelrisk.model import DEFAULT_LGBM_PARAMS, RiskClassifier
 from parcelrisk.policy import Policy
-from parcelrisk.split import split_at, split_by_time, time_holdout
+from parcelrisk.split import time_holdout, training_split
 from parcelrisk.tracking import configure
-from parcelrisk.train import FittedModel, fit_model
+from parcelrisk.train import FittedModel, fit_model, fit_settings
 
 #: The metric of the promotion view the study maximises (see the module docstring).
 OBJECTIVE = "pr_auc"
@@ -160,7 +159,7 @@ def tune(
             f"got trials={trials}, folds={folds}, minutes={minutes}, "
             f"shap_budget_ms={shap_budget_ms}"
         )
-    split = split_by_time(frame, config.test_days) if cutoff is None else split_at(frame, cutoff)
+    split = training_split(frame, config.test_days, cutoff)
     period = split.train  # the test window goes no further than this line
     windows = validation_windows(period, config.validation_fraction, folds)
     fits = [_Fits(earlier, mapping) for earlier, _ in windows]
@@ -305,14 +304,6 @@ def write_config(result: TuneResult, path: str | Path, *, data: str) -> Path:
     return path
 
 
-def fit_settings(config: ModelConfig) -> dict[str, Any]:
-    """The keyword arguments of :func:`parcelrisk.train.fit_model` that ``config`` sets:
-    every setting fit_model takes by its name, and ``lgbm`` as ``lgbm_params``."""
-    accepted = inspect.signature(fit_model).parameters
-    settings = {f.name: getattr(config, f.name) for f in fields(config) if f.name in accepted}
-    return {**settings, "lgbm_params": dict(config.lgbm)}
-
-
 class _Fits:
     """Fits on the earlier rows, one feature pipeline per history smoothing.
 
@@ -322,22 +313,14 @@ class _Fits:
     """
 
     def __init__(self, earlier: pd.DataFrame, mapping: ColumnMapping | None) -> None:
-        # as train does: a table without propensities is fitted unweighted
-        self.ipw = bool(earlier["inspection_propensity"].notna().any())
-        self.extra = {} if mapping is None else {
-            "extra_categorical": mapping.extra_categorical,
-            "extra_numeric": mapping.extra_numeric,
-        }  # fmt: skip
-        if mapping is not None and mapping.history is not None:
-            self.extra["history"] = mapping.history  # as train does: the table's own keys
-        self.earlier = earlier
+        self.earlier, self.mapping = earlier, mapping
         self.fitted: dict[float, FittedModel] = {}
 
     def pipeline(self, config: ModelConfig) -> Pipeline:
         cached = self.fitted.get(config.history_smoothing)
         if cached is None:
-            settings = fit_settings(config if self.ipw else replace(config, weighting="none"))
-            cached = fit_model(self.earlier, **{**settings, **self.extra})
+            settings = fit_settings(config, self.earlier, self.mapping)  # as train fits
+            cached = fit_model(self.earlier, **settings)
             self.fitted[config.history_smoothing] = cached
             return cached.pipeline
         classifier = clone(cached.pipeline[-1]).set_params(lgbm_params=dict(config.lgbm))

@@ -23,10 +23,9 @@ from parcelrisk.cli import app
 from parcelrisk.config import load_config
 from parcelrisk.contract import load_mapping, read_table
 from parcelrisk.split import cutoff_for
-from parcelrisk.train import fit_model, train
+from parcelrisk.train import fit_model, fit_settings, train
 from parcelrisk.tune import (
     _Fits,
-    fit_settings,
     tune,
     validation_figures,
     validation_window,
@@ -175,10 +174,9 @@ def test_a_refit_on_the_cached_features_is_the_model_fit_model_gives(table):
     fits.pipeline(table.config)  # fits and caches the feature pipeline
     other = replace(table.config, lgbm={**table.config.lgbm, "num_leaves": 7})
     cached = fits.pipeline(other)
-    # the example gives no propensities: fitted unweighted, as train does
-    direct = fit_model(earlier, **fit_settings(replace(other, weighting="none")),
-                       extra_categorical=table.mapping.extra_categorical,
-                       extra_numeric=table.mapping.extra_numeric).pipeline  # fmt: skip
+    settings = fit_settings(other, earlier, table.mapping)
+    assert settings["weighting"] == "none"  # the example gives no propensities, as in train
+    direct = fit_model(earlier, **settings).pipeline
     np.testing.assert_array_equal(
         cached.predict_proba(validation)[:, 1], direct.predict_proba(validation)[:, 1]
     )
@@ -223,7 +221,7 @@ def test_a_cached_refit_keeps_the_calibration_weights_of_a_table_with_propensiti
     fits.pipeline(config)
     other = replace(config, lgbm={**config.lgbm, "num_leaves": 7})
     cached = fits.pipeline(other)
-    direct = fit_model(split.train, **fit_settings(other)).pipeline
+    direct = fit_model(split.train, **fit_settings(other, split.train)).pipeline
     assert cached[-1].calibration_ == direct[-1].calibration_
     np.testing.assert_array_equal(
         cached.predict_proba(split.test)[:, 1], direct.predict_proba(split.test)[:, 1]
