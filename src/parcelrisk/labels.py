@@ -62,16 +62,16 @@ def labels_and_weights(
 
 
 def calibration_weights(
-    frame: pd.DataFrame, known_at: pd.Timestamp, weighting: str
+    frame: pd.DataFrame, labelled: np.ndarray, weighting: str
 ) -> np.ndarray | None:
     """The weights the calibration uses when they differ from the booster's: under
-    ``weighting="calibration"`` the unclipped 1 / propensity of the parcels labelled by
-    ``known_at`` (0 elsewhere, averaging 1 over the labelled); None otherwise."""
+    ``weighting="calibration"`` the unclipped 1 / propensity of the ``labelled`` parcels
+    (a mask: those with a sample weight; 0 elsewhere, averaging 1 over them); None
+    otherwise."""
     if weighting != "calibration":
         return None
-    _, ones = labels_and_weights(frame, known_at, "none")
-    w = np.where(ones > 0, inverse_propensity(frame), 0.0)
-    labelled = ones > 0
+    labelled = np.asarray(labelled, dtype=bool)
+    w = np.where(labelled, inverse_propensity(frame), 0.0)
     if labelled.any():
         w[labelled] /= w[labelled].mean()
     return w

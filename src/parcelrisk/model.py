@@ -8,6 +8,7 @@ exactly the matrix explanations are computed on) and ``classifier``
 
 from __future__ import annotations
 
+import functools
 from numbers import Integral, Real
 from typing import Any
 
@@ -46,6 +47,21 @@ DEFAULT_LGBM_PARAMS: dict[str, Any] = {
 _SET_BY_CLASSIFIER = frozenset({"random_state", "n_jobs", "verbose", "verbosity"})
 
 
+@functools.cache
+def _lgbm_names() -> tuple[frozenset[str], frozenset[str]]:
+    """LightGBM's canonical parameter names (a hint suggests those) and every name it
+    takes: ``LGBMClassifier``'s parameters and every parameter and alias of the installed
+    LightGBM (read once, from its C API)."""
+    import inspect
+
+    from lightgbm.basic import _ConfigAliases
+
+    aliases = _ConfigAliases._get_all_param_aliases()
+    names = set(inspect.signature(lgb.LGBMClassifier.__init__).parameters) - {"self", "kwargs"}
+    names |= set(aliases)
+    return frozenset(names), frozenset(names.union(*aliases.values()))
+
+
 def check_lgbm_params(params: dict[str, Any], where: str = "lgbm") -> None:
     """Refuse keys LightGBM does not know (a typo such as ``num_leafs`` would be ignored
     silently by LightGBM) and those the classifier sets itself, naming a close known one.
@@ -54,14 +70,8 @@ def check_lgbm_params(params: dict[str, Any], where: str = "lgbm") -> None:
     alias of the installed version.
     """
     import difflib
-    import inspect
 
-    from lightgbm.basic import _ConfigAliases
-
-    aliases = _ConfigAliases._get_all_param_aliases()
-    names = set(inspect.signature(lgb.LGBMClassifier.__init__).parameters) - {"self", "kwargs"}
-    names |= set(aliases)  # the canonical names, which a hint suggests
-    known = names.union(*aliases.values())
+    names, known = _lgbm_names()
     problems = []
     for key in params:
         if key in _SET_BY_CLASSIFIER:

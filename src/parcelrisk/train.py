@@ -84,9 +84,8 @@ def fit_model(
     train = train.sort_values("declared_at", kind="stable")
     # the generator's hidden truth never enters the model, not even as a passenger column
     declarations = train.drop(columns=[c for c in train.columns if is_ground_truth(c)])
-    known_at = train["declared_at"].max()
-    y, w = labels_and_weights(declarations, known_at, weighting, max_weight)
-    calibration = calibration_weights(declarations, known_at, weighting)
+    y, w = labels_and_weights(declarations, train["declared_at"].max(), weighting, max_weight)
+    calibration = calibration_weights(declarations, w > 0, weighting)
     model = make_model(
         lgbm_params=lgbm_params,
         value_threshold=value_threshold,

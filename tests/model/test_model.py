@@ -509,10 +509,10 @@ def test_calibration_weighting_boosts_unweighted_and_calibrates_on_unclipped_ipw
 
     train = split.train.sort_values("declared_at", kind="stable")
     known = train["declared_at"].max()
-    cw = calibration_weights(train, known, "calibration")
     _, ones = labels_and_weights(train, known, "none")
     labelled = ones > 0
-    assert calibration_weights(train, known, "ipw") is None
+    cw = calibration_weights(train, labelled, "calibration")
+    assert calibration_weights(train, labelled, "ipw") is None
     assert np.array_equal(cw > 0, labelled) and cw[labelled].mean() == pytest.approx(1.0)
     ipw = inverse_propensity(train)[labelled]
     assert ipw.max() > 100  # the clip of the ipw weighting does not apply

@@ -103,7 +103,7 @@ def apply_mapping(
     made: dict[str, int] = {}
     if mapping.on_invalid_missing:
         problems, refused, made = _invalid_as_missing(frame, mapping, problems, refused)
-        if made and any(made.values()):
+        if any(made.values()):
             canonical, contract_problems = check(
                 frame, require_outcomes=outcomes, fields=mapping.fields()
             )
