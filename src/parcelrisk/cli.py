@@ -247,12 +247,13 @@ def tune(
 
 
 def _print_tuning(result) -> None:
-    """The defaults (trial 0) against the winner, on the validation window."""
+    """The defaults (trial 0) against the winner, on the validation windows."""
     from parcelrisk.tune import OBJECTIVE
 
     w = result.window
-    table = Table(title=f"validation window {w['validation_start']} .. {w['validation_end']} "
-                  f"({w['validation_rows']:,} parcels); {len(result.trials)} trials, "
+    table = Table(title=f"{w['folds']} validation window(s) {w['validation_start']} .. "
+                  f"{w['validation_end']} ({w['validation_rows']:,} parcels; figures: their "
+                  f"means); {len(result.trials)} trials, "
                   f"{sum(t.feasible for t in result.trials)} within the SHAP budget")  # fmt: skip
     for col in ("", "trial", OBJECTIVE, "roc_auc", "SHAP ms/parcel"):
         table.add_column(col)
