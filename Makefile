@@ -26,10 +26,11 @@ demo: install ## Generate 1M parcels, train (evaluate, then refit on every parce
 	$(RUN)/parcelrisk train --data $(DATA)
 	$(RUN)/parcelrisk score $(DATA) --last-day --out data/scores-last-day.parquet
 
-serve: install ## Serve the newest model in models/ on 127.0.0.1:3000 (run `make demo` first)
+serve: install ## Serve the champion (else the newest model) on 127.0.0.1:3000 (run `make demo` first)
 	$(RUN)/bentoml serve parcelrisk.serving.service:ParcelRisk --host 127.0.0.1 --port 3000
 
 notebooks: install ## Run both notebooks on their default data into notebooks/work (about 4 minutes)
+	mkdir -p notebooks/work  # papermill writes its output notebook there, and makes no folder
 	cd notebooks && ../$(RUN)/papermill 01_retrain.ipynb work/01_retrain.ipynb -p work_dir work
 	cd notebooks && ../$(RUN)/papermill 02_explain_for_auditors.ipynb work/02_explain_for_auditors.ipynb -p work_dir work
 
