@@ -80,6 +80,10 @@ def generate(
 
 
 _MAPPING_HELP = "Column mapping (YAML) of a table in your own columns: docs/byo-data.md."
+_MODEL_HELP = (
+    "Exported model directory (default: the registry's champion if a registry exists, "
+    "else the newest model in models/)."
+)
 _POLICY_HELP = (
     "Scoring policy: lanes and reasons (default: $PARCELRISK_POLICY or configs/policy.yaml)."
 )
@@ -168,6 +172,19 @@ def _training_input(data, config, mapping, test_from, test_fraction):
         zone = columns.timezone if columns else "UTC"
         cutoff = cutoff_for(frame, test_from=test_from, test_fraction=test_fraction, timezone=zone)
     return settings, columns, frame, cutoff
+
+
+def _load_model(directory: Path | None):
+    """The model a command was given, else the default one (said on stderr)."""
+    from parcelrisk.artifact import load_model
+
+    if directory is None:
+        from parcelrisk.tracking import default_model
+
+        directory, which = default_model()
+        console.print(f"model: {which}", highlight=False)
+    with console.status(f"Loading the model in {directory}..."):
+        return load_model(directory)
 
 
 def _print_made_missing(frame, mapping) -> None:
@@ -270,9 +287,7 @@ def _print_tuning(result) -> None:
 @app.command()
 def evaluate(
     data: Annotated[Path, typer.Option(help="Declarations with outcomes (.parquet or .csv).")],
-    model: Annotated[
-        Path | None, typer.Option(help="Exported model directory (default: newest in models/).")
-    ] = None,
+    model: Annotated[Path | None, typer.Option(help=_MODEL_HELP)] = None,
     config: Annotated[
         Path | None, typer.Option(help="Model settings (default: configs/model.yaml).")
     ] = None,
@@ -294,7 +309,6 @@ def evaluate(
     The test window starts at the model's training cut-off; the report goes to
     reports-dir/<version>-evaluate/.
     """
-    from parcelrisk.artifact import latest_model, load_model
     from parcelrisk.config import load_config
     from parcelrisk.contract import load_mapping, made_missing, read_table
     from parcelrisk.evaluate import evaluate_exported
@@ -302,7 +316,7 @@ def evaluate(
 
     with _user_errors():
         settings = load_config(config)
-        loaded = load_model(model or latest_model(Path("models")))
+        loaded = _load_model(model)
         columns = load_mapping(mapping) if mapping else loaded.mapping
         with console.status(f"Reading {data}..."):
             frame = read_table(data, columns, outcomes=True)
@@ -324,9 +338,7 @@ def evaluate(
 def score(
     data: Annotated[Path, typer.Argument(help="Declarations to score (.parquet or .csv).")],
     out: Annotated[Path, typer.Option(help="Output file (.parquet or .csv).")],
-    model: Annotated[
-        Path | None, typer.Option(help="Exported model directory (default: newest in models/).")
-    ] = None,
+    model: Annotated[Path | None, typer.Option(help=_MODEL_HELP)] = None,
     top: Annotated[int, typer.Option(help="Print this many riskiest parcels.")] = 10,
     last_day: Annotated[bool, typer.Option(help="Score only the last day in the file.")] = False,
     mapping: Annotated[
@@ -338,7 +350,6 @@ def score(
     policy: Annotated[Path | None, typer.Option(help=_POLICY_HELP)] = None,
 ) -> None:
     """Score a file of declarations: probability and lane per parcel (and reasons)."""
-    from parcelrisk.artifact import latest_model, load_model
     from parcelrisk.contract import check_suffix, load_mapping, read_table
     from parcelrisk.policy import load_policy
     from parcelrisk.predict import decisions_frame
@@ -347,7 +358,7 @@ def score(
     with _user_errors():
         check_suffix(out)
         rules = load_policy(policy)
-        loaded = load_model(model or latest_model(Path("models")))
+        loaded = _load_model(model)
         columns = load_mapping(mapping) if mapping else loaded.mapping
         with console.status(f"Reading {data}..."):
             frame = read_table(data, columns, outcomes=False)

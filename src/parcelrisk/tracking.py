@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from parcelrisk.artifact import load_model
+from parcelrisk.artifact import latest_model, load_model
 from parcelrisk.contract import DECLARATION_COLUMNS
 from parcelrisk.policy import load_policy
 from parcelrisk.predict import decide_frame
@@ -163,15 +163,49 @@ def _promote(client, name: str, version: str, promotion_score):
 
 
 def alias_version(alias: str = CHAMPION, name: str = REGISTERED_MODEL) -> str | None:
-    """The registered version of ``name`` that holds ``alias``; None if none does."""
-    configure()
+    """The registered version of ``name`` that holds ``alias``; None if none does. Reads
+    the store of :func:`tracking_uri` and writes nothing to it."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
     try:
-        return str(MlflowClient().get_model_version_by_alias(name, alias).version)
+        client = MlflowClient(tracking_uri=tracking_uri(), registry_uri=tracking_uri())
+        return str(client.get_model_version_by_alias(name, alias).version)
     except MlflowException:
         return None
+
+
+def registry_exists() -> bool:
+    """Whether a registry is configured: ``MLFLOW_TRACKING_URI`` is set, or the embedded
+    store's file exists (checked without creating it)."""
+    return bool(os.environ.get("MLFLOW_TRACKING_URI")) or (Path.cwd() / "mlflow.db").is_file()
+
+
+def default_model(
+    models_dir: str | Path = "models", name: str = REGISTERED_MODEL
+) -> tuple[Path, str]:
+    """The model directory every command and the service use when none is named, and a
+    sentence saying which it is and why.
+
+    In order: ``PARCELRISK_MODEL_URI`` (a registry URI such as
+    ``models:/parcelrisk@champion``); ``PARCELRISK_MODEL_DIR`` (an exported directory); the
+    ``champion`` of ``name`` when a registry exists (:func:`registry_exists`) and holds
+    one; else the newest exported model under ``models_dir``. A champion that cannot be
+    fetched is an error, never a silent fall-back to another model.
+    """
+    if uri := os.environ.get("PARCELRISK_MODEL_URI"):
+        return registered_model_dir(uri), f"{uri} (PARCELRISK_MODEL_URI)"
+    if directory := os.environ.get("PARCELRISK_MODEL_DIR"):
+        return Path(directory), f"{directory} (PARCELRISK_MODEL_DIR)"
+    why = f"no registry at {tracking_uri()}"
+    if registry_exists():
+        version = alias_version(CHAMPION, name)
+        if version is not None:
+            uri = f"models:/{name}@{CHAMPION}"
+            return registered_model_dir(uri), f"{uri} (v{version}, registry {tracking_uri()})"
+        why = f"no {CHAMPION} of {name!r} in the registry at {tracking_uri()}"
+    newest = latest_model(Path(models_dir))
+    return newest, f"{newest}, the newest exported model ({why})"
 
 
 def registered_model_dir(uri: str) -> Path:

@@ -196,3 +196,45 @@ def test_a_champion_this_installation_cannot_score_is_kept_with_the_reason(track
     assert alias == CHALLENGER
     assert reason.startswith("champion v1 kept: this installation could not score it")
     assert "skipped_entities_" in reason
+
+
+def test_the_default_model_is_the_champion_not_the_newest_directory(tracked, client, monkeypatch):
+    from parcelrisk.tracking import default_model
+
+    for name in ("PARCELRISK_MODEL_URI", "PARCELRISK_MODEL_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    models = tracked.home / "models"
+    assert max(models.glob("parcelrisk-*")) == tracked.second.model_dir  # the challenger
+    directory, which = default_model(models)
+    assert load_model(directory).version == load_model(tracked.first.model_dir).version
+    assert which.startswith(f"models:/{REGISTERED_MODEL}@{CHAMPION} (v1, registry sqlite:///")
+
+    # a name with no champion in the registry: the newest exported model, and why
+    directory, which = default_model(models, name="elsewhere")
+    assert directory == tracked.second.model_dir
+    assert "no champion of 'elsewhere' in the registry" in which
+
+    monkeypatch.setenv("PARCELRISK_MODEL_URI", f"models:/{REGISTERED_MODEL}@{CHALLENGER}")
+    directory, which = default_model(models)
+    assert load_model(directory).version == load_model(tracked.second.model_dir).version
+    monkeypatch.setenv("PARCELRISK_MODEL_DIR", "ignored/while/a/uri/is/set")
+    assert default_model(models)[0] == directory
+    monkeypatch.delenv("PARCELRISK_MODEL_URI")
+    assert default_model(models) == (
+        Path("ignored/while/a/uri/is/set"),
+        "ignored/while/a/uri/is/set (PARCELRISK_MODEL_DIR)",
+    )
+
+
+def test_without_a_registry_the_default_model_is_the_newest_and_no_store_is_made(
+    tracked, tmp_path, monkeypatch
+):
+    from parcelrisk.tracking import default_model
+
+    for name in ("PARCELRISK_MODEL_URI", "PARCELRISK_MODEL_DIR", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    directory, which = default_model(tracked.home / "models")
+    assert directory == tracked.second.model_dir
+    assert which.endswith(f"(no registry at sqlite:///{tmp_path}/mlflow.db)")
+    assert not (tmp_path / "mlflow.db").exists()

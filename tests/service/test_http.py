@@ -261,3 +261,9 @@ def test_recorded_outcomes_come_back_as_training_labels(served):
     assert bool(row["inspected"]) and not bool(row["violation_found"])
     assert row["inspection_propensity"] == 0.003 and row["inspection_reason"] == "random"
     assert row["description"] == parcels[1]["description"]
+
+
+def test_the_service_says_at_start_which_model_it_serves_and_why(served):
+    _base, _parcels, _audit, root = served
+    log = (root / "serve.log").read_text()
+    assert f"serving model test-1: {root / 'model'} (PARCELRISK_MODEL_DIR)" in log

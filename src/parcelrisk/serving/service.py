@@ -2,10 +2,11 @@
 
 Configuration comes from the environment, read when the service starts:
 
-- ``PARCELRISK_MODEL_URI``: MLflow registry URI such as ``models:/parcelrisk@champion``
+- ``PARCELRISK_MODEL_URI``: MLflow registry URI such as ``models:/parcelrisk@challenger``
   (the store is ``MLFLOW_TRACKING_URI`` or the embedded one in the working directory);
-- ``PARCELRISK_MODEL_DIR``: exported model directory, used when no URI is set
-  (default: newest under ``models/``);
+- ``PARCELRISK_MODEL_DIR``: exported model directory, used when no URI is set;
+  with neither, the registry's ``champion`` if a registry exists, else the newest model
+  under ``models/`` (:func:`parcelrisk.tracking.default_model`, said in the log at start);
 - ``PARCELRISK_AUDIT_URL``: SQLAlchemy URL of the audit store (default
   ``sqlite:///audit.db`` in the working directory);
 - ``PARCELRISK_POLICY``: the scoring policy file (lanes, reasons; default
@@ -27,7 +28,6 @@ import hmac
 import logging
 import os
 import uuid
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -38,7 +38,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.exc import SQLAlchemyError
 
-from parcelrisk.artifact import latest_model, load_model
+from parcelrisk.artifact import load_model
 from parcelrisk.audit import AuditStore
 from parcelrisk.contract import (
     INSPECTION_REASONS,
@@ -49,7 +49,7 @@ from parcelrisk.contract import (
 )
 from parcelrisk.policy import load_policy
 from parcelrisk.predict import decide, decide_and_log, log_decisions, score
-from parcelrisk.tracking import registered_model_dir
+from parcelrisk.tracking import default_model
 
 API_KEY_HEADER = "x-api-key"
 #: Requests of up to this many parcels are decided on the event loop (see ``score``).
@@ -122,11 +122,9 @@ class ParcelRisk:
     """Scores parcel declarations: probability, lane, reasons; logs every decision."""
 
     def __init__(self) -> None:
-        if uri := os.environ.get("PARCELRISK_MODEL_URI"):  # e.g. models:/parcelrisk@champion
-            model_dir = registered_model_dir(uri)
-        else:
-            model_dir = os.environ.get("PARCELRISK_MODEL_DIR") or latest_model(Path("models"))
+        model_dir, which = default_model()
         self.model = load_model(model_dir)
+        log.warning("serving model %s: %s", self.model.version, which)
         self.policy = load_policy()
         self.audit = AuditStore(os.environ.get("PARCELRISK_AUDIT_URL", "sqlite:///audit.db"))
         self.api_key = os.environ.get("PARCELRISK_API_KEY") or None
