@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from parcelrisk.artifact import latest_model, load_model
-from parcelrisk.contract import DECLARATION_COLUMNS
+from parcelrisk.contract import FIELDS, Kind, to_records
 from parcelrisk.policy import load_policy
 from parcelrisk.predict import decide_frame
 
@@ -70,13 +70,27 @@ def _pyfunc_class():
 
 
 def example_input(frame: pd.DataFrame, n: int = 3) -> pd.DataFrame:
-    """A few declarations as JSON-like columns (text, numbers, ISO timestamps)."""
-    cols = [c for c in DECLARATION_COLUMNS if c in frame]
-    sample = frame[cols].head(n).copy()
-    sample["declared_at"] = sample["declared_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return sample.astype(
-        {c: object for c in sample.columns if str(sample[c].dtype) in ("string", "str")}
-    ).astype({"quantity": "int64"})
+    """A few declarations as a client sends them (:func:`parcelrisk.contract.to_records`)."""
+    return pd.DataFrame(to_records(frame.head(n)))
+
+
+def _signature(input_example: pd.DataFrame, output: pd.DataFrame):
+    """The logged model's signature: the example's columns and types, except that a
+    timestamp may come as ISO 8601 text (JSON) or as a timestamp with a timezone (a frame of
+    :func:`parcelrisk.contract.read_declarations`), which MLflow's datetime type refuses."""
+    from mlflow.models import infer_signature
+    from mlflow.models.signature import ModelSignature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
+    with warnings.catch_warnings():  # integer-column hint: quantity is never missing
+        warnings.simplefilter("ignore", UserWarning)
+        inferred = infer_signature(input_example, output)
+    timestamps = {f.name for f in FIELDS if f.kind is Kind.TIMESTAMP}
+    columns = [
+        ColSpec(AnyType(), c.name, required=c.required) if c.name in timestamps else c
+        for c in inferred.inputs.inputs
+    ]
+    return ModelSignature(inputs=Schema(columns), outputs=inferred.outputs)
 
 
 def log_run(
@@ -100,7 +114,6 @@ def log_run(
     model is logged without a signature. Returns run id, version, alias and the reason.
     """
     mlflow = configure()
-    from mlflow.models import infer_signature
     from mlflow.tracking import MlflowClient
 
     with mlflow.start_run() as run:
@@ -112,11 +125,7 @@ def log_run(
         output = pd.DataFrame(
             {"parcel_id": ["x"], "probability": [0.1], "lane": ["release"]}
         )  # fmt: skip
-        signature = None
-        if input_example is not None:
-            with warnings.catch_warnings():  # integer-column hint: quantity is never missing
-                warnings.simplefilter("ignore", UserWarning)
-                signature = infer_signature(input_example, output)
+        signature = None if input_example is None else _signature(input_example, output)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=_pyfunc_class()(),

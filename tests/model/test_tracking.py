@@ -19,7 +19,12 @@ from mlflow.tracking import MlflowClient
 
 from parcelrisk.artifact import load_model, read_metadata
 from parcelrisk.config import ModelConfig
-from parcelrisk.contract import DECLARATION_COLUMNS, validate
+from parcelrisk.contract import (
+    DECLARATION_COLUMNS,
+    read_declarations,
+    validate,
+    write_declarations,
+)
 from parcelrisk.policy import Policy
 from parcelrisk.predict import decide_frame
 from parcelrisk.tracking import CHALLENGER, CHAMPION, REGISTERED_MODEL, example_input, tracking_uri
@@ -123,6 +128,11 @@ def test_champion_scores_like_the_exported_directory(tracked, client, split):
     # the JSON-like example input scores like the canonical declarations it came from
     direct = exported.pipeline.predict_proba(split.test.head(300))[:, 1]
     np.testing.assert_array_equal(got["probability"], direct)
+    # a frame as read_declarations gives it (timestamps with a timezone, outcome and
+    # ground-truth columns) scores the same
+    path = write_declarations(split.test.head(300), tracked.home / "later.parquet")
+    from_file = champion.predict(read_declarations(path))
+    np.testing.assert_array_equal(from_file["probability"], got["probability"])
     # the challenger was trained on the same data with the same settings: same scores
     challenger = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}@{CHALLENGER}")
     np.testing.assert_array_equal(challenger.predict(inputs)["probability"], got["probability"])

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from parcelrisk.contract import ContractError, read_declarations, validate, write_declarations
+from parcelrisk.contract import (
+    DECLARATION_COLUMNS,
+    ContractError,
+    read_declarations,
+    to_records,
+    validate,
+    validate_records,
+    write_declarations,
+)
 
 FORMATS = ["parquet", "csv"]
 
@@ -43,6 +53,23 @@ def tricky_frame(valid_frame: pd.DataFrame) -> pd.DataFrame:
 def test_round_trip_is_exact(tmp_path, tricky_frame, fmt):
     path = write_declarations(tricky_frame, tmp_path / f"declarations.{fmt}")
     pd.testing.assert_frame_equal(read_declarations(path), validate(tricky_frame))
+
+
+def test_records_of_a_frame_are_json_and_read_back_as_the_same_declarations(tricky_frame):
+    frame = tricky_frame  # with outcome and ground-truth columns, which records leave out
+    assert {"violation_found", "gt_mechanisms"} <= set(frame)
+    records = to_records(frame)
+    assert len(records) == len(frame)
+    assert all(list(r) == [c for c in DECLARATION_COLUMNS if c in frame] for r in records)
+    sent = json.loads(json.dumps(records, allow_nan=False))  # what a client sends
+    assert sent[0]["declared_at"] == "2025-03-01T08:15:00.123456789Z"
+    expected = validate(frame)[list(records[0])]
+    pd.testing.assert_frame_equal(validate_records(sent)[list(records[0])], expected)
+
+
+def test_records_of_a_frame_that_breaks_the_contract_are_refused(valid_frame):
+    with pytest.raises(ContractError, match="declared_value_usd"):
+        to_records(valid_frame.assign(declared_value_usd=-1.0))
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

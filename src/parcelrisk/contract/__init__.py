@@ -23,7 +23,13 @@ read one at a time, in the order data flows:
 
 from parcelrisk.contract.checks import CANONICAL_DTYPES
 from parcelrisk.contract.edge import canonical_frame, canonical_records, read_table
-from parcelrisk.contract.files import SUFFIXES, check_suffix, read_declarations, write_declarations
+from parcelrisk.contract.files import (
+    SUFFIXES,
+    check_suffix,
+    read_declarations,
+    to_records,
+    write_declarations,
+)
 from parcelrisk.contract.frames import check, validate
 from parcelrisk.contract.mapping_apply import (
     apply_mapping,
@@ -102,6 +108,7 @@ __all__ = [
     "read_mapped",
     "read_table",
     "records_frame",
+    "to_records",
     "validate",
     "validate_records",
     "write_declarations",

@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import errno
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from parcelrisk.contract.frames import check, validate
 from parcelrisk.contract.parse import parse_booleans, parse_numbers
-from parcelrisk.contract.problems import ContractError, ContractProblem
-from parcelrisk.contract.schema import FIELDS, Field, Kind
+from parcelrisk.contract.problems import ContractError, ContractProblem, json_safe
+from parcelrisk.contract.schema import DECLARATION_COLUMNS, FIELDS, Field, Kind
 
-__all__ = ["SUFFIXES", "read_declarations", "write_declarations"]
+__all__ = ["SUFFIXES", "read_declarations", "to_records", "write_declarations"]
 
 #: File suffixes understood by :func:`read_declarations` and :func:`write_declarations`.
 SUFFIXES = (".parquet", ".csv")
@@ -101,6 +102,24 @@ def write_declarations(frame: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
+def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Declarations as JSON-ready records, as ``/score`` and ``predict.decide`` take them.
+
+    The frame (e.g. from :func:`read_declarations`) is validated; each record holds its
+    parcel's id and declared fields (outcome and ground-truth columns are left out),
+    timestamps as ISO 8601 UTC text as in CSV, missing values as None, numbers as Python
+    numbers, so that ``json.dumps`` takes it and the contract reads back the same values.
+
+    Raises
+    ------
+    ContractError
+        If the frame breaks the contract.
+    """
+    canonical = validate(frame)
+    ready = _csv_ready(canonical[[c for c in DECLARATION_COLUMNS if c in canonical]])
+    return [{k: json_safe(v) for k, v in row.items()} for row in ready.to_dict("records")]
+
+
 def check_suffix(path: str | Path) -> str:
     """Return the declarations file format of ``path`` ('.parquet' or '.csv') or raise.
 
@@ -137,7 +156,7 @@ def _csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of a canonical frame with timestamps as ISO 8601 UTC strings."""
     out = frame.copy()
     for fld in FIELDS:
-        if fld.kind is Kind.TIMESTAMP:
+        if fld.kind is Kind.TIMESTAMP and fld.name in out:
             out[fld.name] = _iso_utc(out[fld.name])
     return out
 
