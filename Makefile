@@ -8,6 +8,9 @@ UV_VERSION := 0.13.9
 VENV := .venv
 RUN := $(VENV)/bin
 DATA := data/parcels.parquet
+# the demo's size: `make demo ROWS=40000 DAYS=24` runs it small
+ROWS ?= 1000000
+DAYS ?= 60
 
 .PHONY: help install demo serve notebooks lab strip test lint format bench clean
 
@@ -22,7 +25,7 @@ $(VENV)/.installed: pyproject.toml uv.lock
 install: $(VENV)/.installed ## Install the locked dependencies into .venv
 
 demo: install ## Generate 1M parcels, train (evaluate, then refit on every parcel), score the last day
-	$(RUN)/parcelrisk generate --rows 1000000 --days 60 --seed 0 --out $(DATA)
+	$(RUN)/parcelrisk generate --rows $(ROWS) --days $(DAYS) --seed 0 --out $(DATA)
 	$(RUN)/parcelrisk train --data $(DATA)
 	$(RUN)/parcelrisk score $(DATA) --last-day --out data/scores-last-day.parquet
 
