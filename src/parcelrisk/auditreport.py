@@ -22,7 +22,13 @@ from parcelrisk import __version__
 from parcelrisk.artifact import LoadedModel, find_model, load_model
 from parcelrisk.audit import AuditStore, input_hash
 from parcelrisk.contract import FIELDS_BY_NAME, records_frame
-from parcelrisk.explain import INPUT_GROUPS, Explanation, evidence
+from parcelrisk.explain import (
+    INPUT_GROUPS,
+    Explanation,
+    evidence,
+    points_words,
+    probability_points,
+)
 from parcelrisk.explain_plots import LANE_COLOURS, waterfall_figure
 from parcelrisk.htmlpage import escape, image, page, table
 from parcelrisk.policy import Policy
@@ -148,6 +154,7 @@ def recompute(store: AuditStore, models_dir: str | Path, decisions: pd.DataFrame
         margin=np.concatenate([e.margin[w] for e, w in es])[order],
         features=_stack([e.features[w] for e, w in es], order),
         calibration_slope=es[0][0].calibration_slope,
+        calibration_intercept=es[0][0].calibration_intercept,
     )
     probability = np.concatenate([s.probability[w] for _, s, w in parts])[order]
     computed = [r for _, s, w in parts for r, keep in zip(s.reasons, w, strict=True) if keep]
@@ -200,7 +207,7 @@ def parcel_report(store: AuditStore, models_dir: str | Path, parcel_id: str) -> 
         f"<p class='lead'>This parcel was {escape(LANE_MEANING[d['lane']].format(**lanes))}.</p>",
         _facts_cells(d, done, lanes),
         "<h2>Why: the main reasons</h2>",
-        _reasons_html(d["reasons"] is not None, done.reasons[0]),
+        _reasons_html(d["reasons"] is not None, done.reasons[0], done.explanation),
         "<h2>How the score adds up</h2>",
         image(figure, "waterfall of contributions by input group"),
         f"<p class='caption'>{_WATERFALL_CAPTION}</p>",
@@ -247,37 +254,52 @@ def _facts_cells(d: pd.Series, done: Recomputed, lanes: dict[str, float]) -> str
     return _cells(["", ""], rows, header=False)
 
 
-def _reasons_html(logged: bool, why: list[dict]) -> str:
+#: What the numbers of a reason mean, for the parcel report.
+POINTS_NOTE = (
+    "Points are percentage points of the probability: the parcel's probability minus the "
+    "probability it would have without that input group's contribution (through the same "
+    "calibration). Points of several groups do not add up to the probability; the "
+    "contributions in log-odds (in brackets) add up to the score exactly, as the waterfall "
+    "below shows."
+)
+
+
+def _reasons_html(logged: bool, why: list[dict], explanation: Explanation) -> str:
     note = (
         "The reasons returned with the decision, strongest first."
         if logged
         else "No reasons were returned at the time (they are returned for the inspect and "
         "review lanes); these are computed now from the logged input and model, the same way."
     )
-    items = [
-        f"<li><span class='{r['direction']}'>{r['direction']} the risk "
-        f"({r['contribution']:+.2f})</span> <b>{escape(r['group'])}</b>: "
-        f"{escape(r['text'])}<br><small>{escape(GROUP_MEANING.get(r['group'], ''))}</small></li>"
-        for r in why
-    ]
-    units = (
-        " The number in brackets is how much the input group moved the parcel's score "
-        "(log-odds; the waterfall below shows how they add up)."
-    )
-    return f"<p>{note}{units}</p><ol class='reasons'>{''.join(items)}</ol>"
+    items = []
+    for r in why:
+        text = r["text"]
+        if "points" not in r:  # logged before reasons carried their points: computed now
+            points = probability_points(explanation.margin[0], r["contribution"],
+                                        explanation.calibration)  # fmt: skip
+            text = f"{points_words(float(points))} (computed now): {text}"
+        arrow = "&#9650;" if r["direction"] == "raises" else "&#9660;"
+        items.append(
+            f"<li><span class='{r['direction']}'>{arrow}</span> <b>{escape(r['group'])}</b>: "
+            f"{escape(text)} <small>(log-odds {r['contribution']:+.2f})</small><br>"
+            f"<small>{escape(GROUP_MEANING.get(r['group'], ''))}</small></li>"
+        )
+    return f"<p>{note} {POINTS_NOTE}</p><ol class='reasons'>{''.join(items)}</ol>"
 
 
 def _groups_cells(contributions: pd.Series, done: Recomputed) -> str:
     features, parcel = done.explanation.features.iloc[0], done.declarations.iloc[0]
     order = contributions.abs().sort_values(ascending=False).index
+    points = probability_points(done.explanation.margin[0], contributions[order].to_numpy(),
+                                done.explanation.calibration)  # fmt: skip
     rows = [
-        (group, f"{contributions[group]:+.3f}",
-         "raises" if contributions[group] > 0 else "lowers" if contributions[group] < 0 else "none",
+        (group, points_words(float(moved)) if c else "none", f"{c:+.3f}",
+         "raises" if c > 0 else "lowers" if c < 0 else "none",
          evidence(group, features, parcel), GROUP_MEANING.get(group, ""))
-        for group in order
+        for group, c, moved in zip(order, contributions[order], points, strict=True)
     ]  # fmt: skip
-    return _cells(["input group", "contribution", "effect", "what the data shows",
-                   "what the group covers"], rows)  # fmt: skip
+    return _cells(["input group", "probability points", "contribution (log-odds)", "effect",
+                   "what the data shows", "what the group covers"], rows)  # fmt: skip
 
 
 def _input_cells(record: dict) -> str:
@@ -445,6 +467,7 @@ def _page(title: str, body: list[str]) -> str:
     footer = (
         f"Written {made} by parcelrisk {__version__} from the audit log. Probabilities are "
         "the model's calibrated probability that an inspection would find a violation. "
-        "Contributions are exact TreeSHAP values in log-odds before calibration."
+        "Contributions are exact TreeSHAP values in log-odds before calibration; points are "
+        "what a contribution moved the probability, in percentage points."
     )
     return page(title, body, footer)

@@ -28,7 +28,7 @@ from parcelrisk.auditreport import (
     recompute,
 )
 from parcelrisk.cli import app
-from parcelrisk.explain import INPUT_GROUPS, feature_group, reasons
+from parcelrisk.explain import INPUT_GROUPS, feature_group, points_words, reasons
 from parcelrisk.explain_plots import (
     dependence_figure,
     group_beeswarm_figure,
@@ -39,8 +39,8 @@ from parcelrisk.explain_plots import (
     waterfall_figure,
 )
 from parcelrisk.policy import Policy
-from parcelrisk.predict import decide_and_log
-from parcelrisk.replay import reasons_on_demand
+from parcelrisk.predict import decide, decide_and_log, log_decisions
+from parcelrisk.replay import reasons_on_demand, replay
 from parcelrisk.tracking import example_input
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -152,7 +152,51 @@ def test_released_parcel_report_computes_reasons_like_replay(audit):
     assert "No reasons were returned at the time" in text
     for r in reasons_on_demand(audit.store, audit.models, pid):
         assert html.escape(r["text"]) in text
-        assert f"({r['contribution']:+.2f})" in text
+        assert f"(log-odds {r['contribution']:+.2f})" in text
+    assert "Points are percentage points of the probability" in text
+
+
+def _old_format(results: list[dict]) -> list[dict]:
+    """Decisions as logged before reasons carried probability points (text: evidence only)."""
+    return [
+        {**r, "reasons": None if r["reasons"] is None else [
+            {"group": x["group"], "contribution": x["contribution"],
+             "direction": x["direction"], "text": x["text"].split(" risk: ", 1)[1]}
+            for x in r["reasons"]
+        ]}
+        for r in results
+    ]  # fmt: skip
+
+
+def test_reasons_logged_without_points_replay_and_are_reported_with_points(audit, tmp_path):
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+    records = list(audit.decisions["input"].iloc[:40])
+    old = _old_format(decide(audit.model, records, POLICY))
+    log_decisions(store, audit.model, POLICY, records, old)
+    assert replay(store, audit.models).differences == []
+    # compared on the fields they have: a contribution logged otherwise is a difference
+    flagged = next(i for i, r in enumerate(old) if r["reasons"])
+    old[flagged]["reasons"][0]["contribution"] += 1e-9
+    log_decisions(store, audit.model, POLICY, records, old)
+    [difference] = replay(store, audit.models).differences
+    assert difference["parcel_id"] == old[flagged]["parcel_id"] and "reasons" in difference
+    # the parcel report computes the points the old log lacks, with the same function
+    pid = old[flagged]["parcel_id"]
+    text = parcel_report(store, audit.models, pid)
+    fresh = decide(audit.model, records, POLICY)[flagged]["reasons"]
+    for r, now in zip(old[flagged]["reasons"], fresh, strict=True):
+        assert html.escape(f"{points_words(now['points'])} (computed now): {r['text']}") in text
+
+
+def test_new_reasons_are_compared_on_every_field(audit, tmp_path):
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+    records = list(audit.decisions["input"].iloc[:40])
+    results = decide(audit.model, records, POLICY)
+    flagged = next(i for i, r in enumerate(results) if r["reasons"])
+    results[flagged]["reasons"][0]["text"] += " (edited)"
+    log_decisions(store, audit.model, POLICY, records, results)
+    [difference] = replay(store, audit.models).differences
+    assert difference["parcel_id"] == results[flagged]["parcel_id"]
 
 
 def test_report_escapes_the_logged_input(audit, tmp_path):
