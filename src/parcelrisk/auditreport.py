@@ -327,7 +327,9 @@ def batch_report(
     """HTML summary of the decisions logged on one UTC day (default: the newest day).
 
     Lanes, the distribution of probabilities, the most frequent reasons (as returned)
-    and a breakdown by model version, with the riskiest parcels of the day.
+    and a breakdown by model version, with the riskiest parcels of the day. A parcel
+    decided more than once counts once among the parcels, by its latest decision of the
+    day; decisions are counted apart.
 
     Raises
     ------
@@ -352,26 +354,46 @@ def batch_report(
         "UTC.</p>",
         "<h2>Lanes</h2>",
         _lanes_cells(decisions, lanes),
-        image(_probability_figure(decisions, lanes), "distribution of probabilities by lane"),
+        image(
+            _probability_figure(latest_per_parcel(decisions), lanes),
+            "distribution of probabilities by lane",
+        ),
+        f"<p class='caption'>{_HISTOGRAM_CAPTION}</p>",
         "<h2>By model version</h2>",
         _versions_cells(decisions),
         "<h2>Most frequent reasons</h2>",
         _reason_counts_html(decisions),
         "<h2>Riskiest parcels of the day</h2>",
-        "<p>For the full explanation of one parcel: <code>parcelrisk report PARCEL_ID</code>.</p>",
+        "<p>Each parcel once, by its latest decision of the day. For the full explanation of "
+        "one parcel: <code>parcelrisk report PARCEL_ID</code>.</p>",
         _riskiest_cells(decisions),
     ]
     return _page(f"parcelrisk: decisions of {day}", body)
 
 
+def latest_per_parcel(decisions: pd.DataFrame) -> pd.DataFrame:
+    """Each parcel's latest decision among ``decisions`` (oldest first, as logged)."""
+    return decisions.drop_duplicates("parcel_id", keep="last").reset_index(drop=True)
+
+
+_HISTOGRAM_CAPTION = (
+    "Each parcel counts once, by its latest decision of the day; the number over a bar is "
+    "how many parcels it holds."
+)
+
+
 def _lanes_cells(decisions: pd.DataFrame, lanes: dict[str, float]) -> str:
     counts = decisions["lane"].value_counts()
+    latest = latest_per_parcel(decisions)
+    parcels = latest["lane"].value_counts()
     rows = [
-        (lane, f"{counts.get(lane, 0):,}", f"{counts.get(lane, 0) / len(decisions):.1%}",
-         LANE_MEANING[lane].format(**lanes))
+        (lane, f"{parcels.get(lane, 0):,}", f"{parcels.get(lane, 0) / len(latest):.1%}",
+         f"{counts.get(lane, 0):,}", LANE_MEANING[lane].format(**lanes))
         for lane in LANES
     ]  # fmt: skip
-    return _cells(["lane", "parcels", "share", "what it means"], rows)
+    head = ["lane", "parcels (latest decision)", "share of parcels", "decisions",
+            "what it means"]  # fmt: skip
+    return _cells(head, rows)
 
 
 def _as_date(day: str | date) -> date:
@@ -398,12 +420,16 @@ def _probability_figure(decisions: pd.DataFrame, lanes: dict[str, float]) -> Fig
     for lane in reversed(LANES):
         p = decisions.loc[decisions["lane"] == lane, "probability"]
         if len(p):
-            ax.hist(p, bins=bins, color=LANE_COLOURS[lane], label=f"{lane} ({len(p):,})")
+            _, _, bars = ax.hist(p, bins=bins, color=LANE_COLOURS[lane],
+                                 label=f"{lane} ({len(p):,})")  # fmt: skip
+            # counts written over the bars: a bin of 1 or 2 is read, not guessed
+            ax.bar_label(bars, labels=[f"{b.get_height():.0f}" if b.get_height() else ""
+                                       for b in bars], fontsize=7, padding=1)  # fmt: skip
     for lane, threshold in lanes.items():
         ax.axvline(threshold, color=LANE_COLOURS[lane], ls="--", lw=1,
                    label=f"{lane} threshold {threshold:.0%}")  # fmt: skip
-    ax.set_yscale("log")
-    ax.set(xlabel="probability of a violation", ylabel="parcels (log scale)",
+    ax.margins(y=0.12)  # room for the count over the highest bar
+    ax.set(xlabel="probability of a violation", ylabel="parcels",
            title="distribution of probabilities, by lane", xlim=(0, 1))  # fmt: skip
     ax.legend(title="lane")
     fig.tight_layout()
@@ -414,9 +440,12 @@ def _versions_cells(decisions: pd.DataFrame) -> str:
     rows = []
     for version, part in decisions.groupby("model_version", sort=True):
         counts = part["lane"].value_counts()
-        rows.append((version, f"{len(part):,}", *(f"{counts.get(lane, 0):,}" for lane in LANES),
+        rows.append((version, f"{len(part):,}", f"{part['parcel_id'].nunique():,}",
+                     *(f"{counts.get(lane, 0):,}" for lane in LANES),
                      f"{part['probability'].mean():.2%}"))  # fmt: skip
-    return _cells(["model version", "decisions", *LANES, "mean probability"], rows)
+    head = ["model version", "decisions", "parcels", *(f"{lane} decisions" for lane in LANES),
+            "mean probability"]  # fmt: skip
+    return _cells(head, rows)
 
 
 def _reason_counts_html(decisions: pd.DataFrame) -> str:
@@ -444,13 +473,17 @@ def _reason_counts_html(decisions: pd.DataFrame) -> str:
 
 
 def _riskiest_cells(decisions: pd.DataFrame, top: int = 20) -> str:
+    """The ``top`` parcels by the probability of their latest decision, each once."""
+    times = decisions["parcel_id"].value_counts()
     rows = []
-    for d in decisions.nlargest(top, "probability").itertuples():
+    for d in latest_per_parcel(decisions).nlargest(top, "probability").itertuples():
         first = d.reasons[0] if d.reasons else None
-        reason = f"{first['text']} ({first['group']})" if first else "(no reasons returned)"
+        reason = f"{first['group']}: {first['text']}" if first else "(no reasons returned)"
         rows.append((d.parcel_id, f"{d.logged_at:%H:%M:%S}", f"{d.probability:.1%}", d.lane,
-                     d.model_version, reason))  # fmt: skip
-    return _cells(["parcel", "logged (UTC)", "probability", "lane", "model", "main reason"], rows)
+                     d.model_version, f"{times[d.parcel_id]:,}", reason))  # fmt: skip
+    head = ["parcel", "latest decision (UTC)", "probability", "lane", "model",
+            "decisions of the day", "main reason"]  # fmt: skip
+    return _cells(head, rows)
 
 
 def _cells(head: list[str], rows: list[tuple], header: bool = True) -> str:

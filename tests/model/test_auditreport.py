@@ -254,6 +254,60 @@ def test_batch_report_summarises_lanes_reasons_and_versions(audit):
     assert same_day[: same_day.index("<footer>")] == text[: text.index("<footer>")]
 
 
+@pytest.fixture(scope="module")
+def repeated(audit, tmp_path_factory):
+    """30 parcels in 50 decisions: the 10 riskiest of them decided three times."""
+    store = AuditStore(f"sqlite:///{tmp_path_factory.mktemp('repeated') / 'audit.db'}")
+    decisions = audit.decisions.iloc[:200]
+    top = decisions.nlargest(10, "probability").index
+    records = list(decisions.loc[top.union(decisions.index.difference(top)[:20]), "input"])
+    riskiest = list(decisions.loc[top, "input"])
+    log_requests(store, audit.model, records, 30)
+    log_requests(store, audit.model, riskiest, 1)
+    log_requests(store, audit.model, riskiest, 10)
+    return SimpleNamespace(store=store, logged=logged_decisions(store),
+                           text=batch_report(store, None, audit.models))  # fmt: skip
+
+
+def test_day_report_counts_parcels_once_and_decisions_apart(repeated):
+    logged, text = repeated.logged, repeated.text
+    assert len(logged) == 50 and logged["parcel_id"].nunique() == 30
+    assert "50 decisions on 30 parcels in 12 requests" in text
+    latest = logged.drop_duplicates("parcel_id", keep="last")["lane"].value_counts()
+    every = logged["lane"].value_counts()
+    assert latest.sum() == 30
+    for lane in ("inspect", "review", "release"):
+        parcels, decisions = latest.get(lane, 0), every.get(lane, 0)
+        assert (f"<td class='lane {lane}'>{lane}</td><td>{parcels:,}</td>"
+                f"<td>{parcels / 30:.1%}</td><td>{decisions:,}</td>") in text  # fmt: skip
+    assert "<th>parcels (latest decision)</th>" in text and "<th>decisions</th>" in text
+    assert "<td>test-1</td><td>50</td><td>30</td>" in text
+
+
+def test_riskiest_parcels_are_listed_once_with_their_decisions(repeated):
+    logged, text = repeated.logged, repeated.text
+    riskiest = text[text.index("Riskiest parcels of the day") :]
+    times = logged["parcel_id"].value_counts()
+    assert (times == 3).sum() == 10
+    listed = re.findall(r"<tr><td>([^<]+)</td><td>\d\d:\d\d:\d\d</td>", riskiest)
+    assert len(listed) == len(set(listed)) == 20
+    for pid in times[times == 3].index:  # the repeated ones are the riskiest
+        assert riskiest.count(f"<td>{pid}</td>") == 1
+        assert re.search(f"<td>{pid}</td>(<td[^>]*>[^<]*</td>){{4}}<td>3</td>", riskiest)
+
+
+def test_day_histogram_shows_every_parcel_on_a_linear_scale_with_counts(repeated, audit):
+    from parcelrisk.auditreport import _probability_figure, latest_per_parcel
+
+    latest = latest_per_parcel(repeated.logged)
+    ax = _probability_figure(latest, LANES).axes[0]
+    assert ax.get_yscale() == "linear" and ax.get_ylabel() == "parcels"
+    counts = [int(t.get_text()) for t in ax.texts if t.get_text()]
+    assert sum(counts) == 30 and min(counts) == 1  # a bin of one parcel is labelled
+    heights = [p.get_height() for p in ax.patches if p.get_height() > 0]
+    assert sorted(heights) == sorted(counts)
+
+
 def test_batch_report_refuses_an_empty_day_and_a_bad_date(audit, tmp_path):
     with pytest.raises(ValueError, match=r"no decisions logged on 2020-01-01 \(UTC\) in .*"
                                          r"decisions span \d{4}-\d\d-\d\d to"):  # fmt: skip
