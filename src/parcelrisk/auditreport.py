@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from parcelrisk import __version__
 from parcelrisk.artifact import LoadedModel, find_model, load_model
@@ -429,6 +430,7 @@ def _probability_figure(decisions: pd.DataFrame, lanes: dict[str, float]) -> Fig
         ax.axvline(threshold, color=LANE_COLOURS[lane], ls="--", lw=1,
                    label=f"{lane} threshold {threshold:.0%}")  # fmt: skip
     ax.margins(y=0.12)  # room for the count over the highest bar
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # parcels are whole
     ax.set(xlabel="probability of a violation", ylabel="parcels",
            title="distribution of probabilities, by lane", xlim=(0, 1))  # fmt: skip
     ax.legend(title="lane")
