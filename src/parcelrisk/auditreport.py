@@ -17,12 +17,19 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from parcelrisk import __version__
 from parcelrisk.artifact import LoadedModel, find_model, load_model
 from parcelrisk.audit import AuditStore, input_hash
 from parcelrisk.contract import FIELDS_BY_NAME, records_frame
-from parcelrisk.explain import INPUT_GROUPS, Explanation, evidence
+from parcelrisk.explain import (
+    INPUT_GROUPS,
+    Explanation,
+    evidence,
+    points_words,
+    probability_points,
+)
 from parcelrisk.explain_plots import LANE_COLOURS, waterfall_figure
 from parcelrisk.htmlpage import escape, image, page, table
 from parcelrisk.policy import Policy
@@ -148,6 +155,7 @@ def recompute(store: AuditStore, models_dir: str | Path, decisions: pd.DataFrame
         margin=np.concatenate([e.margin[w] for e, w in es])[order],
         features=_stack([e.features[w] for e, w in es], order),
         calibration_slope=es[0][0].calibration_slope,
+        calibration_intercept=es[0][0].calibration_intercept,
     )
     probability = np.concatenate([s.probability[w] for _, s, w in parts])[order]
     computed = [r for _, s, w in parts for r, keep in zip(s.reasons, w, strict=True) if keep]
@@ -200,7 +208,7 @@ def parcel_report(store: AuditStore, models_dir: str | Path, parcel_id: str) -> 
         f"<p class='lead'>This parcel was {escape(LANE_MEANING[d['lane']].format(**lanes))}.</p>",
         _facts_cells(d, done, lanes),
         "<h2>Why: the main reasons</h2>",
-        _reasons_html(d["reasons"] is not None, done.reasons[0]),
+        _reasons_html(d["reasons"] is not None, done.reasons[0], done.explanation),
         "<h2>How the score adds up</h2>",
         image(figure, "waterfall of contributions by input group"),
         f"<p class='caption'>{_WATERFALL_CAPTION}</p>",
@@ -247,37 +255,52 @@ def _facts_cells(d: pd.Series, done: Recomputed, lanes: dict[str, float]) -> str
     return _cells(["", ""], rows, header=False)
 
 
-def _reasons_html(logged: bool, why: list[dict]) -> str:
+#: What the numbers of a reason mean, for the parcel report.
+POINTS_NOTE = (
+    "Points are percentage points of the probability: the parcel's probability minus the "
+    "probability it would have without that input group's contribution (through the same "
+    "calibration). Points of several groups do not add up to the probability; the "
+    "contributions in log-odds (in brackets) add up to the score exactly, as the waterfall "
+    "below shows."
+)
+
+
+def _reasons_html(logged: bool, why: list[dict], explanation: Explanation) -> str:
     note = (
         "The reasons returned with the decision, strongest first."
         if logged
         else "No reasons were returned at the time (they are returned for the inspect and "
         "review lanes); these are computed now from the logged input and model, the same way."
     )
-    items = [
-        f"<li><span class='{r['direction']}'>{r['direction']} the risk "
-        f"({r['contribution']:+.2f})</span> <b>{escape(r['group'])}</b>: "
-        f"{escape(r['text'])}<br><small>{escape(GROUP_MEANING.get(r['group'], ''))}</small></li>"
-        for r in why
-    ]
-    units = (
-        " The number in brackets is how much the input group moved the parcel's score "
-        "(log-odds; the waterfall below shows how they add up)."
-    )
-    return f"<p>{note}{units}</p><ol class='reasons'>{''.join(items)}</ol>"
+    items = []
+    for r in why:
+        text = r["text"]
+        if "points" not in r:  # logged before reasons carried their points: computed now
+            points = probability_points(explanation.margin[0], r["contribution"],
+                                        explanation.calibration)  # fmt: skip
+            text = f"{points_words(float(points))} (computed now): {text}"
+        arrow = "&#9650;" if r["direction"] == "raises" else "&#9660;"
+        items.append(
+            f"<li><span class='{r['direction']}'>{arrow}</span> <b>{escape(r['group'])}</b>: "
+            f"{escape(text)} <small>(log-odds {r['contribution']:+.2f})</small><br>"
+            f"<small>{escape(GROUP_MEANING.get(r['group'], ''))}</small></li>"
+        )
+    return f"<p>{note} {POINTS_NOTE}</p><ol class='reasons'>{''.join(items)}</ol>"
 
 
 def _groups_cells(contributions: pd.Series, done: Recomputed) -> str:
     features, parcel = done.explanation.features.iloc[0], done.declarations.iloc[0]
     order = contributions.abs().sort_values(ascending=False).index
+    points = probability_points(done.explanation.margin[0], contributions[order].to_numpy(),
+                                done.explanation.calibration)  # fmt: skip
     rows = [
-        (group, f"{contributions[group]:+.3f}",
-         "raises" if contributions[group] > 0 else "lowers" if contributions[group] < 0 else "none",
+        (group, points_words(float(moved)) if c else "none", f"{c:+.3f}",
+         "raises" if c > 0 else "lowers" if c < 0 else "none",
          evidence(group, features, parcel), GROUP_MEANING.get(group, ""))
-        for group in order
+        for group, c, moved in zip(order, contributions[order], points, strict=True)
     ]  # fmt: skip
-    return _cells(["input group", "contribution", "effect", "what the data shows",
-                   "what the group covers"], rows)  # fmt: skip
+    return _cells(["input group", "probability points", "contribution (log-odds)", "effect",
+                   "what the data shows", "what the group covers"], rows)  # fmt: skip
 
 
 def _input_cells(record: dict) -> str:
@@ -305,7 +328,9 @@ def batch_report(
     """HTML summary of the decisions logged on one UTC day (default: the newest day).
 
     Lanes, the distribution of probabilities, the most frequent reasons (as returned)
-    and a breakdown by model version, with the riskiest parcels of the day.
+    and a breakdown by model version, with the riskiest parcels of the day. A parcel
+    decided more than once counts once among the parcels, by its latest decision of the
+    day; decisions are counted apart.
 
     Raises
     ------
@@ -330,26 +355,46 @@ def batch_report(
         "UTC.</p>",
         "<h2>Lanes</h2>",
         _lanes_cells(decisions, lanes),
-        image(_probability_figure(decisions, lanes), "distribution of probabilities by lane"),
+        image(
+            _probability_figure(latest_per_parcel(decisions), lanes),
+            "distribution of probabilities by lane",
+        ),
+        f"<p class='caption'>{_HISTOGRAM_CAPTION}</p>",
         "<h2>By model version</h2>",
         _versions_cells(decisions),
         "<h2>Most frequent reasons</h2>",
         _reason_counts_html(decisions),
         "<h2>Riskiest parcels of the day</h2>",
-        "<p>For the full explanation of one parcel: <code>parcelrisk report PARCEL_ID</code>.</p>",
+        "<p>Each parcel once, by its latest decision of the day. For the full explanation of "
+        "one parcel: <code>parcelrisk report PARCEL_ID</code>.</p>",
         _riskiest_cells(decisions),
     ]
     return _page(f"parcelrisk: decisions of {day}", body)
 
 
+def latest_per_parcel(decisions: pd.DataFrame) -> pd.DataFrame:
+    """Each parcel's latest decision among ``decisions`` (oldest first, as logged)."""
+    return decisions.drop_duplicates("parcel_id", keep="last").reset_index(drop=True)
+
+
+_HISTOGRAM_CAPTION = (
+    "Each parcel counts once, by its latest decision of the day; the number over a bar is "
+    "how many parcels it holds."
+)
+
+
 def _lanes_cells(decisions: pd.DataFrame, lanes: dict[str, float]) -> str:
     counts = decisions["lane"].value_counts()
+    latest = latest_per_parcel(decisions)
+    parcels = latest["lane"].value_counts()
     rows = [
-        (lane, f"{counts.get(lane, 0):,}", f"{counts.get(lane, 0) / len(decisions):.1%}",
-         LANE_MEANING[lane].format(**lanes))
+        (lane, f"{parcels.get(lane, 0):,}", f"{parcels.get(lane, 0) / len(latest):.1%}",
+         f"{counts.get(lane, 0):,}", LANE_MEANING[lane].format(**lanes))
         for lane in LANES
     ]  # fmt: skip
-    return _cells(["lane", "parcels", "share", "what it means"], rows)
+    head = ["lane", "parcels (latest decision)", "share of parcels", "decisions",
+            "what it means"]  # fmt: skip
+    return _cells(head, rows)
 
 
 def _as_date(day: str | date) -> date:
@@ -376,12 +421,17 @@ def _probability_figure(decisions: pd.DataFrame, lanes: dict[str, float]) -> Fig
     for lane in reversed(LANES):
         p = decisions.loc[decisions["lane"] == lane, "probability"]
         if len(p):
-            ax.hist(p, bins=bins, color=LANE_COLOURS[lane], label=f"{lane} ({len(p):,})")
+            _, _, bars = ax.hist(p, bins=bins, color=LANE_COLOURS[lane],
+                                 label=f"{lane} ({len(p):,})")  # fmt: skip
+            # counts written over the bars: a bin of 1 or 2 is read, not guessed
+            ax.bar_label(bars, labels=[f"{b.get_height():.0f}" if b.get_height() else ""
+                                       for b in bars], fontsize=7, padding=1)  # fmt: skip
     for lane, threshold in lanes.items():
         ax.axvline(threshold, color=LANE_COLOURS[lane], ls="--", lw=1,
                    label=f"{lane} threshold {threshold:.0%}")  # fmt: skip
-    ax.set_yscale("log")
-    ax.set(xlabel="probability of a violation", ylabel="parcels (log scale)",
+    ax.margins(y=0.12)  # room for the count over the highest bar
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # parcels are whole
+    ax.set(xlabel="probability of a violation", ylabel="parcels",
            title="distribution of probabilities, by lane", xlim=(0, 1))  # fmt: skip
     ax.legend(title="lane")
     fig.tight_layout()
@@ -392,9 +442,12 @@ def _versions_cells(decisions: pd.DataFrame) -> str:
     rows = []
     for version, part in decisions.groupby("model_version", sort=True):
         counts = part["lane"].value_counts()
-        rows.append((version, f"{len(part):,}", *(f"{counts.get(lane, 0):,}" for lane in LANES),
+        rows.append((version, f"{len(part):,}", f"{part['parcel_id'].nunique():,}",
+                     *(f"{counts.get(lane, 0):,}" for lane in LANES),
                      f"{part['probability'].mean():.2%}"))  # fmt: skip
-    return _cells(["model version", "decisions", *LANES, "mean probability"], rows)
+    head = ["model version", "decisions", "parcels", *(f"{lane} decisions" for lane in LANES),
+            "mean probability"]  # fmt: skip
+    return _cells(head, rows)
 
 
 def _reason_counts_html(decisions: pd.DataFrame) -> str:
@@ -422,13 +475,17 @@ def _reason_counts_html(decisions: pd.DataFrame) -> str:
 
 
 def _riskiest_cells(decisions: pd.DataFrame, top: int = 20) -> str:
+    """The ``top`` parcels by the probability of their latest decision, each once."""
+    times = decisions["parcel_id"].value_counts()
     rows = []
-    for d in decisions.nlargest(top, "probability").itertuples():
+    for d in latest_per_parcel(decisions).nlargest(top, "probability").itertuples():
         first = d.reasons[0] if d.reasons else None
-        reason = f"{first['text']} ({first['group']})" if first else "(no reasons returned)"
+        reason = f"{first['group']}: {first['text']}" if first else "(no reasons returned)"
         rows.append((d.parcel_id, f"{d.logged_at:%H:%M:%S}", f"{d.probability:.1%}", d.lane,
-                     d.model_version, reason))  # fmt: skip
-    return _cells(["parcel", "logged (UTC)", "probability", "lane", "model", "main reason"], rows)
+                     d.model_version, f"{times[d.parcel_id]:,}", reason))  # fmt: skip
+    head = ["parcel", "latest decision (UTC)", "probability", "lane", "model",
+            "decisions of the day", "main reason"]  # fmt: skip
+    return _cells(head, rows)
 
 
 def _cells(head: list[str], rows: list[tuple], header: bool = True) -> str:
@@ -445,6 +502,7 @@ def _page(title: str, body: list[str]) -> str:
     footer = (
         f"Written {made} by parcelrisk {__version__} from the audit log. Probabilities are "
         "the model's calibrated probability that an inspection would find a violation. "
-        "Contributions are exact TreeSHAP values in log-odds before calibration."
+        "Contributions are exact TreeSHAP values in log-odds before calibration; points are "
+        "what a contribution moved the probability, in percentage points."
     )
     return page(title, body, footer)

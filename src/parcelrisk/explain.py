@@ -7,6 +7,11 @@ log-odds are ``a * margin + b`` (Platt), so a contribution moves the calibrated 
 by ``a`` times its value. Engineered features are summed back into input groups (seller
 history, recipient and address, description wording, declared value, ...) and each
 group's contribution comes with a short reason text and the evidence behind it.
+
+A contribution is also read in probability points (:func:`probability_points`): the
+parcel's calibrated probability minus the probability its margin would give without that
+contribution, times 100. Points of several groups do not add up to the probability (the
+calibration is not linear); contributions add up to the margin exactly.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.extensions import ExtensionDtype
 from pandas.core.dtypes.cast import maybe_box_native
+from scipy.special import expit
 from sklearn.pipeline import Pipeline
 
 from parcelrisk.features.entities import history_records
@@ -47,7 +53,8 @@ class Explanation:
 
     ``by_feature``: parcels x features, margin space; ``base_value``: expected margin;
     ``margin``: the booster's margin; ``features``: the feature matrix explained;
-    ``calibration_slope``: ``a`` of the calibrated log-odds ``a * margin + b``.
+    ``calibration_slope`` and ``calibration_intercept``: ``a`` and ``b`` of the calibrated
+    log-odds ``a * margin + b``.
     """
 
     by_feature: pd.DataFrame
@@ -55,6 +62,12 @@ class Explanation:
     margin: np.ndarray
     features: pd.DataFrame
     calibration_slope: float
+    calibration_intercept: float
+
+    @property
+    def calibration(self) -> tuple[float, float]:
+        """``(a, b)`` of the calibrated log-odds ``a * margin + b``."""
+        return self.calibration_slope, self.calibration_intercept
 
     @property
     def by_group(self) -> pd.DataFrame:
@@ -183,7 +196,43 @@ def explain_features(
         margin=np.asarray(margin),
         features=features,
         calibration_slope=float(classifier.calibration_[0]),
+        calibration_intercept=float(classifier.calibration_[1]),
     )
+
+
+def probability_points(margin, contribution, calibration: tuple[float, float]) -> np.ndarray:
+    """Contributions in probability points: how much each moved the parcel's probability.
+
+    ``100 * (p(margin) - p(margin - contribution))`` with ``p(m) = sigmoid(a * m + b)``, the
+    calibrated probability (``calibration`` is ``(a, b)``): the parcel's probability minus
+    the probability it would have without that contribution, in percentage points. Its
+    sign is the contribution's (``a > 0``). ``margin`` and ``contribution`` broadcast
+    (margins as a column against a parcels x groups array).
+
+    Computed as ``sign(d) * sigmoid(h) * sigmoid(|d| - h) * (1 - exp(-|d|))``, ``d = a * c``,
+    ``h`` the larger of the two calibrated log-odds: the same difference, without
+    cancellation for small contributions or overflow for large ones.
+    """
+    a, b = calibration
+    x = a * np.asarray(margin, float) + b
+    d = a * np.asarray(contribution, float)
+    high, size = np.maximum(x, x - d), np.abs(d)
+    return 100 * np.sign(d) * expit(high) * expit(size - high) * -np.expm1(-size)
+
+
+def points_words(points: float) -> str:
+    """Probability points as a reason shows them: ``"+12.3 points"``, ``"-0.04 points"``."""
+    if abs(points) >= 0.05:
+        return f"{points:+.1f} points"
+    if abs(points) >= 0.005:
+        return f"{points:+.2f} points"
+    return f"{'+' if points > 0 else '-'}less than 0.01 points"
+
+
+def reason_text(points: float, direction: str, evidence: str) -> str:
+    """A reason as auditors read it: ``"+12.3 points: raises risk: <evidence>"``
+    (``direction``: ``"raises"`` or ``"lowers"``, by the sign of the contribution)."""
+    return f"{points_words(points)}: {direction} risk: {evidence}"
 
 
 def reasons(
@@ -193,7 +242,9 @@ def reasons(
     top: int = 3,
     direction: str = "raises",
 ) -> list[list[dict]]:
-    """Top reasons per parcel: input group, signed contribution and a sentence of evidence.
+    """Top reasons per parcel: input group, signed contribution (margin, log-odds), its effect
+    in probability points (:func:`probability_points`), direction and text (see
+    :func:`reason_text`).
 
     ``direction`` is ``"raises"`` (largest positive contributions), ``"lowers"`` (largest
     negative ones) or ``"both"`` (largest in absolute value).
@@ -201,6 +252,7 @@ def reasons(
     if direction not in ("raises", "lowers", "both"):
         raise ValueError(f"direction must be 'raises', 'lowers' or 'both', got {direction!r}")
     names, values = group_sums(explanation.by_feature)
+    points = probability_points(explanation.margin[:, None], values, explanation.calibration)
     key = {"raises": -values, "lowers": values, "both": -np.abs(values)}[direction]
     ranked = np.argsort(key, axis=1, kind="stable")[:, :top]
     features = records(explanation.features)
@@ -208,25 +260,27 @@ def reasons(
     members = _members(tuple(explanation.features.columns.tolist()))
     out = []
     for pos, columns in enumerate(ranked):
-        row = values[pos]
+        row, moved = values[pos], points[pos]
         # a group that moved nothing is no reason (e.g. inputs a mapped table lacks)
         chosen = [
             c
             for c in columns
             if row[c] and (direction == "both" or (row[c] > 0) == (direction == "raises"))
         ]
+        texts = [_evidence(names[c], members, features[pos], parcels[pos]) for c in chosen]
         out.append(
             [
-                {
-                    "group": names[c],
-                    "contribution": float(row[c]),
-                    "direction": "raises" if row[c] > 0 else "lowers",
-                    "text": _evidence(names[c], members, features[pos], parcels[pos]),
-                }
-                for c in chosen
+                _reason(names[c], float(row[c]), float(moved[c]), text)
+                for c, text in zip(chosen, texts, strict=True)
             ]
         )
     return out
+
+
+def _reason(group: str, contribution: float, points: float, evidence: str) -> dict:
+    direction = "raises" if contribution > 0 else "lowers"
+    return {"group": group, "contribution": contribution, "points": points,
+            "direction": direction, "text": reason_text(points, direction, evidence)}  # fmt: skip
 
 
 class _Columns:

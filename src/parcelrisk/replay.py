@@ -26,8 +26,9 @@ def replay(store: AuditStore, models_dir: str | Path, since: datetime | None = N
     scored under) and compare each decision.
 
     Probability and lane must be identical, and so must the reasons wherever reasons
-    were returned. Reasons of parcels that were not explained at the time are computed
-    here the same way the service would have.
+    were returned (reasons logged before they carried probability points are compared on
+    :data:`LEGACY_REASON_FIELDS`). Reasons of parcels that were not explained at the time
+    are computed here the same way the service would have.
     """
     logged = store.decisions(since=since)
     requests: dict[str, list[dict]] = {}
@@ -51,10 +52,25 @@ def _compare(old: dict, new: dict) -> dict:
         diff["probability"] = (old["probability"], new["probability"])
     if old["lane"] != new["lane"]:
         diff["lane"] = (old["lane"], new["lane"])
-    # compare reasons as they travel: through JSON
-    if old["reasons"] is not None and json.loads(json.dumps(new["reasons"])) != old["reasons"]:
+    if old["reasons"] is not None and _reasons_differ(old["reasons"], new["reasons"]):
         diff["reasons"] = (old["reasons"], new["reasons"])
     return diff
+
+
+#: What reasons logged before they carried probability points are compared on: their
+#: text was worded otherwise then, the figures and the groups were not.
+LEGACY_REASON_FIELDS = ("group", "contribution", "direction")
+
+
+def _reasons_differ(logged: list[dict], again: list[dict]) -> bool:
+    """Whether reasons computed again differ from the logged ones, compared as they travel
+    (through JSON), on every field, or on :data:`LEGACY_REASON_FIELDS` for reasons logged
+    without points."""
+    again = json.loads(json.dumps(again))
+    if logged and all("points" not in r for r in logged):
+        fields = LEGACY_REASON_FIELDS
+        logged, again = ([{k: r.get(k) for k in fields} for r in rs] for rs in (logged, again))
+    return again != logged
 
 
 def reasons_on_demand(store: AuditStore, models_dir: str | Path, parcel_id: str) -> list[dict]:

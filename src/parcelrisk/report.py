@@ -1,4 +1,9 @@
-"""Evaluation report: a markdown file with the comparison tables, the targets and plots."""
+"""Evaluation report: a markdown file with the comparison tables, the targets and plots.
+
+``evaluation.md`` reads without the code: what each view is, what a budget is a share of,
+tables of at most six columns, "n/a" with its reason where a figure cannot be computed,
+and whether the model beats logistic regression by more than noise (:data:`NOISE_RULE`).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure  # figures drawn straight to files: no pyplot state
-from sklearn.metrics import precision_recall_curve
+from sklearn.metrics import average_precision_score, precision_recall_curve
 
-from parcelrisk.evaluate import label_views, promotion_view
+from parcelrisk.evaluate import budget_rows, label_views, promotion_view
+
+#: Logistic regression's name among the scorers (:func:`parcelrisk.evaluate.evaluate`).
+LOGISTIC = "logistic regression"
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -88,6 +96,51 @@ def plot_precision_at_budget(table: pd.DataFrame, view: str, path: Path) -> Path
     return _save(precision_at_budget_figure(table, view), path)
 
 
+#: What each evaluation view is, in words: its rows, its labels and why it is reported.
+VIEW_TEXT = {
+    "random": "Rows: the test parcels of the random compliance sample (inspection_reason "
+    "`random`). Labels: whether their inspection found a violation. Why: they were chosen "
+    "at random, not by the targeting rules, so this is the only unbiased sample of the "
+    "violation rate; it is small, so its figures are noisy.",
+    "inspected": "Rows: every inspected (labelled) test parcel. Labels: whether the "
+    "inspection found a violation. Why: the largest labelled set, but most of it was "
+    "selected by the targeting rules, so it over-represents what those rules look for: "
+    "it is what a naive evaluation would report.",
+    "inspected_ipw": "Rows: the same inspected test parcels, each weighted by 1 / its "
+    "inspection propensity. Labels: the inspection outcome. Why: the weights undo the "
+    "targeting, so the figures estimate all parcels, as far as the propensities are right.",
+    "ground_truth": "Rows: every test parcel. Labels: the generator's hidden truth "
+    "(generated data only; the model never sees it). Why: what the model would find if "
+    "every parcel were inspected, detection errors included.",
+}
+
+#: The columns of the ranking table of a view, and their headings.
+RANKING_COLUMNS = {"roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "brier": "Brier score",
+                   "ece": "calibration error (ECE)"}  # fmt: skip
+
+#: Resamples of the paired bootstrap of the noise rule (:func:`pr_auc_difference`).
+BOOTSTRAP_RESAMPLES = 200
+#: The rule that says whether one scorer beats another by more than noise.
+NOISE_RULE = (
+    "parcelrisk beats logistic regression on a view only when the 95% paired bootstrap "
+    f"interval ({BOOTSTRAP_RESAMPLES} resamples of the view's rows) of its PR-AUC minus "
+    "logistic regression's lies above zero"
+)
+
+
+def budget_text(rows: int, budgets: tuple[float, ...]) -> str:
+    """What an inspection budget is, as :mod:`parcelrisk.evaluate` measures it."""
+    shown = ", ".join(f"{b:.0%} = {budget_rows(b, rows):,} parcels" for b in budgets)
+    return (
+        f"An inspection budget is a share of all {rows:,} test-window parcels, inspected "
+        f"highest scores first ({shown}; at least one; equal scores in an order drawn "
+        "from the seed), the same parcels in every view. Each view then counts among the "
+        "selected parcels it has labels for: precision is the violative share of them "
+        "(weighted in the IPW view), recall the share of the view's violations selected, "
+        "and caught the violations selected (a count of parcels)."
+    )
+
+
 def write_markdown(
     table: pd.DataFrame,
     targets: list[tuple[str, str, bool]],
@@ -95,38 +148,149 @@ def write_markdown(
     plots: list[Path],
     path: Path,
     baseline: str | None = None,
+    *,
+    rows: int | None = None,
+    budgets: tuple[float, ...] = (),
+    versus_logistic: Mapping[str, str] | None = None,
 ) -> Path:
-    """The report: run header, target checks, the model against the plain LightGBM (the
-    ``baseline`` sentence), one comparison table per view, plots."""
+    """The report: run header, target checks, the model against logistic regression (the
+    ``versus_logistic`` sentence of each view) and the plain LightGBM (the ``baseline``
+    sentence), what a budget is (``rows``: test-window parcels, ``budgets``: the shares
+    evaluated), then per view a paragraph, a ranking table and a budget table, and the
+    plots."""
     lines = ["# parcelrisk evaluation", ""]
     lines += [f"- **{k}**: {v}" for k, v in header.items()]
     lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
     lines += [f"| {t} | {m} | {'yes' if ok else '**NO**'} |" for t, m, ok in targets]
+    if versus_logistic:
+        lines += ["", "## Against logistic regression", "", f"The rule: {NOISE_RULE}.", ""]
+        lines += [f"- {view.replace('_', ' ')}: {text}" for view, text in versus_logistic.items()]
     if baseline:
         lines += ["", "## Against a plain LightGBM", "", baseline]
+    lines += ["", "## Views and budgets", ""]
+    lines += [
+        "Every scorer is measured in each view the test data supports: the same scores, "
+        "different rows and labels. The ranking table gives figures over all of a view's "
+        "rows; the budget table what an officer inspecting a share of the parcels finds."
+    ]
+    if rows is not None and budgets:
+        lines += ["", budget_text(rows, budgets)]
+    labels = _budgets(table)
     for view in table.index.get_level_values("view").unique():
         part = table.xs(view, level="view")
-        lines += ["", f"## View: {view.replace('_', ' ')}", "", _markdown_table(part)]
+        first = part.iloc[0]
+        lines += ["", f"## View: {view.replace('_', ' ')}", ""]
+        lines += [f"{VIEW_TEXT.get(view, '')} {int(first['n']):,} parcels, "
+                  f"{int(first['positives']):,} of them violative.".strip()]  # fmt: skip
+        lines += ["", _ranking_table(part), "", _budget_table(part, labels)]
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def _markdown_table(frame: pd.DataFrame) -> str:
-    def fmt(column: str, v) -> str:
-        if column in ("n", "positives") or column.startswith("caught"):
-            return f"{int(v):,}"
-        return f"{v:.4f}" if isinstance(v, float) else str(v)
+def _budgets(table: pd.DataFrame) -> list[str]:
+    """The budgets of a comparison table, as its column names spell them (``1%``)."""
+    return [c.removeprefix("precision@") for c in table.columns if c.startswith("precision@")]
 
-    head = "| scorer | " + " | ".join(frame.columns) + " |"
-    rule = "|---" * (len(frame.columns) + 1) + "|"
-    body = [
-        f"| {idx} | "
-        + " | ".join(fmt(c, v) for c, v in zip(frame.columns, row, strict=True))
-        + " |"
-        for idx, row in zip(frame.index, frame.to_numpy().tolist(), strict=True)
-    ]
-    return "\n".join([head, rule, *body])
+
+def not_available(metric: str, row: Mapping[str, Any]) -> str:
+    """Why a figure of a view's row cannot be computed, in words (in place of NaN)."""
+    ranking = metric in ("roc_auc", "pr_auc")
+    if (ranking or metric.startswith("recall@")) and row["positives"] == 0:
+        return "n/a (no labelled positives)"
+    if ranking and row["positives"] == row["n"]:
+        return "n/a (no labelled negatives)"
+    if metric in ("brier", "ece"):
+        return "n/a (not a probability)"
+    if metric.startswith("precision@"):
+        return "n/a (no selected parcel in this view)"
+    return "n/a"
+
+
+def _figure(metric: str, row: Mapping[str, Any]) -> str:
+    value = row.get(metric)
+    if value is None or pd.isna(value):
+        return not_available(metric, row)
+    if metric.startswith("caught@"):
+        return f"{int(value):,}"
+    return f"{value:.4f}"
+
+
+def _markdown(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def _ranking_table(part: pd.DataFrame) -> str:
+    """Scorers x ranking and calibration figures of one view."""
+    columns = [c for c in RANKING_COLUMNS if c in part.columns]
+    rows = [[str(scorer), *(_figure(c, row) for c in columns)] for scorer, row in part.iterrows()]
+    return _markdown(["scorer", *(RANKING_COLUMNS[c] for c in columns)], rows)
+
+
+def _budget_table(part: pd.DataFrame, budgets: list[str]) -> str:
+    """(budget, scorer) x precision, recall and violations caught, of one view."""
+    rows = [
+        [budget, str(scorer), *(_figure(f"{m}@{budget}", row)
+                                for m in ("precision", "recall", "caught"))]
+        for budget in budgets
+        for scorer, row in part.iterrows()
+    ]  # fmt: skip
+    return _markdown(["budget", "scorer", "precision", "recall", "violations caught"], rows)
+
+
+def pr_auc_difference(
+    y, ours, theirs, w=None, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+) -> tuple[float, float, float, float] | None:
+    """PR-AUC of ``ours`` and of ``theirs`` on the same rows, and the 2.5% and 97.5%
+    quantiles of their difference (ours minus theirs) over paired bootstrap resamples of
+    the rows (resamples without both classes are skipped). None when the rows lack a
+    class."""
+    y = np.asarray(y, bool)
+    w = np.ones(len(y)) if w is None else np.asarray(w, float)
+    if y.all() or not y.any():
+        return None
+    ours, theirs = np.asarray(ours, float), np.asarray(theirs, float)
+
+    def pr_aucs(i) -> tuple[float, float]:
+        return (average_precision_score(y[i], ours[i], sample_weight=w[i]),
+                average_precision_score(y[i], theirs[i], sample_weight=w[i]))  # fmt: skip
+
+    def gap(i) -> float:
+        mine, other = pr_aucs(i)
+        return mine - other
+
+    rng = np.random.default_rng(seed)
+    draws = [rng.integers(0, len(y), len(y)) for _ in range(resamples)]
+    gaps = [gap(i) for i in draws if 0 < y[i].sum() < len(i)]
+    low, high = np.quantile(gaps, [0.025, 0.975])
+    mine, other = pr_aucs(np.arange(len(y)))
+    return float(mine), float(other), float(low), float(high)
+
+
+def versus_logistic(evaluation, views: Mapping[str, tuple]) -> dict[str, str]:
+    """Per view, parcelrisk against logistic regression in one sentence, by the noise rule
+    (:data:`NOISE_RULE`); empty without logistic regression in the evaluation."""
+    if LOGISTIC not in evaluation.scores:
+        return {}
+    ours, theirs = evaluation.scores["parcelrisk"][0], evaluation.scores[LOGISTIC][0]
+    out = {}
+    for view, (rows, y, w) in views.items():
+        found = pr_auc_difference(y[rows], ours[rows], theirs[rows], w[rows])
+        if found is None:
+            out[view] = "no comparison (the view's labels have one class only)."
+            continue
+        mine, other, low, high = found
+        figures = (
+            f"PR-AUC {mine:.3f} against {other:.3f} ({mine - other:+.3f}, 95% interval "
+            f"{low:+.3f} to {high:+.3f})"
+        )
+        if low > 0:
+            out[view] = f"{figures}: parcelrisk beats logistic regression."
+        else:
+            out[view] = (f"{figures}: **parcelrisk does not beat logistic regression by more "
+                         "than noise here.**")  # fmt: skip
+    return out
 
 
 def importance_figure(importance: pd.Series, top: int = 20) -> Figure:
@@ -191,7 +355,8 @@ def write_report(evaluation, test: pd.DataFrame, out_dir: Path, metadata: dict) 
     (out_dir / "metrics.json").write_text(json.dumps(evaluation.metrics(), indent=2) + "\n")
     return write_markdown(
         evaluation.table, evaluation.targets, header, plots, out_dir / "evaluation.md",
-        baseline=evaluation.versus_plain(view),
+        baseline=evaluation.versus_plain(view), rows=len(test), budgets=evaluation.budgets,
+        versus_logistic=versus_logistic(evaluation, views),
     )  # fmt: skip
 
 

@@ -28,7 +28,7 @@ from parcelrisk.auditreport import (
     recompute,
 )
 from parcelrisk.cli import app
-from parcelrisk.explain import INPUT_GROUPS, feature_group, reasons
+from parcelrisk.explain import INPUT_GROUPS, feature_group, points_words, reasons
 from parcelrisk.explain_plots import (
     dependence_figure,
     group_beeswarm_figure,
@@ -39,8 +39,8 @@ from parcelrisk.explain_plots import (
     waterfall_figure,
 )
 from parcelrisk.policy import Policy
-from parcelrisk.predict import decide_and_log
-from parcelrisk.replay import reasons_on_demand
+from parcelrisk.predict import decide, decide_and_log, log_decisions
+from parcelrisk.replay import reasons_on_demand, replay
 from parcelrisk.tracking import example_input
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -152,7 +152,51 @@ def test_released_parcel_report_computes_reasons_like_replay(audit):
     assert "No reasons were returned at the time" in text
     for r in reasons_on_demand(audit.store, audit.models, pid):
         assert html.escape(r["text"]) in text
-        assert f"({r['contribution']:+.2f})" in text
+        assert f"(log-odds {r['contribution']:+.2f})" in text
+    assert "Points are percentage points of the probability" in text
+
+
+def _old_format(results: list[dict]) -> list[dict]:
+    """Decisions as logged before reasons carried probability points (text: evidence only)."""
+    return [
+        {**r, "reasons": None if r["reasons"] is None else [
+            {"group": x["group"], "contribution": x["contribution"],
+             "direction": x["direction"], "text": x["text"].split(" risk: ", 1)[1]}
+            for x in r["reasons"]
+        ]}
+        for r in results
+    ]  # fmt: skip
+
+
+def test_reasons_logged_without_points_replay_and_are_reported_with_points(audit, tmp_path):
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+    records = list(audit.decisions["input"].iloc[:40])
+    old = _old_format(decide(audit.model, records, POLICY))
+    log_decisions(store, audit.model, POLICY, records, old)
+    assert replay(store, audit.models).differences == []
+    # compared on the fields they have: a contribution logged otherwise is a difference
+    flagged = next(i for i, r in enumerate(old) if r["reasons"])
+    old[flagged]["reasons"][0]["contribution"] += 1e-9
+    log_decisions(store, audit.model, POLICY, records, old)
+    [difference] = replay(store, audit.models).differences
+    assert difference["parcel_id"] == old[flagged]["parcel_id"] and "reasons" in difference
+    # the parcel report computes the points the old log lacks, with the same function
+    pid = old[flagged]["parcel_id"]
+    text = parcel_report(store, audit.models, pid)
+    fresh = decide(audit.model, records, POLICY)[flagged]["reasons"]
+    for r, now in zip(old[flagged]["reasons"], fresh, strict=True):
+        assert html.escape(f"{points_words(now['points'])} (computed now): {r['text']}") in text
+
+
+def test_new_reasons_are_compared_on_every_field(audit, tmp_path):
+    store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
+    records = list(audit.decisions["input"].iloc[:40])
+    results = decide(audit.model, records, POLICY)
+    flagged = next(i for i, r in enumerate(results) if r["reasons"])
+    results[flagged]["reasons"][0]["text"] += " (edited)"
+    log_decisions(store, audit.model, POLICY, records, results)
+    [difference] = replay(store, audit.models).differences
+    assert difference["parcel_id"] == results[flagged]["parcel_id"]
 
 
 def test_report_escapes_the_logged_input(audit, tmp_path):
@@ -208,6 +252,60 @@ def test_batch_report_summarises_lanes_reasons_and_versions(audit):
     assert f"<td>{top_group}</td>" in text
     same_day = batch_report(audit.store, str(day), audit.models)
     assert same_day[: same_day.index("<footer>")] == text[: text.index("<footer>")]
+
+
+@pytest.fixture(scope="module")
+def repeated(audit, tmp_path_factory):
+    """30 parcels in 50 decisions: the 10 riskiest of them decided three times."""
+    store = AuditStore(f"sqlite:///{tmp_path_factory.mktemp('repeated') / 'audit.db'}")
+    decisions = audit.decisions.iloc[:200]
+    top = decisions.nlargest(10, "probability").index
+    records = list(decisions.loc[top.union(decisions.index.difference(top)[:20]), "input"])
+    riskiest = list(decisions.loc[top, "input"])
+    log_requests(store, audit.model, records, 30)
+    log_requests(store, audit.model, riskiest, 1)
+    log_requests(store, audit.model, riskiest, 10)
+    return SimpleNamespace(store=store, logged=logged_decisions(store),
+                           text=batch_report(store, None, audit.models))  # fmt: skip
+
+
+def test_day_report_counts_parcels_once_and_decisions_apart(repeated):
+    logged, text = repeated.logged, repeated.text
+    assert len(logged) == 50 and logged["parcel_id"].nunique() == 30
+    assert "50 decisions on 30 parcels in 12 requests" in text
+    latest = logged.drop_duplicates("parcel_id", keep="last")["lane"].value_counts()
+    every = logged["lane"].value_counts()
+    assert latest.sum() == 30
+    for lane in ("inspect", "review", "release"):
+        parcels, decisions = latest.get(lane, 0), every.get(lane, 0)
+        assert (f"<td class='lane {lane}'>{lane}</td><td>{parcels:,}</td>"
+                f"<td>{parcels / 30:.1%}</td><td>{decisions:,}</td>") in text  # fmt: skip
+    assert "<th>parcels (latest decision)</th>" in text and "<th>decisions</th>" in text
+    assert "<td>test-1</td><td>50</td><td>30</td>" in text
+
+
+def test_riskiest_parcels_are_listed_once_with_their_decisions(repeated):
+    logged, text = repeated.logged, repeated.text
+    riskiest = text[text.index("Riskiest parcels of the day") :]
+    times = logged["parcel_id"].value_counts()
+    assert (times == 3).sum() == 10
+    listed = re.findall(r"<tr><td>([^<]+)</td><td>\d\d:\d\d:\d\d</td>", riskiest)
+    assert len(listed) == len(set(listed)) == 20
+    for pid in times[times == 3].index:  # the repeated ones are the riskiest
+        assert riskiest.count(f"<td>{pid}</td>") == 1
+        assert re.search(f"<td>{pid}</td>(<td[^>]*>[^<]*</td>){{4}}<td>3</td>", riskiest)
+
+
+def test_day_histogram_shows_every_parcel_on_a_linear_scale_with_counts(repeated, audit):
+    from parcelrisk.auditreport import _probability_figure, latest_per_parcel
+
+    latest = latest_per_parcel(repeated.logged)
+    ax = _probability_figure(latest, LANES).axes[0]
+    assert ax.get_yscale() == "linear" and ax.get_ylabel() == "parcels"
+    counts = [int(t.get_text()) for t in ax.texts if t.get_text()]
+    assert sum(counts) == 30 and min(counts) == 1  # a bin of one parcel is labelled
+    heights = [p.get_height() for p in ax.patches if p.get_height() > 0]
+    assert sorted(heights) == sorted(counts)
 
 
 def test_batch_report_refuses_an_empty_day_and_a_bad_date(audit, tmp_path):

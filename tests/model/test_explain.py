@@ -11,6 +11,9 @@ from parcelrisk.explain import (
     explain,
     feature_group,
     group_sums,
+    points_words,
+    probability_points,
+    reason_text,
     reasons,
     records,
 )
@@ -62,9 +65,66 @@ def test_reasons_come_in_both_directions_with_evidence(explained):
 
 def test_seller_reason_states_the_sellers_record(explained):
     sample, e = explained
-    texts = [r["text"] for rs in reasons(e, sample, top=8, direction="both") for r in rs]
-    seller = [t for t in texts if t.startswith("seller: ")]
-    assert seller and all("earlier parcels" in t for t in seller)
+    given = [r for rs in reasons(e, sample, top=8, direction="both") for r in rs]
+    seller = [r["text"] for r in given if r["group"] == "seller history"]
+    assert seller and all(": seller: " in t and "earlier parcels" in t for t in seller)
+
+
+def test_points_are_the_probability_without_the_groups_contribution(explained, fitted):
+    sample, e = explained
+    a, b = fitted.pipeline[-1].calibration_
+    p = fitted.pipeline.predict_proba(sample)[:, 1]
+    given = reasons(e, sample, top=9, direction="both")
+    by_group = e.by_group
+    checked = 0
+    for pos, rs in enumerate(given):
+        for r in rs:
+            c = by_group.iloc[pos][r["group"]]
+            assert r["contribution"] == c  # the contribution as it was, beside its points
+            without = 1 / (1 + np.exp(-(a * (e.margin[pos] - c) + b)))
+            assert r["points"] == pytest.approx(100 * (p[pos] - without), rel=1e-9, abs=1e-12)
+            assert np.sign(r["points"]) == np.sign(c)
+            assert r["text"].startswith(points_words(r["points"]) + ": ")
+            checked += 1
+    assert checked > 1000
+    moved = [abs(r["points"]) for rs in given for r in rs]
+    assert max(moved) > 5  # some reason moves the probability by whole points
+
+
+def test_points_keep_their_sign_for_tiny_and_huge_contributions():
+    contributions = np.array([1e-300, -1e-300, 1e-9, -1e-9, 800.0, -800.0, 3.0, -3.0])
+    for margin in (-40.0, 0.0, 40.0):
+        points = probability_points(margin, contributions, (1.0, 0.0))
+        assert np.isfinite(points).all()
+        assert (np.sign(points[[0, 2, 4, 6]]) == 1).all()
+        assert (np.sign(points[[1, 3, 5, 7]]) == -1).all()
+    # at a margin of 0 (p = 0.5) without a contribution of +3 the probability is sigmoid(-3)
+    assert probability_points(0.0, 3.0, (1.0, 0.0)) == pytest.approx(
+        100 * (0.5 - 1 / (1 + np.exp(3.0))), rel=1e-12
+    )
+
+
+@pytest.mark.parametrize(
+    ("points", "words"),
+    [(12.345, "+12.3 points"), (-0.8, "-0.8 points"), (0.04, "+0.04 points"),
+     (-0.001, "-less than 0.01 points")],
+)  # fmt: skip
+def test_points_are_worded_with_their_sign(points, words):
+    assert points_words(points) == words
+    assert reason_text(points, "raises", "x").startswith(f"{words}: raises risk: x")
+
+
+def test_every_groups_reason_says_whether_and_why_it_raises_or_lowers_risk(explained):
+    sample, e = explained
+    given = [r for rs in reasons(e, sample, top=9, direction="both") for r in rs]
+    moved = e.by_group.columns[(e.by_group != 0).any()]
+    assert len(moved) >= 7 and {r["group"] for r in given} == set(moved)  # every group it uses
+    for r in given:
+        says = "raises risk: " if r["contribution"] > 0 else "lowers risk: "
+        other = "lowers risk" if r["contribution"] > 0 else "raises risk"
+        assert f"points: {says}" in r["text"] and other not in r["text"], r
+        why = r["text"].split(says, 1)[1]
+        assert "(" in why and ")" in why, r  # each fact with what it means
 
 
 def test_unknown_direction_is_refused(explained):
@@ -86,11 +146,13 @@ def _pandas_reasons(e, declarations, top: int, direction: str) -> list[list[dict
     key = {"raises": -values, "lowers": values, "both": -np.abs(values)}[direction]
     ranked = np.argsort(key, axis=1, kind="stable")[:, :top]
     features, parcels = e.features.to_dict("records"), declarations.to_dict("records")
+    points = probability_points(e.margin[:, None], values, e.calibration)
     return [
         [
-            {"group": names[c], "contribution": float(row[c]),
+            {"group": names[c], "contribution": float(row[c]), "points": float(points[pos, c]),
              "direction": "raises" if row[c] > 0 else "lowers",
-             "text": evidence(names[c], features[pos], parcels[pos])}
+             "text": reason_text(float(points[pos, c]), "raises" if row[c] > 0 else "lowers",
+                                 evidence(names[c], features[pos], parcels[pos]))}
             for c in columns
             if row[c] and (direction == "both" or (row[c] > 0) == (direction == "raises"))
         ]

@@ -111,5 +111,6 @@ def test_records_word_declared_pairs_with_the_parcels_values():
     parcel = {"recipient_id": "IMP1", "hts_code": "851821", "seller_id": "S1"}
     # the seller's record is its own group's sentence; a key with no inspections says nothing
     assert history_records(f, parcel) == [
-        "recipient IMP1 x hts6 851821: 3 of 4 earlier inspected parcels violative"
+        "recipient IMP1 x hts6 851821: 3 of 4 earlier inspected parcels violative (a record "
+        "of violations)"
     ]

@@ -41,7 +41,7 @@ def _pandas(by_feature: pd.DataFrame) -> pd.DataFrame:
 
 def _explanation(by_feature: pd.DataFrame) -> Explanation:
     n = len(by_feature)
-    return Explanation(by_feature, np.zeros(n), np.zeros(n), by_feature, 1.0)
+    return Explanation(by_feature, np.zeros(n), np.zeros(n), by_feature, 1.0, 0.0)
 
 
 @pytest.mark.parametrize("rows", [1, 2, 10, 15_000])

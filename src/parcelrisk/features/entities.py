@@ -41,6 +41,7 @@ from parcelrisk.features.groups import (
     ROUTING,
     SELLER,
     InputGroup,
+    record_words,
 )
 
 #: Identity parts and the inputs each is keyed on (any one of them given is enough).
@@ -185,8 +186,8 @@ def _value(part: str, parcel: Mapping[str, Any]) -> str | None:
 def history_records(f: Mapping[str, Any], parcel: Mapping[str, Any], top: int = 2) -> list[str]:
     """In words, the records of the ``top`` history entities among a group's features with
     the highest smoothed violation rate that have inspected parcels: ``"recipient IMP1 x
-    hts6 851821: 3 of 4 earlier inspected parcels violative"`` (entities their group's
-    evidence already words are left out)."""
+    hts6 851821: 3 of 4 earlier inspected parcels violative (a record of violations)"``
+    (entities their group's evidence already words are left out)."""
     found = []
     for feature in f:
         name = feature.removesuffix("_n_inspected")
@@ -202,7 +203,7 @@ def history_records(f: Mapping[str, Any], parcel: Mapping[str, Any], top: int = 
             value = _value(part, parcel)
             words.append(part if value is None else f"{part} {value}")
         out.append(
-            f"{' x '.join(words)}: {f[f'{name}_n_violations']:.0f} of "
-            f"{f[f'{name}_n_inspected']:.0f} earlier inspected parcels violative"
+            f"{' x '.join(words)}: "
+            + record_words(f[f"{name}_n_violations"], f[f"{name}_n_inspected"])
         )
     return out

@@ -58,10 +58,26 @@ def _money(v: float) -> str:
     return f"${v:,.2f}"
 
 
+#: Below this account age (days) a seller is new: a red flag (bad actors open new accounts).
+NEW_ACCOUNT_DAYS = 30
+#: Below this probability the description does not fit its declared HTS heading.
+POOR_FIT = 0.2
+#: From this many earlier names at one address, the address reads as a drop address.
+DROP_ADDRESS_NAMES = 3
+#: Under this share of the listed price a declared value is undervalued.
+UNDERVALUED_SHARE = 0.5
+
+
+def record_words(violations: float, inspected: float) -> str:
+    """An entity's inspection record and what it means: ``"3 of 41 earlier inspected parcels
+    violative (a record of violations)"`` or ``"0 of 12 ... (a clean record)"``."""
+    meaning = "a record of violations" if violations > 0 else "a clean record"
+    return f"{violations:.0f} of {inspected:.0f} earlier inspected parcels violative ({meaning})"
+
+
 def _record(f: Mapping[str, Any], entity: str) -> str:
-    """'v of n earlier inspected parcels violative' from an entity's history features."""
-    inspected, violations = f[f"{entity}_n_inspected"], f[f"{entity}_n_violations"]
-    return f"{violations:.0f} of {inspected:.0f} earlier inspected parcels violative"
+    """An entity's record in words, from its history features."""
+    return record_words(f[f"{entity}_n_violations"], f[f"{entity}_n_inspected"])
 
 
 def _seller(f: Mapping[str, Any], parcel: Mapping[str, Any]) -> str:
@@ -70,13 +86,36 @@ def _seller(f: Mapping[str, Any], parcel: Mapping[str, Any]) -> str:
     if f["seller_n_inspected"] > 0:
         parts.append(_record(f, "seller"))
     if pd.notna(age):
-        parts.append(f"account {age:.0f} days old")
+        parts.append(
+            f"account {age:.0f} days old "
+            + ("(a new account: a red flag, bad actors open new ones)" if age < NEW_ACCOUNT_DAYS
+               else "(an established account)")
+        )  # fmt: skip
     if pd.notna(prior):  # missing when the data gives no seller id
-        parts.append(f"{prior:.0f} earlier parcels")
+        parts.append(
+            "no earlier parcels (a seller never seen before: no record to go by)" if prior == 0
+            else f"{prior:.0f} earlier parcels"
+        )  # fmt: skip
     shares = f["seller_share_undervalued"]
     if prior > 0 and pd.notna(shares) and shares > 0:
-        parts.append(f"{shares:.0%} of them declared under half the listed price")
-    return "seller: " + (", ".join(parts) or "no seller id or account age given")
+        parts.append(f"{shares:.0%} of them declared under half the listed price (a habit of "
+                     "undervaluing)")  # fmt: skip
+    where = [_given(parcel.get(c), "") for c in ("seller_country", "marketplace")]
+    if any(where):
+        parts.append(f"seller in {where[0] or 'a country not given'}"
+                     + (f" on {where[1]}" if where[1] else "")
+                     + " (the record the model learned for them)")  # fmt: skip
+    return "seller: " + (", ".join(parts) or "no seller id or account age given (nothing "
+                         "known about who sells: missing data)")  # fmt: skip
+
+
+#: What each deliver-to address type means for the risk.
+ADDRESS_TYPES = {
+    "residential": "the usual deliver-to of a personal purchase",
+    "commercial": "a business address",
+    "forwarder": "a red flag: a forwarder hides the real recipient",
+    "po_box": "a red flag: a PO box hides the real recipient",
+}
 
 
 def _recipient(f: Mapping[str, Any], parcel: Mapping[str, Any]) -> str:
@@ -87,27 +126,43 @@ def _recipient(f: Mapping[str, Any], parcel: Mapping[str, Any]) -> str:
             f"id {parcel['recipient_id']}: {_record(f, 'recipient')}, "
             f"{f['recipient_n_prior']:.0f} earlier parcels"
         )
-    if pd.notna(f["address_n_names"]):  # missing when no address is given
-        parts.append(f"{f['address_n_names']:.0f} names seen at this address before")
+    names = f["address_n_names"]
+    if pd.notna(names):  # missing when no address is given
+        parts.append(
+            "no other name seen at this address before (an ordinary address)" if names == 0
+            else f"{names:.0f} names seen at this address before "
+            + ("(many names at one address: a red flag of a drop address)"
+               if names >= DROP_ADDRESS_NAMES else "(few names: an ordinary address)")
+        )  # fmt: skip
     if f["name_placeholder"] > 0:
-        parts.append(f"name {parcel['recipient_name']!r} looks like a placeholder")
+        parts.append(f"name {parcel['recipient_name']!r} looks like a placeholder (a red flag: "
+                     "made-up names hide the recipient)")  # fmt: skip
     kind = parcel.get("recipient_address_type")
     if pd.notna(kind):
-        parts.append(f"deliver-to is {str(kind).replace('_', ' ')}")
+        meaning = ADDRESS_TYPES.get(str(kind), "the record the model learned for this type")
+        parts.append(f"deliver-to is {str(kind).replace('_', ' ')} ({meaning})")
     if f["recipient_n_1d"] > 0:
-        parts.append(f"{f['recipient_n_1d']:.0f} parcels to the same recipient in 24 h")
-    return "recipient: " + (", ".join(parts) or "no recipient id, name or address given")
+        parts.append(f"{f['recipient_n_1d']:.0f} parcels to the same recipient in 24 h (a red "
+                     "flag of a shipment split to stay under the threshold)")  # fmt: skip
+    return "recipient: " + (", ".join(parts) or "no recipient id, name or address given "
+                            "(nothing known about who receives: missing data)")  # fmt: skip
 
 
 def _description(f: Mapping[str, Any], parcel: Mapping[str, Any]) -> str:
     if pd.isna(parcel["description"]):
-        return "no description given"
+        return "no description given (nothing says what is in the box: missing data)"
     text = f"description {str(parcel['description'])[:60]!r}"
-    if f["desc_vague_term"] > 0:
-        text += " uses a vague term"
+    text += (
+        " uses a vague term (a red flag: vague words hide what is in the box)"
+        if f["desc_vague_term"] > 0 else " uses no vague term (such as 'gift' or 'parts')"
+    )  # fmt: skip
     fit = f["desc_hts_consistency"]
     if pd.notna(fit):
-        text += f"; fits its HTS heading {str(parcel['hts_code'])[:4]} with probability {fit:.0%}"
+        text += (
+            f"; fits its HTS heading {str(parcel['hts_code'])[:4]} with probability {fit:.0%} "
+            + ("(wording that does not match the tariff code: a red flag of misdescription)"
+               if fit < POOR_FIT else "(the wording matches the tariff code)")
+        )  # fmt: skip
     return text
 
 
@@ -121,50 +176,79 @@ def _declared_value(f: Mapping[str, Any], parcel: Mapping[str, Any]) -> str:
     listed = parcel.get("listed_price_usd")
     if pd.notna(listed) and float(listed) > 0 and pd.notna(qty) and pd.notna(value):
         total = float(listed) * int(qty)
-        text += f"; listed price {_money(total)} (declared {value / total:.0%} of it)"
+        share = value / total
+        text += f"; listed price {_money(total)} (declared {share:.0%} of it: " + (
+            "a red flag of undervaluation)"
+            if share < UNDERVALUED_SHARE
+            else "in line with the price)"
+        )
     # the feature is a difference of log(1 + value per kg): a ratio, roughly
     ratio = np.exp(f["value_per_kg_vs_heading"])
     if pd.notna(ratio):
-        text += f"; value per kg about {ratio:.2f}x the median of its HTS heading"
+        text += f"; value per kg about {ratio:.2f}x the median of its HTS heading " + (
+            "(cheap for its weight: a red flag of undervaluation)" if ratio < 0.5
+            else "(usual for its heading)" if ratio <= 2 else "(dear for its weight)"
+        )  # fmt: skip
     if f["just_under_threshold"] > 0:
-        text += "; just under the value threshold"
+        text += "; just under the value threshold (a red flag: values bunch under it)"
     return text
 
 
 def _routing(f: Mapping[str, Any], parcel: Mapping[str, Any]) -> str:
+    origin, export = parcel.get("origin_country"), parcel.get("export_country")
     text = (
-        f"origin {_given(parcel['origin_country'], 'not given')}, exported from "
-        f"{_given(parcel['export_country'], 'a country not given')} via "
-        f"{_given(parcel.get('lading_port'), 'an unknown port')} by "
-        f"{_given(parcel['carrier'], 'a carrier not given')}"
+        f"origin {_given(origin, 'not given')}, exported from "
+        f"{_given(export, 'a country not given')} "
+    )
+    if f.get("transshipment", 0) > 0:
+        text += "(origin differs from the export country: a red flag of transshipment)"
+    elif pd.notna(origin) and pd.notna(export):
+        text += "(shipped from its origin: no transshipment)"
+    else:
+        text += "(transshipment cannot be checked)"
+    text += (
+        f", via {_given(parcel.get('lading_port'), 'an unknown port')} by "
+        f"{_given(parcel.get('carrier'), 'a carrier not given')} (the record the model "
+        "learned for this route and carrier)"
     )
     freight = parcel.get("freight_cost_usd")
+    value = parcel.get("declared_value_usd")
     if pd.notna(freight):
         text += f"; freight {_money(float(freight))}"
+        if pd.notna(value) and float(freight) > float(value):
+            text += " (above the goods value: a red flag of undervaluation)"
+        elif pd.notna(value):
+            text += " (under the goods value, as usual)"
     return text
 
 
 def _commodity_type(f: Mapping[str, Any], parcel: Mapping[str, Any]) -> str:
     origin = _given(parcel["origin_country"], "an origin not given")
-    return f"HTS {_given(parcel.get('hts_code'), 'not given')} from {origin}"
+    return (
+        f"HTS {_given(parcel.get('hts_code'), 'not given')} from {origin} (goods of this kind "
+        "carry the violation rate the model learned for their tariff chapter)"
+    )
 
 
 def _filer(f: Mapping[str, Any], parcel: Mapping[str, Any]) -> str:
     if pd.isna(parcel["filer_code"]):
-        return f"filer not given; type {_given(parcel['filer_type'], 'not given')}"
-    return (
-        f"filer {parcel['filer_code']}: {f['filer_n_violations']:.0f} of "
-        f"{f['filer_n_inspected']:.0f} inspected parcels violative"
-    )
+        return (f"filer not given (missing data); type "
+                f"{_given(parcel['filer_type'], 'not given')}")  # fmt: skip
+    return f"filer {parcel['filer_code']}: {_record(f, 'filer')}"
 
 
 def _missing_data(f: Mapping[str, Any], parcel: Mapping[str, Any]) -> str:
-    return f"{f['n_missing_optional']:.0f} optional data elements missing"
+    n = f["n_missing_optional"]
+    if n == 0:
+        return "no optional data element missing (a complete declaration)"
+    return (f"{n:.0f} optional data elements missing (a red flag: gaps hide who sells, who "
+            "receives or what is sent)")  # fmt: skip
 
 
 def _extra(f: Mapping[str, Any], parcel: Mapping[str, Any]) -> str:
     # an extra feature is named after the column of the user's table it comes from
-    return ", ".join(f"{name} {_given(parcel.get(name), 'not given')}" for name in f)
+    values = ", ".join(f"{name} {_given(parcel.get(name), 'not given')}" for name in f)
+    return f"{values} (columns of your table: the effect the model learned from them)"
 
 
 SELLER = InputGroup(
