@@ -11,6 +11,8 @@ DATA := data/parcels.parquet
 # the demo's size: `make demo ROWS=40000 DAYS=24` runs it small
 ROWS ?= 1000000
 DAYS ?= 60
+# parameters of both notebooks, e.g. NOTEBOOK_PARAMS="-p rows 40000 -p days 24"
+NOTEBOOK_PARAMS ?=
 
 .PHONY: help install demo serve notebooks lab strip test lint format bench clean
 
@@ -34,8 +36,8 @@ serve: install ## Serve the champion (else the newest model) on 127.0.0.1:3000 (
 
 notebooks: install ## Run both notebooks on their default data into notebooks/work (about 4 minutes)
 	mkdir -p notebooks/work  # papermill writes its output notebook there, and makes no folder
-	cd notebooks && ../$(RUN)/papermill 01_retrain.ipynb work/01_retrain.ipynb -p work_dir work
-	cd notebooks && ../$(RUN)/papermill 02_explain_for_auditors.ipynb work/02_explain_for_auditors.ipynb -p work_dir work
+	cd notebooks && ../$(RUN)/papermill 01_retrain.ipynb work/01_retrain.ipynb -p work_dir work $(NOTEBOOK_PARAMS)
+	cd notebooks && ../$(RUN)/papermill 02_explain_for_auditors.ipynb work/02_explain_for_auditors.ipynb -p work_dir work $(NOTEBOOK_PARAMS)
 
 lab: install ## Open the notebooks in JupyterLab (fetched by uv into a cache, not into .venv)
 	uv run --with jupyterlab jupyter lab notebooks/

@@ -132,3 +132,16 @@ def test_your_own_data(clone, env):
     assert '"roc_auc"' in output  # evaluate --json
     for model in ("mine", "mine-evaluated", "mine-tuned"):
         assert (clone / "models" / model / "metadata.json").is_file(), model
+
+
+def test_notebooks(clone, env):
+    """`make notebooks` on a fresh tree (no notebooks/work yet), with small data."""
+    assert "`make notebooks` runs both" in README
+    assert not (clone / "notebooks" / "work").exists()
+    small = "NOTEBOOK_PARAMS=-p rows 40000 -p days 24 -p test_days 5 -p stale_days 5"
+    run(clone, env, ["make", "-o", INSTALLED, "notebooks", small])
+    work = clone / "notebooks" / "work"
+    assert (work / "01_retrain.ipynb").is_file() and (
+        work / "02_explain_for_auditors.ipynb"
+    ).is_file()
+    assert list((work / "reports").glob("audit-*.html"))
