@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from parcelrisk.policy import Policy, policy_from_dict
+if TYPE_CHECKING:  # the policy module (numpy) is imported where a stored policy is read
+    from parcelrisk.policy import Policy
 
 _META = sa.MetaData()
 DECISIONS = sa.Table(
@@ -93,6 +96,24 @@ class Decision:
     policy: Policy | None = None
 
 
+class AuditStoreError(ValueError):
+    """An audit store that cannot be opened: its URL (password hidden) and what went wrong."""
+
+
+def open_store(url: str) -> AuditStore:
+    """The audit store at ``url``, to read: it must exist, and opening it creates nothing
+    (no SQLite file, no table).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``url`` is SQLite and its file does not exist (or it is in memory).
+    AuditStoreError
+        As for :class:`AuditStore`, or if the database has no audit tables.
+    """
+    return AuditStore(url, create=False)
+
+
 class AuditStore:
     """Append-only store of decisions and outcomes behind a SQLAlchemy engine.
 
@@ -101,15 +122,28 @@ class AuditStore:
     url
         SQLAlchemy URL, e.g. ``sqlite:///audit.db`` (the default form) or
         ``postgresql+psycopg://user@host/db``.
+    create
+        Make the store (its SQLite file, its tables) where it is missing; False to read a
+        store that must exist: see :func:`open_store`.
+
+    Raises
+    ------
+    AuditStoreError
+        If the URL is malformed, names an unknown database or a driver that is not
+        installed, or the database cannot be reached or opened.
     """
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, create: bool = True):
         self.url = url
-        self.engine = sa.create_engine(url)
-        if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_wal)
-        _META.create_all(self.engine)
-        _add_columns(self.engine)
+        self.engine = _engine(url, create)
+        with _opening(url):
+            if create:
+                _META.create_all(self.engine)
+            elif not sa.inspect(self.engine).has_table(DECISIONS.name):
+                raise AuditStoreError(
+                    f"{_shown(url)} holds no audit log (it has no table {DECISIONS.name!r})"
+                )
+            _add_columns(self.engine)
 
     def append_decisions(self, decisions: Iterable[Decision]) -> int:
         """Write decisions, and any policy not yet stored, in one transaction (all or none);
@@ -144,6 +178,8 @@ class AuditStore:
             ).scalar_one_or_none()
         if text is None:
             raise KeyError(f"no policy with SHA-256 {sha256} in the audit store {self.url}")
+        from parcelrisk.policy import policy_from_dict
+
         return policy_from_dict(json.loads(text), f"policy {sha256[:12]} of {self.url}")
 
     def append_outcomes(self, outcomes: Iterable[Mapping[str, Any]]) -> int:
@@ -189,6 +225,88 @@ class AuditStore:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(OUTCOMES).order_by(OUTCOMES.c.id))
             return [dict(row._mapping) for row in rows]
+
+
+def logged_day(day: str | date) -> date:
+    """A day of the audit log's clock: ``YYYY-MM-DD``, the UTC day decisions were logged."""
+    if isinstance(day, date):
+        return day
+    try:
+        return date.fromisoformat(day)
+    except ValueError as err:
+        raise ValueError(f"day {day!r} is not a date of the form YYYY-MM-DD") from err
+
+
+@dataclass(frozen=True)
+class LoggedSpan:
+    """How many decisions a store holds, and when the first and last were logged (UTC)."""
+
+    url: str
+    count: int
+    first: datetime | None
+    last: datetime | None
+
+    def __str__(self) -> str:
+        if not self.count:
+            return f"no decision is logged in {_shown(self.url)}"
+        return (f"{self.count:,} decision(s) logged in {_shown(self.url)} from "
+                f"{self.first:%Y-%m-%d} to {self.last:%Y-%m-%d} (UTC)")  # fmt: skip
+
+
+def logged_span(store: AuditStore) -> LoggedSpan:
+    """The decisions a store holds: count and first and last logging time (one query), so
+    that a day or a time that selects none can say which ones do."""
+    logged_at = DECISIONS.c.logged_at
+    query = sa.select(sa.func.count(), sa.func.min(logged_at), sa.func.max(logged_at))
+    with store.engine.connect() as conn:
+        n, first, last = conn.execute(query).one()
+    return LoggedSpan(store.url, n, *(None if t is None else _utc(t) for t in (first, last)))
+
+
+def _utc(stamp: datetime) -> datetime:
+    """A logged time in UTC (SQLite keeps no time zone; the store writes UTC)."""
+    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+
+
+def _engine(url: str, create: bool) -> sa.Engine:
+    """The engine of an audit store URL, or a clear :class:`AuditStoreError`."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError as err:
+        raise AuditStoreError(
+            f"audit store URL {url!r} is not a SQLAlchemy URL (e.g. sqlite:///audit.db or "
+            "postgresql+psycopg://user@host/db)"
+        ) from err
+    if not create and parsed.get_backend_name() == "sqlite":
+        path = parsed.database
+        if not path or path == ":memory:" or not Path(path).is_file():
+            raise FileNotFoundError(f"audit store {url} does not exist (no SQLite file {path})")
+    try:
+        engine = sa.create_engine(parsed)
+    except sa.exc.NoSuchModuleError as err:
+        raise AuditStoreError(f"audit store {_shown(url)}: SQLAlchemy knows no database "
+                              f"{parsed.drivername!r}") from err  # fmt: skip
+    except ImportError as err:
+        raise AuditStoreError(f"audit store {_shown(url)}: the database driver is not "
+                              f"installed ({err})") from err  # fmt: skip
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_wal)
+    return engine
+
+
+@contextmanager
+def _opening(url: str) -> Iterator[None]:
+    """Turn a database that cannot be reached or opened into a clear :class:`AuditStoreError`."""
+    try:
+        yield
+    except sa.exc.DBAPIError as err:
+        reason = str(err.orig).strip().splitlines()[0] if err.orig is not None else str(err)
+        raise AuditStoreError(f"cannot open the audit store {_shown(url)}: {reason}") from err
+
+
+def _shown(url: str) -> str:
+    """A URL as it may be shown: without its password."""
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
 
 
 def _decision_row(d: Decision, input_json: str, now: datetime) -> dict[str, Any]:

@@ -15,13 +15,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from parcelrisk import __version__
 from parcelrisk.artifact import LoadedModel, find_model, load_model
-from parcelrisk.audit import AuditStore, input_hash
+from parcelrisk.audit import (  # open_store: the way reports open a store, also from here
+    AuditStore,
+    input_hash,
+    logged_day,
+    logged_span,
+    open_store,  # noqa: F401
+)
 from parcelrisk.contract import FIELDS_BY_NAME, records_frame
 from parcelrisk.explain import (
     INPUT_GROUPS,
@@ -53,16 +58,6 @@ LANE_MEANING = {
 GROUP_MEANING = {name: group.meaning for name, group in INPUT_GROUPS.items()}
 
 
-def open_store(url: str) -> AuditStore:
-    """The audit store at ``url``; a SQLite file must exist (never create one to read)."""
-    parsed = sa.engine.make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        path = parsed.database
-        if not path or path == ":memory:" or not Path(path).is_file():
-            raise FileNotFoundError(f"audit store {url} does not exist (no SQLite file {path})")
-    return AuditStore(url)
-
-
 def logged_decisions(
     store: AuditStore,
     *,
@@ -72,12 +67,13 @@ def logged_decisions(
 ) -> pd.DataFrame:
     """Logged decisions, oldest first: all, or those of one parcel, one request or a day.
 
-    ``day`` is a UTC calendar day (``YYYY-MM-DD``). Columns: ``id``, ``logged_at``
+    ``day``: a UTC day decisions were logged (``YYYY-MM-DD``). Columns: ``id``, ``logged_at``
     (UTC), ``request_id``, ``parcel_id``, ``model_version``, ``probability``, ``lane``,
     ``reasons`` (as returned; None if none were), ``input`` (as received),
     ``input_sha256``.
     """
-    since = None if day is None else pd.Timestamp(_as_date(day)).tz_localize("UTC").to_pydatetime()
+    start = None if day is None else pd.Timestamp(logged_day(day)).tz_localize("UTC")
+    since = None if start is None else start.to_pydatetime()
     rows = store.decisions(parcel_id=parcel_id, request_id=request_id, since=since)
     columns = ["id", "logged_at", "request_id", "parcel_id", "model_version", "probability",
                "lane", "reasons", "input", "input_sha256", "policy_version",
@@ -85,8 +81,7 @@ def logged_decisions(
     frame = pd.DataFrame(rows, columns=columns)
     # SQLite keeps no time zone; the store writes UTC
     frame["logged_at"] = pd.to_datetime(frame["logged_at"], utc=True)
-    if day is not None:
-        start = pd.Timestamp(_as_date(day)).tz_localize("UTC")
+    if start is not None:
         frame = frame[
             (frame["logged_at"] >= start) & (frame["logged_at"] < start + pd.Timedelta(days=1))
         ]
@@ -327,6 +322,9 @@ def batch_report(
 ) -> str:
     """HTML summary of the decisions logged on one UTC day (default: the newest day).
 
+    ``day`` is the day the decisions were logged (the audit log's clock, UTC), not the
+    day their parcels were declared.
+
     Lanes, the distribution of probabilities, the most frequent reasons (as returned)
     and a breakdown by model version, with the riskiest parcels of the day. A parcel
     decided more than once counts once among the parcels, by its latest decision of the
@@ -335,17 +333,18 @@ def batch_report(
     Raises
     ------
     ValueError
-        If the store holds no decision, or none on ``day``.
+        If the store holds no decision, or none was logged on ``day`` (the message says
+        how many were logged, and their first and last day).
     """
-    everything = logged_decisions(store)
-    if everything.empty:
-        raise ValueError(f"no decisions logged in {store.url}")
-    first, last = everything["logged_at"].min(), everything["logged_at"].max()
-    day = _as_date(day) if day is not None else last.date()
+    span = logged_span(store)
+    if not span.count:
+        raise ValueError(str(span))
+    day = logged_day(day) if day is not None else span.last.date()
     decisions = logged_decisions(store, day=day)
     if decisions.empty:
-        raise ValueError(f"no decisions logged on {day} (UTC) in {store.url}; decisions "
-                         f"span {first:%Y-%m-%d} to {last:%Y-%m-%d}")  # fmt: skip
+        raise ValueError(f"no decision was logged on {day} (UTC) in {store.url}: the day is "
+                         f"when decisions were logged, not when parcels were declared; "
+                         f"{span}")  # fmt: skip
     lanes = _day_policy(store, decisions, models_dir).lanes
     body = [
         f"<h1>Decisions logged on {day} (UTC)</h1>",
@@ -395,15 +394,6 @@ def _lanes_cells(decisions: pd.DataFrame, lanes: dict[str, float]) -> str:
     head = ["lane", "parcels (latest decision)", "share of parcels", "decisions",
             "what it means"]  # fmt: skip
     return _cells(head, rows)
-
-
-def _as_date(day: str | date) -> date:
-    if isinstance(day, date):
-        return day
-    try:
-        return date.fromisoformat(day)
-    except ValueError as err:
-        raise ValueError(f"day {day!r} is not a date of the form YYYY-MM-DD") from err
 
 
 def _newest_model(models_dir, versions: pd.Series) -> LoadedModel | None:

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from parcelrisk.paths import check_suffix, check_table_file
 
 app = typer.Typer(
     name="parcelrisk",
@@ -29,23 +33,66 @@ console = Console(stderr=True)
 @contextmanager
 def _user_errors() -> Iterator[None]:
     """Turn errors a user can act on into a one-paragraph message and exit code 2."""
-    from parcelrisk.artifact import ModelIntegrityError
-
     try:
         yield
-    except (ValueError, FileNotFoundError, FileExistsError, ModelIntegrityError) as err:
-        console.print(f"[bold red]error:[/] {err}", highlight=False)
+    except _user_error_types() as err:
+        console.print(
+            f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True
+        )  # paths stay whole
         raise typer.Exit(2) from err
 
 
+def _user_error_types() -> tuple[type[Exception], ...]:
+    """The errors a user can act on: bad values and files, and a corrupt model directory
+    (whose class is looked up only once its module is loaded: before, none is raised)."""
+    types: tuple[type[Exception], ...] = (ValueError, FileNotFoundError, FileExistsError)
+    artifact = sys.modules.get("parcelrisk.artifact")
+    return types + ((artifact.ModelIntegrityError,) if artifact is not None else ())
+
+
+def _checked(check: Callable[[Path], object]) -> Callable:
+    """A parameter callback that runs ``check`` on the value as the command line is read:
+    before a command imports its heavy modules or loads a model, so a wrong path is
+    reported at once, as the command's own errors are (exit code 2)."""
+
+    def callback(ctx: typer.Context, value: Path | None) -> Path | None:
+        if value is not None and not ctx.resilient_parsing:
+            with _user_errors():
+                check(value)
+        return value
+
+    return callback
+
+
+#: Callbacks of a table file to read (suffix, exists) and of one to write (suffix).
+_TABLE_IN, _TABLE_OUT = _checked(check_table_file), _checked(check_suffix)
+#: A file option that must name an existing file (checked as the command line is read).
+_FILE = {"exists": True, "dir_okay": False}
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from parcelrisk import __version__
+
+        typer.echo(f"parcelrisk {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _main() -> None:
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """Explainable risk scoring for low-value e-commerce parcels."""
 
 
 @app.command()
 def generate(
-    out: Annotated[Path, typer.Option(help="Output file: .parquet or .csv.")],
+    out: Annotated[Path, typer.Option(help="Output file: .parquet or .csv.", callback=_TABLE_OUT)],
     rows: Annotated[int, typer.Option(min=1, help="Number of parcels.")] = 1_000_000,
     days: Annotated[int, typer.Option(min=1, help="Length of the time window in days.")] = 60,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same data.")] = 0,
@@ -57,12 +104,11 @@ def generate(
     ] = 800.0,
 ) -> None:
     """Generate synthetic parcel declarations with outcomes and hidden ground truth."""
-    from parcelrisk.contract import check_suffix, write_declarations
+    from parcelrisk.contract import write_declarations
     from parcelrisk.synth import generate as run
     from parcelrisk.synth import summarize
 
     with _user_errors():
-        check_suffix(out)
         with console.status(f"Generating {rows:,} parcels over {days} days (seed {seed})..."):
             frame = run(
                 rows=rows, days=days, seed=seed, start=start, value_threshold=value_threshold
@@ -84,6 +130,7 @@ _MODEL_HELP = (
     "Exported model directory (default: the registry's champion if a registry exists, "
     "else the newest model in models/)."
 )
+_DATA_HELP = "Declarations with outcomes (.parquet or .csv)."
 _POLICY_HELP = (
     "Scoring policy: lanes and reasons (default: $PARCELRISK_POLICY or configs/policy.yaml)."
 )
@@ -91,11 +138,11 @@ _POLICY_HELP = (
 
 @app.command()
 def train(
-    data: Annotated[Path, typer.Option(help="Declarations with outcomes (.parquet or .csv).")],
+    data: Annotated[Path, typer.Option(help=_DATA_HELP, callback=_TABLE_IN)],
     config: Annotated[
-        Path | None, typer.Option(help="Model settings (default: configs/model.yaml).")
+        Path | None, typer.Option(help="Model settings (default: configs/model.yaml).", **_FILE)
     ] = None,
-    mapping: Annotated[Path | None, typer.Option(help=_MAPPING_HELP)] = None,
+    mapping: Annotated[Path | None, typer.Option(help=_MAPPING_HELP, **_FILE)] = None,
     out: Annotated[
         Path | None, typer.Option(help="Model directory (default: models-dir/parcelrisk-<time>).")
     ] = None,
@@ -200,14 +247,14 @@ def _print_made_missing(frame, mapping) -> None:
 
 @app.command()
 def tune(
-    data: Annotated[Path, typer.Option(help="Declarations with outcomes (.parquet or .csv).")],
+    data: Annotated[Path, typer.Option(help=_DATA_HELP, callback=_TABLE_IN)],
     trials: Annotated[int, typer.Option(min=1, help="Most trials to run (trial 0: the base).")],
     minutes: Annotated[float, typer.Option(min=0.01, help="Most minutes to search for.")],
     out: Annotated[Path, typer.Option(help="Where the winning config goes (YAML).")],
     config: Annotated[
-        Path | None, typer.Option(help="Base settings (default: configs/model.yaml).")
+        Path | None, typer.Option(help="Base settings (default: configs/model.yaml).", **_FILE)
     ] = None,
-    mapping: Annotated[Path | None, typer.Option(help=_MAPPING_HELP)] = None,
+    mapping: Annotated[Path | None, typer.Option(help=_MAPPING_HELP, **_FILE)] = None,
     test_from: Annotated[
         str | None,
         typer.Option(help="Test window start, as for train: the search never reads it."),
@@ -286,13 +333,14 @@ def _print_tuning(result) -> None:
 
 @app.command()
 def evaluate(
-    data: Annotated[Path, typer.Option(help="Declarations with outcomes (.parquet or .csv).")],
+    data: Annotated[Path, typer.Option(help=_DATA_HELP, callback=_TABLE_IN)],
     model: Annotated[Path | None, typer.Option(help=_MODEL_HELP)] = None,
     config: Annotated[
-        Path | None, typer.Option(help="Model settings (default: configs/model.yaml).")
+        Path | None, typer.Option(help="Model settings (default: configs/model.yaml).", **_FILE)
     ] = None,
     mapping: Annotated[
-        Path | None, typer.Option(help=_MAPPING_HELP + " Default: the model's own, if any.")
+        Path | None,
+        typer.Option(help=_MAPPING_HELP + " Default: the model's own, if any.", **_FILE),
     ] = None,
     as_json: Annotated[
         bool,
@@ -336,27 +384,29 @@ def evaluate(
 
 @app.command()
 def score(
-    data: Annotated[Path, typer.Argument(help="Declarations to score (.parquet or .csv).")],
-    out: Annotated[Path, typer.Option(help="Output file (.parquet or .csv).")],
+    data: Annotated[
+        Path, typer.Argument(help="Declarations to score (.parquet or .csv).", callback=_TABLE_IN)
+    ],
+    out: Annotated[Path, typer.Option(help="Output file (.parquet or .csv).", callback=_TABLE_OUT)],
     model: Annotated[Path | None, typer.Option(help=_MODEL_HELP)] = None,
     top: Annotated[int, typer.Option(help="Print this many riskiest parcels.")] = 10,
     last_day: Annotated[bool, typer.Option(help="Score only the last day in the file.")] = False,
     mapping: Annotated[
-        Path | None, typer.Option(help=_MAPPING_HELP + " Default: the model's own, if any.")
+        Path | None,
+        typer.Option(help=_MAPPING_HELP + " Default: the model's own, if any.", **_FILE),
     ] = None,
     reasons: Annotated[
         bool, typer.Option(help="Add the reasons of inspect and review parcels (JSON text).")
     ] = False,
-    policy: Annotated[Path | None, typer.Option(help=_POLICY_HELP)] = None,
+    policy: Annotated[Path | None, typer.Option(help=_POLICY_HELP, **_FILE)] = None,
 ) -> None:
     """Score a file of declarations: probability and lane per parcel (and reasons)."""
-    from parcelrisk.contract import check_suffix, load_mapping, read_table
+    from parcelrisk.contract import load_mapping, read_table
     from parcelrisk.policy import load_policy
     from parcelrisk.predict import decisions_frame
     from parcelrisk.predict import score as run
 
     with _user_errors():
-        check_suffix(out)
         rules = load_policy(policy)
         loaded = _load_model(model)
         columns = load_mapping(mapping) if mapping else loaded.mapping
@@ -409,11 +459,10 @@ def audit_show(
     models_dir: Annotated[Path, typer.Option(help="Where exported models live.")] = Path("models"),
 ) -> None:
     """Print the logged decisions of a parcel with their reasons."""
-    from parcelrisk.audit import AuditStore
-    from parcelrisk.replay import reasons_on_demand
+    from parcelrisk.audit import open_store
 
     with _user_errors():
-        store = AuditStore(db)
+        store = open_store(db)
         decisions = store.decisions(parcel_id=parcel_id)
         if not decisions:
             raise ValueError(f"no logged decision for parcel {parcel_id!r} in {db}")
@@ -427,6 +476,8 @@ def audit_show(
             shown = d["reasons"]
             if shown is None:
                 console.print("  (not explained at the time; reasons computed now)")
+                from parcelrisk.replay import reasons_on_demand
+
                 shown = reasons_on_demand(store, models_dir, parcel_id)
             for r in shown:
                 console.print(f"  {r['contribution']:+.3f}  {r['group']}: {r['text']}")
@@ -435,28 +486,51 @@ def audit_show(
 @audit_app.command("replay")
 def audit_replay(
     since: Annotated[
-        str | None, typer.Option(help="Only decisions logged at or after (ISO 8601).")
+        str | None,
+        typer.Option(
+            help="Only decisions logged at or after this time: the audit log's clock (when "
+            "the service decided), not when parcels were declared. ISO 8601 date or time "
+            "(2025-05-01, 2025-05-01T08:00+02:00); UTC unless it has an offset."
+        ),
     ] = None,
     db: Annotated[str, _AUDIT_URL] = "sqlite:///audit.db",
     models_dir: Annotated[Path, typer.Option(help="Where exported models live.")] = Path("models"),
 ) -> None:
-    """Re-score logged inputs with the logged model version; report every difference."""
-    import pandas as pd
+    """Re-score logged inputs with the logged model version; report every difference.
 
-    from parcelrisk.audit import AuditStore
-    from parcelrisk.replay import replay
+    Exit status: 0 every decision replayed the same; 1 some differ; 2 nothing to replay
+    (no decision logged, or none since --since) or another error.
+    """
+    from parcelrisk.audit import logged_span, open_store
 
     with _user_errors():
-        start = None
-        if since:
-            stamp = pd.Timestamp(since)
-            start = (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).to_pydatetime()
-        result = replay(AuditStore(db), models_dir, start)
+        start = None if since is None else _logged_since(since)
+        store = open_store(db)
+        span = logged_span(store)
+        if not span.count:
+            raise ValueError(f"nothing to replay: {span}")
+        if start is not None and span.last < start:
+            raise ValueError(f"nothing to replay: no decision was logged at or after "
+                             f"{start:%Y-%m-%d %H:%M:%S} UTC (--since is when decisions were "
+                             f"logged, not when parcels were declared); {span}")  # fmt: skip
+        from parcelrisk.replay import replay
+
+        result = replay(store, models_dir, start)
     console.print(f"replayed {result.replayed:,} decisions: {len(result.differences)} differ")
     for d in result.differences[:20]:
         console.print(d, highlight=False)
     if result.differences:
         raise typer.Exit(1)
+
+
+def _logged_since(text: str) -> datetime:
+    """The time of ``--since`` in UTC (a date is its midnight; no offset: UTC)."""
+    try:
+        stamp = datetime.fromisoformat(text)
+    except ValueError as err:
+        raise ValueError(f"--since {text!r} is not an ISO 8601 date or time "
+                         "(e.g. 2025-05-01 or 2025-05-01T08:00:00+02:00)") from err  # fmt: skip
+    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
 
 
 def _print_evaluation(evaluation) -> None:
@@ -493,22 +567,29 @@ def report(
     batch: Annotated[bool, typer.Option(help="Summarise a day's decisions instead.")] = False,
     day: Annotated[
         str | None,
-        typer.Option(help="Day of --batch (YYYY-MM-DD, UTC; default: the newest logged day)."),
+        typer.Option(
+            help="Day of --batch: the UTC day the decisions were logged (YYYY-MM-DD), not the "
+            "day parcels were declared (default: the newest day with logged decisions)."
+        ),
     ] = None,
     out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("report.html"),
     db: Annotated[str, _AUDIT_URL] = "sqlite:///audit.db",
     models_dir: Annotated[Path, typer.Option(help="Where exported models live.")] = Path("models"),
 ) -> None:
     """Write a self-contained HTML report from the audit log: one parcel, or a day (--batch)."""
-    from parcelrisk.auditreport import batch_report, open_store, parcel_report
-    from parcelrisk.htmlpage import write_html
+    from parcelrisk.audit import logged_day, open_store
 
     with _user_errors():
         if batch == (parcel_id is not None):
             raise ValueError("give a PARCEL_ID, or --batch for a day's decisions (not both)")
         if day is not None and not batch:
             raise ValueError("--day goes with --batch; a parcel's report covers its decisions")
+        if day is not None:
+            logged_day(day)
         store = open_store(db)
+        from parcelrisk.auditreport import batch_report, parcel_report
+        from parcelrisk.htmlpage import write_html
+
         if batch:
             text = batch_report(store, day, models_dir)
         else:

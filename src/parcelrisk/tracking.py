@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,24 @@ from parcelrisk.predict import decide_frame
 REGISTERED_MODEL = "parcelrisk"
 EXPERIMENT = "parcelrisk"
 CHAMPION, CHALLENGER = "champion", "challenger"
+
+#: Warnings MLflow logs on every ``log_model`` of this model, by logger: the start of the
+#: message. Both are understood and safe here, so they are dropped (and nothing else):
+#:
+#: * the pyfunc model is a Python object, so MLflow pickles it (CloudPickle) and warns
+#:   that unpickling can run code. The object is the small wrapper of
+#:   :func:`_pyfunc_class`, which reads the exported directory (its hash checked by
+#:   ``load_model``); loading any logged model is as safe as the store it comes from,
+#:   which the warning at logging time does not change.
+#: * MLflow pins pip's version in the model's conda.yaml and warns when pip is not
+#:   installed (an environment made by uv has none): conda.yaml then lists pip without a
+#:   version; requirements.txt and python_env.yaml, which pip and uv install from, are
+#:   unaffected.
+LOG_MODEL_NOISE = {
+    "mlflow.pyfunc": "Passing a Python object as `python_model` causes it to be serialized "
+    "using CloudPickle",
+    "mlflow.utils.environment": "Failed to resolve installed pip version.",
+}
 
 
 def tracking_uri() -> str:
@@ -47,6 +66,24 @@ def configure():
         mlflow.create_experiment(EXPERIMENT, artifact_location=location)
     mlflow.set_experiment(EXPERIMENT)
     return mlflow
+
+
+@contextmanager
+def dropped_records(messages: Mapping[str, str]) -> Iterator[None]:
+    """Drop, while in the block, the log records of each named logger whose message starts
+    with its text (see :data:`LOG_MODEL_NOISE`); every other record passes."""
+
+    def keep(start: str) -> Callable[[logging.LogRecord], bool]:
+        return lambda record: not record.getMessage().startswith(start)
+
+    filters = [(logging.getLogger(name), keep(start)) for name, start in messages.items()]
+    for logger, drop in filters:
+        logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        for logger, drop in filters:
+            logger.removeFilter(drop)
 
 
 def _pyfunc_class():
@@ -126,14 +163,15 @@ def log_run(
             {"parcel_id": ["x"], "probability": [0.1], "lane": ["release"]}
         )  # fmt: skip
         signature = None if input_example is None else _signature(input_example, output)
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=_pyfunc_class()(),
-            artifacts={"model_dir": str(model_dir)},
-            signature=signature,
-            input_example=input_example,
-            registered_model_name=name,
-        )
+        with dropped_records(LOG_MODEL_NOISE):
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=_pyfunc_class()(),
+                artifacts={"model_dir": str(model_dir)},
+                signature=signature,
+                input_example=input_example,
+                registered_model_name=name,
+            )
         version = str(info.registered_model_version)
     client = MlflowClient()
     alias, reason = _promote(client, name, version, promotion_score)

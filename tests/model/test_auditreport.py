@@ -309,12 +309,15 @@ def test_day_histogram_shows_every_parcel_on_a_linear_scale_with_counts(repeated
 
 
 def test_batch_report_refuses_an_empty_day_and_a_bad_date(audit, tmp_path):
-    with pytest.raises(ValueError, match=r"no decisions logged on 2020-01-01 \(UTC\) in .*"
-                                         r"decisions span \d{4}-\d\d-\d\d to"):  # fmt: skip
+    day = audit.decisions["logged_at"].iloc[0].date()
+    message = (r"no decision was logged on 2020-01-01 \(UTC\) in .*: the day is when decisions "
+               r"were logged, not when parcels were declared; "
+               rf"600 decision\(s\) logged in .* from {day} to {day} \(UTC\)$")  # fmt: skip
+    with pytest.raises(ValueError, match=message):
         batch_report(audit.store, "2020-01-01", audit.models)
     with pytest.raises(ValueError, match="day '2020-13-01' is not a date of the form YYYY-MM-DD"):
         batch_report(audit.store, "2020-13-01", audit.models)
-    with pytest.raises(ValueError, match="no decisions logged in sqlite:///"):
+    with pytest.raises(ValueError, match="no decision is logged in sqlite:///"):
         batch_report(AuditStore(f"sqlite:///{tmp_path / 'empty.db'}"), None, audit.models)
 
 
@@ -460,7 +463,7 @@ def test_cli_writes_a_batch_report(audit, tmp_path):
         ([], "give a PARCEL_ID, or --batch for a day's decisions (not both)"),
         (["P1", "--batch"], "give a PARCEL_ID, or --batch for a day's decisions (not both)"),
         (["P1", "--day", "2025-05-01"], "--day goes with --batch"),
-        (["--batch", "--day", "2020-01-01"], "no decisions logged on 2020-01-01 (UTC)"),
+        (["--batch", "--day", "2020-01-01"], "no decision was logged on 2020-01-01 (UTC)"),
     ],
 )
 def test_cli_refuses_clearly(audit, tmp_path, args, message):

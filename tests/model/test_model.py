@@ -464,7 +464,7 @@ def test_cli_evaluate_json_gives_the_labelled_view_of_contract_data(in_cli):
         ["score", "parcels.txt", "--out", "scores.csv", "--model", "{model}"],
         ["score", "parcels.parquet", "--out", "scores.txt", "--model", "{model}"],
         ["evaluate", "--model", "{model}", "--data", "parcels.txt"],
-        ["evaluate", "--data", "parcels.txt"],  # the newest model under models/ loads first
+        ["evaluate", "--data", "parcels.txt"],  # refused before the newest model is sought
     ],
     ids=["train-data", "score-data", "score-out", "evaluate-data", "evaluate-default-model"],
 )
@@ -474,6 +474,21 @@ def test_cli_refuses_a_bad_file_suffix(in_cli, args):
     assert "error: unsupported declarations file suffix '.txt'" in flat(result.output)
     assert "use one of .parquet, .csv" in flat(result.output)
     assert not Path("scores.txt").exists() and not Path("scores.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["score", "header.csv", "--out", "scores.csv"], ["evaluate", "--data", "header.csv"]],
+)
+def test_cli_refuses_a_file_with_a_header_only(in_cli, args, tmp_path):
+    header = tmp_path / "header.csv"
+    write_declarations(in_cli.frame.head(3), header)
+    header.write_text(header.read_text().splitlines()[0] + "\n")
+    args = [str(header) if a == "header.csv" else a for a in args]
+    result = runner.invoke(app, [*args, "--model", str(in_cli.models[0])])
+    assert result.exit_code == 2, result.output
+    assert flat(result.output) == f"error: {header} has no rows"
+    assert not Path("scores.csv").exists()
 
 
 def test_cli_refuses_a_missing_data_file(in_cli):

@@ -7,6 +7,7 @@ same settings, registers version 2 and, not beating the champion strictly, becom
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -27,7 +28,15 @@ from parcelrisk.contract import (
 )
 from parcelrisk.policy import Policy
 from parcelrisk.predict import decide_frame
-from parcelrisk.tracking import CHALLENGER, CHAMPION, REGISTERED_MODEL, example_input, tracking_uri
+from parcelrisk.tracking import (
+    CHALLENGER,
+    CHAMPION,
+    LOG_MODEL_NOISE,
+    REGISTERED_MODEL,
+    dropped_records,
+    example_input,
+    tracking_uri,
+)
 from parcelrisk.train import train
 
 PLOTS = ("pr_curve.png", "calibration.png", "precision_at_budget.png", "feature_importance.png")
@@ -46,20 +55,37 @@ def mlflow_environment(mp: pytest.MonkeyPatch, home: Path) -> str:
     return f"sqlite:///{home}/mlflow.db"
 
 
+class _Records(logging.Handler):
+    """Keeps every record MLflow logs."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @pytest.fixture(scope="module")
 def tracked(data, test_days, tmp_path_factory):
     """Two tracked trainings on the same data in one fresh MLflow store, each exporting a
     model refit on every parcel."""
     home = tmp_path_factory.mktemp("mlflow")
     config = ModelConfig(test_days=test_days, lgbm={"n_estimators": 100})
+    records = _Records()
+    logging.getLogger("mlflow").addHandler(records)
     with pytest.MonkeyPatch.context() as mp:
         uri = mlflow_environment(mp, home)
-        runs = [
-            train(data, replace(config, refit=refit), models_dir=home / "models",
-                  reports_dir=home / "reports")
-            for refit in (True, True)
-        ]  # fmt: skip
-        yield SimpleNamespace(home=home, uri=uri, config=config, first=runs[0], second=runs[1])
+        try:
+            runs = [
+                train(data, replace(config, refit=refit), models_dir=home / "models",
+                      reports_dir=home / "reports")
+                for refit in (True, True)
+            ]  # fmt: skip
+        finally:
+            logging.getLogger("mlflow").removeHandler(records)
+        yield SimpleNamespace(home=home, uri=uri, config=config, first=runs[0], second=runs[1],
+                              logged=records.records)  # fmt: skip
         mlflow.set_tracking_uri(None)  # forget the tmp store (and the env var MLflow set)
 
 
@@ -68,6 +94,29 @@ def client(tracked, monkeypatch) -> MlflowClient:
     mlflow_environment(monkeypatch, tracked.home)
     mlflow.set_tracking_uri(tracked.uri)
     return MlflowClient(tracking_uri=tracked.uri)
+
+
+def test_logging_a_model_drops_only_the_understood_mlflow_warnings(tracked):
+    messages = [(r.name, r.getMessage()) for r in tracked.logged]
+    for logger, start in LOG_MODEL_NOISE.items():
+        assert not [m for name, m in messages if name == logger and m.startswith(start)]
+    # the filters are gone after log_model, and never dropped anything else
+    for name in LOG_MODEL_NOISE:
+        assert logging.getLogger(name).filters == []
+    kept = _Records()
+    logger = logging.getLogger("mlflow.pyfunc")
+    logger.addHandler(kept)
+    try:
+        with dropped_records(LOG_MODEL_NOISE):
+            logger.warning(LOG_MODEL_NOISE["mlflow.pyfunc"] + ", ...")
+            logger.warning("another warning")
+        logger.warning(LOG_MODEL_NOISE["mlflow.pyfunc"] + " (outside the block)")
+    finally:
+        logger.removeHandler(kept)
+    assert [r.getMessage() for r in kept.records] == [
+        "another warning",
+        LOG_MODEL_NOISE["mlflow.pyfunc"] + " (outside the block)",
+    ]
 
 
 def test_the_store_lives_in_the_working_directory(tracked):

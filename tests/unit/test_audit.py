@@ -8,7 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from parcelrisk.audit import AuditStore, Decision, canonical_json, input_hash
+from parcelrisk.audit import (
+    AuditStore,
+    AuditStoreError,
+    Decision,
+    canonical_json,
+    input_hash,
+    logged_span,
+    open_store,
+)
 from parcelrisk.feedback import labelled_declarations
 
 
@@ -178,3 +186,52 @@ def test_decisions_filter_by_request(store):
     store.append_decisions([_decision(1), _decision(2), other])
     assert [d["parcel_id"] for d in store.decisions(request_id="req-1")] == ["P1", "P2"]
     assert [d["parcel_id"] for d in store.decisions(request_id="req-2")] == ["P9"]
+
+
+def test_opening_a_store_to_read_creates_nothing(tmp_path):
+    path = tmp_path / "audit.db"
+    with pytest.raises(FileNotFoundError, match=r"audit store sqlite:///.*audit\.db does not"):
+        open_store(f"sqlite:///{path}")
+    assert not path.exists()
+    sqlite3.connect(path).close()  # a SQLite file without the audit tables
+    with pytest.raises(AuditStoreError, match=r"sqlite:///.*audit\.db holds no audit log "
+                                              r"\(it has no table 'decisions'\)"):  # fmt: skip
+        open_store(f"sqlite:///{path}")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT name FROM sqlite_master").fetchall() == []
+
+
+def test_a_store_opened_to_read_reads_what_was_written(store):
+    store.append_decisions([_decision(1)])
+    again = open_store(store.url)
+    assert [d["parcel_id"] for d in again.decisions()] == ["P1"]
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("notaurl", r"audit store URL 'notaurl' is not a SQLAlchemy URL"),
+        ("foo://x/y", r"audit store foo://x/y: SQLAlchemy knows no database 'foo'"),
+        ("mysql://u@127.0.0.1:1/x", r"the database driver is not installed \(No module named"),
+        ("sqlite:////nonexistent/dir/a.db", r"cannot open the audit store "
+                                            r"sqlite:////nonexistent/dir/a\.db: unable to open"),
+        ("postgresql+psycopg://u:pw@127.0.0.1:1/x",
+         r"^cannot open the audit store postgresql\+psycopg://u:\*\*\*@127\.0\.0\.1:1/x: "
+         r".*refused"),
+    ],
+)  # fmt: skip
+def test_a_store_that_cannot_be_opened_is_a_clear_error(url, message):
+    with pytest.raises(AuditStoreError, match=message) as excinfo:
+        AuditStore(url)
+    assert "pw" not in str(excinfo.value)
+
+
+def test_logged_span_counts_the_decisions_and_their_days(store):
+    assert str(logged_span(store)).startswith("no decision is logged in ")
+    store.append_decisions([_decision(1), _decision(2)])
+    span = logged_span(store)
+    today = datetime.now(UTC).date()
+    assert (span.count, span.first.date(), span.last.date()) == (2, today, today)
+    assert span.first.tzinfo is not None and span.first <= span.last
+    assert str(span).startswith("2 decision(s) logged in ")
+    assert str(span).endswith(f" from {today} to {today} (UTC)")

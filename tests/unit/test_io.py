@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import pickle
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,7 +14,9 @@ import pytest
 from parcelrisk.contract import (
     DECLARATION_COLUMNS,
     ContractError,
+    load_mapping,
     read_declarations,
+    read_table,
     to_records,
     validate,
     validate_records,
@@ -202,6 +207,63 @@ def test_csv_missing_required_column(tmp_path, valid_frame):
     )
     with pytest.raises(ContractError, match="column 'weight_kg': required column is missing"):
         read_declarations(path)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_renamed_column_points_to_a_column_mapping(tmp_path, valid_frame, fmt):
+    path = tmp_path / f"d.{fmt}"
+    renamed = valid_frame.rename(columns={"declared_at": "ts", "seller_id": "vendor"})
+    if fmt == "csv":
+        renamed.to_csv(path, index=False)
+    else:
+        renamed.to_parquet(path, index=False)
+    with pytest.raises(ContractError) as excinfo:
+        read_declarations(path)
+    lines = str(excinfo.value).splitlines()
+    assert "  column 'declared_at': required column is missing" in lines[1:]
+    assert "column 'seller_id': required column is missing" in str(excinfo.value)
+    assert lines[-1] == (
+        f"{path} may name its columns its own way: describe them in a column mapping and "
+        "pass it with --mapping FILE (docs/byo-data.md)"
+    )
+    assert excinfo.value.hint == lines[-1]
+    assert str(pickle.loads(pickle.dumps(excinfo.value))) == str(excinfo.value)
+
+
+def test_an_invalid_value_gets_no_mapping_hint(tmp_path, valid_frame):
+    path = tmp_path / "d.parquet"
+    valid_frame.assign(weight_kg=-1.0).to_parquet(path, index=False)
+    with pytest.raises(ContractError, match="weight_kg") as excinfo:
+        read_declarations(path)
+    assert excinfo.value.hint is None
+    assert "--mapping" not in str(excinfo.value)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_file_without_rows_is_refused(tmp_path, valid_frame, fmt):
+    path = tmp_path / f"d.{fmt}"
+    write_declarations(valid_frame, path)
+    if fmt == "csv":  # the header only
+        path.write_text(path.read_text().splitlines()[0] + "\n")
+    else:
+        pd.read_parquet(path).head(0).to_parquet(path, index=False)
+    with pytest.raises(ValueError, match=f"^{re.escape(str(path))} has no rows$"):
+        read_declarations(path)
+
+
+def test_a_mapped_file_without_rows_is_refused(tmp_path):
+    example = Path(__file__).parents[2] / "examples" / "byo"
+    path = tmp_path / "mine.csv"
+    header = (example / "declarations.csv").read_text(encoding="utf-8").splitlines()[0]
+    path.write_text(header + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"mine\.csv has no rows$"):
+        read_table(path, load_mapping(example / "mapping.yaml"))
+
+
+def test_a_frame_without_rows_is_not_written(tmp_path, valid_frame):
+    with pytest.raises(ValueError, match=r"nothing to write to .*d\.csv: the frame has no rows"):
+        write_declarations(valid_frame.head(0), tmp_path / "d.csv")
+    assert not (tmp_path / "d.csv").exists()
 
 
 def test_parquet_with_naive_timestamps_is_rejected(tmp_path, valid_frame):

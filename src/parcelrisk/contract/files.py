@@ -2,7 +2,8 @@
 
 Both formats hold the canonical frame of :func:`parcelrisk.contract.validate`, and
 ``read_declarations(write_declarations(frame, path))`` equals ``validate(frame)`` for the
-contract columns (exactly: values, missing values and dtypes).
+contract columns (exactly: values, missing values and dtypes). A table without rows is
+neither written nor read.
 
 * Parquet is written and read with pyarrow, without the index.
 * CSV is UTF-8 with a header row; missing values are empty fields; booleans are written as
@@ -16,22 +17,19 @@ contract columns (exactly: values, missing values and dtypes).
 
 from __future__ import annotations
 
-import errno
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from parcelrisk.contract.frames import check, validate
+from parcelrisk.contract.frames import MISSING_COLUMN, check, validate
 from parcelrisk.contract.parse import parse_booleans, parse_numbers
 from parcelrisk.contract.problems import ContractError, ContractProblem, json_safe
 from parcelrisk.contract.schema import DECLARATION_COLUMNS, FIELDS, Field, Kind
+from parcelrisk.paths import SUFFIXES, check_suffix, check_table_file
 
-__all__ = ["SUFFIXES", "read_declarations", "to_records", "write_declarations"]
-
-#: File suffixes understood by :func:`read_declarations` and :func:`write_declarations`.
-SUFFIXES = (".parquet", ".csv")
+__all__ = ["SUFFIXES", "check_suffix", "read_declarations", "to_records", "write_declarations"]
 
 
 def read_declarations(path: str | Path, *, require_outcomes: bool = False) -> pd.DataFrame:
@@ -52,20 +50,33 @@ def read_declarations(path: str | Path, *, require_outcomes: bool = False) -> pd
     Raises
     ------
     ValueError
-        If the suffix is not ``.parquet`` or ``.csv``.
+        If the suffix is not ``.parquet`` or ``.csv``, or the file has no rows.
     FileNotFoundError
         If there is no file at ``path``.
     ContractError
         Listing every value that breaks the contract, including CSV values that do not
-        parse as their field's type.
+        parse as their field's type; when a required column is missing, it ends with a
+        hint to read the file through a column mapping.
     """
     path = Path(path)
-    suffix = check_suffix(path)
-    if not path.is_file():
-        raise FileNotFoundError(errno.ENOENT, "declarations file not found", str(path))
-    if suffix == ".parquet":
-        return validate(read_file(path), require_outcomes=require_outcomes)
-    return _parsed_csv(read_file(path), require_outcomes)
+    suffix = check_table_file(path)
+    table = read_file(path)
+    try:
+        if suffix == ".parquet":
+            return validate(table, require_outcomes=require_outcomes)
+        return _parsed_csv(table, require_outcomes)
+    except ContractError as err:
+        if not any(p.reason == MISSING_COLUMN for p in err.problems):
+            raise
+        raise ContractError(err.problems, hint=_mapping_hint(path)) from None
+
+
+def _mapping_hint(path: Path) -> str:
+    """What to do when a file read in the contract's columns lacks some of them."""
+    return (
+        f"{path} may name its columns its own way: describe them in a column mapping and "
+        "pass it with --mapping FILE (docs/byo-data.md)"
+    )
 
 
 def write_declarations(frame: pd.DataFrame, path: str | Path) -> Path:
@@ -87,13 +98,16 @@ def write_declarations(frame: pd.DataFrame, path: str | Path) -> Path:
     Raises
     ------
     ValueError
-        If the suffix is not ``.parquet`` or ``.csv``.
+        If the suffix is not ``.parquet`` or ``.csv``, or the frame has no rows (a file
+        that is read must have some).
     ContractError
         If the frame breaks the contract (nothing is written).
     """
     path = Path(path)
     suffix = check_suffix(path)
     canonical = validate(frame).reset_index(drop=True)
+    if canonical.empty:
+        raise ValueError(f"nothing to write to {path}: the frame has no rows")
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".parquet":
         canonical.to_parquet(path, engine="pyarrow", index=False)
@@ -120,33 +134,31 @@ def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{k: json_safe(v) for k, v in row.items()} for row in ready.to_dict("records")]
 
 
-def check_suffix(path: str | Path) -> str:
-    """Return the declarations file format of ``path`` ('.parquet' or '.csv') or raise.
-
-    Raises
-    ------
-    ValueError
-        If the suffix is not one of :data:`SUFFIXES`.
-    """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise ValueError(
-            f"unsupported declarations file suffix {path.suffix!r} ({path}); "
-            f"use one of {', '.join(SUFFIXES)}"
-        )
-    return suffix
-
-
 def read_file(path: Path) -> pd.DataFrame:
     """The table in a ``.parquet`` file (with its types) or a ``.csv`` file (as text).
 
     CSV is read as UTF-8 (a byte-order mark is skipped) with a header row; every value is
     a string, and an empty field is missing.
+
+    Raises
+    ------
+    ValueError
+        If the table has no rows (e.g. a CSV file with a header only).
     """
     if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path, engine="pyarrow")
-    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+        table = pd.read_parquet(path, engine="pyarrow")
+    else:
+        table = pd.read_csv(
+            path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig"
+        )
+    _require_rows(table, path)
+    return table
+
+
+def _require_rows(table: pd.DataFrame, path: Path) -> None:
+    """Refuse a table without rows: there is nothing to train on, evaluate or score."""
+    if len(table) == 0:
+        raise ValueError(f"{path} has no rows")
 
 
 # --- CSV ---------------------------------------------------------------------------------

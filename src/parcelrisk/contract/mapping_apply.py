@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from parcelrisk.contract.files import check_suffix, read_file
+from parcelrisk.contract.files import read_file
 from parcelrisk.contract.frames import check
 from parcelrisk.contract.mapping_spec import FREEABLE_KINDS, ColumnMapping
 from parcelrisk.contract.mapping_values import (
@@ -40,6 +40,7 @@ from parcelrisk.contract.parse import NOT_UNICODE, as_text, is_unicode
 from parcelrisk.contract.problems import ContractProblem, MappedDataError, python_value
 from parcelrisk.contract.records import record_problems, validate_records
 from parcelrisk.contract.schema import FIELDS_BY_NAME
+from parcelrisk.paths import check_table_file
 
 _MAX_COLUMNS_LISTED = 40
 #: Where a mapped frame keeps its counts of values made missing (``DataFrame.attrs``).
@@ -53,9 +54,7 @@ def read_mapped(path: str | Path, mapping: ColumnMapping, *, outcomes: bool = Tr
     the dialect of :mod:`parcelrisk.contract.parse`, as the mapping says.
     """
     path = Path(path)
-    check_suffix(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"data file {path} does not exist")
+    check_table_file(path)
     return apply_mapping(read_file(path), mapping, outcomes=outcomes)
 
 

@@ -79,17 +79,20 @@ class ContractError(ValueError):
     problems : iterable of ContractProblem
         All problems; kept in ``.problems``, sorted by row and then by contract field
         order. The message lists the first 50.
+    hint : str, optional
+        What the user may do about them; the last line of the message (``.hint``).
     """
 
     #: What the problems are with, in the first line of the message.
     heading = "with the declaration contract"
 
-    def __init__(self, problems: Iterable[ContractProblem]) -> None:
+    def __init__(self, problems: Iterable[ContractProblem], hint: str | None = None) -> None:
         self.problems: list[ContractProblem] = sorted(problems, key=problem_order)
+        self.hint = hint
         super().__init__(self._message())
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.problems,))
+        return (type(self), (self.problems, self.hint))
 
     def _message(self) -> str:
         n = len(self.problems)
@@ -97,6 +100,8 @@ class ContractError(ValueError):
         lines += [f"  {p}" for p in self.problems[:_MAX_LISTED]]
         if n > _MAX_LISTED:
             lines.append(f"  ... and {n - _MAX_LISTED} more")
+        if self.hint:
+            lines.append(self.hint)
         return "\n".join(lines)
 
     def to_dicts(self) -> list[dict[str, Any]]:
