@@ -21,29 +21,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextmanager
-def bentoml_serve(root: Path, env: dict[str, str], timeout: float = 120) -> Iterator[str]:
-    """Serve ``parcelrisk.serving.service:ParcelRisk`` from ``root``; yield its base URL.
+def start_serving(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen, Path, str]:
+    """Start ``bentoml serve parcelrisk.serving.service:ParcelRisk`` in ``root``: the process,
+    the file its output goes to and its base URL.
 
-    ``env`` is added to the environment (model, audit store, API key, ...); the process
-    is stopped on exit.
+    ``env`` is added to the environment (model, audit store, API key, ...). Each process
+    gets a BentoML home of its own: ``bentoml serve`` empties the Prometheus directory of
+    its home when it starts, which would wipe the metrics of another service using it.
     """
     port = free_port()
     env = {
         **os.environ,
+        "BENTOML_HOME": str(root / "bentoml-home"),
         **env,
         "BENTOML_DO_NOT_TRACK": "true",
         "MLFLOW_DISABLE_TELEMETRY": "true",
     }
     bentoml = Path(sys.executable).parent / "bentoml"
     log_path = root / "serve.log"  # a file, not a pipe: a chatty server can never block
-    log = log_path.open("ab")
-    proc = subprocess.Popen(
-        [str(bentoml), "serve", "parcelrisk.serving.service:ParcelRisk",
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [str(bentoml), "serve", "parcelrisk.serving.service:ParcelRisk",
+             "--host", "127.0.0.1", "--port", str(port)],
+            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    return proc, log_path, f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def bentoml_serve(root: Path, env: dict[str, str], timeout: float = 120) -> Iterator[str]:
+    """Serve the service from ``root`` (see :func:`start_serving`); yield its base URL.
+
+    The process is stopped on exit.
+    """
+    proc, log_path, base = start_serving(root, env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -62,4 +73,3 @@ def bentoml_serve(root: Path, env: dict[str, str], timeout: float = 120) -> Iter
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-        log.close()

@@ -4,8 +4,8 @@ SQLite by default (a file, write-ahead log), any SQLAlchemy URL (e.g. PostgreSQL
 configuration. Decisions keep the input exactly as received (canonical JSON) with its
 SHA-256, the model version, the scoring policy (version and SHA-256; each policy used is
 stored whole), probability, lane and the reasons that were returned, so a decision can be
-found by parcel id, read and replayed. The store has no update or delete
-operation.
+found by parcel id, read and replayed. Outcomes are recorded only for parcels with a
+logged decision. The store has no update or delete operation.
 """
 
 from __future__ import annotations
@@ -66,6 +66,25 @@ OUTCOMES = sa.Table(
     sa.Column("inspection_reason", sa.String(16), nullable=True),
     sa.Column("inspection_propensity", sa.Float, nullable=True),
 )
+
+
+#: Most parcel ids in one ``IN`` list: below SQLite's smallest limit on bound parameters
+#: (999) and well within PostgreSQL's.
+_IN_CHUNK = 900
+
+
+class UnscoredParcelsError(ValueError):
+    """Outcomes for parcel ids with no logged decision; ``parcel_ids`` lists them."""
+
+    def __init__(self, parcel_ids: list[str]) -> None:
+        self.parcel_ids = parcel_ids
+        shown = ", ".join(repr(p) for p in parcel_ids[:20])
+        more = f" and {len(parcel_ids) - 20} more" if len(parcel_ids) > 20 else ""
+        super().__init__(
+            f"no logged decision for parcel id{'s' if len(parcel_ids) > 1 else ''} "
+            f"{shown}{more}: outcomes are recorded only for parcels that were scored; "
+            "none of these outcomes was recorded"
+        )
 
 
 def canonical_json(record: Mapping[str, Any]) -> str:
@@ -183,7 +202,14 @@ class AuditStore:
         return policy_from_dict(json.loads(text), f"policy {sha256[:12]} of {self.url}")
 
     def append_outcomes(self, outcomes: Iterable[Mapping[str, Any]]) -> int:
-        """Record inspection results (parcel_id, inspected, violation_found, violation_type)."""
+        """Record inspection results (parcel_id, inspected, violation_found, violation_type,
+        inspection_reason, inspection_propensity) in one transaction, all or none.
+
+        Raises
+        ------
+        UnscoredParcelsError
+            Listing every parcel id with no logged decision; then nothing is recorded.
+        """
         now = datetime.now(UTC)
         rows = [
             {
@@ -199,8 +225,17 @@ class AuditStore:
         ]
         if rows:
             with self.engine.begin() as conn:
+                ids = [r["parcel_id"] for r in rows]
+                scored = _scored_among(conn, ids)
+                if unknown := [p for p in dict.fromkeys(ids) if p not in scored]:
+                    raise UnscoredParcelsError(unknown)
                 conn.execute(OUTCOMES.insert(), rows)
         return len(rows)
+
+    def scored(self, parcel_ids: Iterable[str]) -> set[str]:
+        """The parcel ids among ``parcel_ids`` that have at least one logged decision."""
+        with self.engine.connect() as conn:
+            return _scored_among(conn, list(parcel_ids))
 
     def decisions(
         self,
@@ -307,6 +342,18 @@ def _opening(url: str) -> Iterator[None]:
 def _shown(url: str) -> str:
     """A URL as it may be shown: without its password."""
     return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+def _scored_among(conn: sa.Connection, parcel_ids: list[str]) -> set[str]:
+    """The ids among ``parcel_ids`` with a logged decision: one indexed ``IN`` query per
+    :data:`_IN_CHUNK` distinct ids."""
+    wanted = list(dict.fromkeys(parcel_ids))
+    found: set[str] = set()
+    for start in range(0, len(wanted), _IN_CHUNK):
+        chunk = wanted[start : start + _IN_CHUNK]
+        query = sa.select(DECISIONS.c.parcel_id).where(DECISIONS.c.parcel_id.in_(chunk))
+        found.update(conn.execute(query.distinct()).scalars())
+    return found
 
 
 def _decision_row(d: Decision, input_json: str, now: datetime) -> dict[str, Any]:

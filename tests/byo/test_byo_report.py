@@ -15,6 +15,7 @@ from parcelrisk.predict import decide_and_log
 def test_report_of_a_user_shaped_decision(trained, tmp_path):
     model = load_model(trained.model)
     table = pd.read_csv(DATA, dtype=str, keep_default_na=False, na_values=[""]).tail(40)
+    table = table.drop(columns=["illicit"])  # the label is not sent for scoring
     records = [{k: v for k, v in row.items() if pd.notna(v)} for row in table.to_dict("records")]
     store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
     _, results = decide_and_log(store, model, records, Policy(), explain_all=True)

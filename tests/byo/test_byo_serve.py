@@ -22,6 +22,7 @@ def served(trained):
     }
     # records as the user's system would send them: its own columns, values as in its CSV
     table = pd.read_csv(DATA, dtype=str, keep_default_na=False, na_values=[""]).tail(30)
+    table = table.drop(columns=["illicit"])  # the label: known only after an inspection
     records = [
         {k: v for k, v in row.items() if pd.notna(v)} for row in table.to_dict(orient="records")
     ]
@@ -52,13 +53,16 @@ def test_user_shaped_records_are_scored_and_explained(served):
 
 def test_a_bad_user_record_gets_422_naming_its_fields(served):
     base, records, _ = served
-    bad = [dict(records[0], net_mass_kg="heavy"), {**records[1], "curier": "X"}]
+    bad = [dict(records[0], net_mass_kg="heavy"), {**records[1], "curier": "X"},
+           {**records[2], "illicit": "Y"}]  # fmt: skip
     r = httpx.post(f"{base}/score", json={"parcels": bad}, timeout=60)
     assert r.status_code == 422, r.text
     problems = {(p["row"], p["field"]): p["reason"] for p in r.json()["problems"]}
     assert problems == {
         (0, "net_mass_kg"): "not a number",
         (1, "curier"): "unknown field; did you mean 'courier'?",
+        (2, "illicit"): "outcome and ground-truth fields are not accepted for scoring (the "
+        "mapping's label column)",
     }
 
 

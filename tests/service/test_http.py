@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import sqlite3
+import subprocess
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from live_service import bentoml_serve
-from parcelrisk.artifact import save_model
+from live_service import bentoml_serve, start_serving
+from parcelrisk.artifact import MODEL_FILE, save_model
 from parcelrisk.audit import AuditStore
 from parcelrisk.contract import CONTRACT_VERSION
 from parcelrisk.feedback import labelled_declarations
@@ -126,20 +130,23 @@ def test_odd_text_and_unseen_categories_score_normally(served):
     assert [x["parcel_id"] for x in r.json()["results"]] == ["ODD-1", "ODD-2", "ODD-3"]
 
 
-def test_audit_store_failure_answers_503_and_releases_no_decision(served):
-    import sqlite3
-
-    base, parcels, audit, root = served
-    before = len(audit.decisions())
+def _with_decisions_table_away(root, request):
+    """``request()`` while the audit store has no decisions table (every write fails)."""
     db = sqlite3.connect(root / "audit.db")
     db.execute("ALTER TABLE decisions RENAME TO decisions_away")
     db.commit()
     try:
-        r = _post(base, "/score", {"parcels": parcels[:2]})
+        return request()
     finally:
         db.execute("ALTER TABLE decisions_away RENAME TO decisions")
         db.commit()
         db.close()
+
+
+def test_audit_store_failure_answers_503_and_releases_no_decision(served):
+    base, parcels, audit, root = served
+    before = len(audit.decisions())
+    r = _with_decisions_table_away(root, lambda: _post(base, "/score", {"parcels": parcels[:2]}))
     assert r.status_code == 503, r.text
     assert "no decision was released" in r.json()["error"] and "results" not in r.json()
     assert len(audit.decisions()) == before
@@ -211,6 +218,7 @@ def test_explain_returns_contributions_that_add_up_to_the_margin(served):
 
 def test_outcomes_are_recorded_and_inconsistent_ones_refused(served):
     base, parcels, audit, _ = served
+    assert _post(base, "/score", {"parcels": parcels[:1]}).status_code == 200
     ok = [{"parcel_id": parcels[0]["parcel_id"], "inspected": True, "violation_found": True,
            "violation_type": "counterfeit"}]  # fmt: skip
     r = _post(base, "/outcomes", {"outcomes": ok})
@@ -261,6 +269,175 @@ def test_recorded_outcomes_come_back_as_training_labels(served):
     assert bool(row["inspected"]) and not bool(row["violation_found"])
     assert row["inspection_propensity"] == 0.003 and row["inspection_reason"] == "random"
     assert row["description"] == parcels[1]["description"]
+
+
+def test_outcome_and_ground_truth_fields_are_refused_for_scoring_and_not_logged(served):
+    base, parcels, audit, _ = served
+    before = len(audit.decisions())
+    sent = [dict(parcels[0]), dict(parcels[1], inspected=True, violation_found=True,
+                                   gt_violation=True)]  # fmt: skip
+    for route in ("/score", "/explain"):
+        r = _post(base, route, {"parcels": sent})
+        assert r.status_code == 422, r.text
+        problems = r.json()["problems"]
+        assert {(p["row"], p["parcel_id"], p["field"]) for p in problems} == {
+            (1, parcels[1]["parcel_id"], f)
+            for f in ("inspected", "violation_found", "gt_violation")
+        }
+        assert all("outcome and ground-truth fields are not accepted for scoring" in p["reason"]
+                   for p in problems)  # fmt: skip
+    assert len(audit.decisions()) == before
+    assert not any("gt_violation" in d["input"] or "inspected" in d["input"]
+                   for d in audit.decisions())  # fmt: skip
+
+
+def test_outcomes_for_parcels_never_scored_get_404_and_none_is_recorded(served):
+    base, parcels, audit, _ = served
+    assert _post(base, "/score", {"parcels": parcels[2:3]}).status_code == 200
+    before = audit.outcomes()
+    sent = [{"parcel_id": parcels[2]["parcel_id"], "inspected": False},
+            {"parcel_id": "NEVER-1", "inspected": True, "violation_found": False},
+            {"parcel_id": "NEVER-2", "inspected": False}]  # fmt: skip
+    r = _post(base, "/outcomes", {"outcomes": sent})
+    assert r.status_code == 404, r.text
+    assert r.json()["unknown_parcel_ids"] == ["NEVER-1", "NEVER-2"]
+    assert "no logged decision for parcel ids 'NEVER-1', 'NEVER-2'" in r.json()["error"]
+    assert audit.outcomes() == before  # all or none: the scored parcel's outcome neither
+    assert _post(base, "/outcomes", {"outcomes": sent[:1]}).json() == {"recorded": 1}
+
+
+def test_a_start_up_that_cannot_work_stops_bentoml_serve_once_with_one_message(tmp_path):
+    cases = {  # each in an empty working directory: no models/, no configs/
+        "no model": ({}, "no exported model under models; run `parcelrisk train`"),
+        "bad workers": ({"PARCELRISK_WORKERS": "0"},  # read when the module is imported
+                        "PARCELRISK_WORKERS must be a whole number >= 1, got '0'"),
+    }  # fmt: skip
+    started = {}
+    for name, (env, _) in cases.items():  # both at once: each start imports for seconds
+        home = tmp_path / name.replace(" ", "-")
+        home.mkdir()
+        started[name] = start_serving(home, env)
+    for name, (proc, log_path, _) in started.items():
+        try:
+            code = proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail(f"{name}: bentoml serve still running after 120 s")
+        output = log_path.read_text()
+        message = "parcelrisk cannot start: " + cases[name][1]
+        assert code == 1, (name, output)
+        assert output.count("parcelrisk cannot start") == 1 and message in output, output
+        assert "Traceback" not in output and "listening" not in output, output
+
+
+def test_every_start_up_failure_is_one_startup_error_naming_it(served, tmp_path, monkeypatch):
+    """What the start-up check before the workers raises (the test above shows that
+    ``bentoml serve`` prints it once and exits)."""
+    from parcelrisk.serving.service import ParcelRisk, StartupError
+
+    _, _, _, root = served
+    corrupt = tmp_path / "corrupt-model"
+    shutil.copytree(root / "model", corrupt)
+    with (corrupt / MODEL_FILE).open("ab") as f:
+        f.write(b"x")
+    model = str(root / "model")
+    away = f"sqlite:///{tmp_path}/none/a.db"
+    closed = "postgresql+psycopg://u:secret@127.0.0.1:1/db"  # nothing listens on port 1
+    cases = [
+        ({"PARCELRISK_MODEL_DIR": str(corrupt)},
+         f"{corrupt / MODEL_FILE} is corrupt or was changed: SHA-256 "),
+        ({"PARCELRISK_MAX_BATCH": "lots"},
+         "PARCELRISK_MAX_BATCH must be a whole number >= 1, got 'lots'"),
+        ({"PARCELRISK_POLICY": str(tmp_path / "nope.yaml")},
+         f"policy file {tmp_path / 'nope.yaml'} does not exist"),
+        ({"PARCELRISK_MODEL_DIR": model, "PARCELRISK_AUDIT_URL": away},
+         f"PARCELRISK_AUDIT_URL: cannot open the audit store {away}: unable to open "
+         "database file"),
+        ({"PARCELRISK_MODEL_DIR": model, "PARCELRISK_AUDIT_URL": "audit.db"},
+         "PARCELRISK_AUDIT_URL: audit store URL 'audit.db' is not a SQLAlchemy URL (e.g. "
+         "sqlite:///audit.db"),
+        ({"PARCELRISK_MODEL_DIR": model, "PARCELRISK_AUDIT_URL": closed},
+         "PARCELRISK_AUDIT_URL: cannot open the audit store "
+         "postgresql+psycopg://u:***@127.0.0.1:1/db: connection failed"),
+    ]  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    for env, message in cases:
+        with monkeypatch.context() as m:
+            for name, value in env.items():
+                m.setenv(name, value)
+            with pytest.raises(StartupError) as excinfo:
+                ParcelRisk.inner.check_start_up()
+        assert str(excinfo.value).startswith("parcelrisk cannot start: " + message), env
+        assert "secret" not in str(excinfo.value)
+    assert not (tmp_path / "audit.db").exists()  # a failed start leaves no store behind
+
+
+_URL = re.compile(r"(?:https?:)?//([^/\s\"'<>)]+)")
+
+
+def test_pages_are_the_services_own_and_reference_no_other_host(served):
+    base, _, _, _ = served
+    here = base.removeprefix("http://")
+    for route in ("/", "/docs", "/docs.json", "/schema.json", "/healthz", "/readyz", "/livez"):
+        r = httpx.get(f"{base}{route}", timeout=10)
+        assert r.status_code == 200, (route, r.text[:300])
+        hosts = set(_URL.findall(r.text)) - {here}
+        assert not hosts, (route, hosts)
+    page = httpx.get(base, timeout=10).text
+    assert "<script" not in page and "stylesheet" not in page
+    assert "parcelrisk" in page and "test-1" in page  # the service and its model version
+    for link in ("/docs", "/docs.json", "/model", "/metrics", "/healthz", "/docs#score",
+                 "/docs#explain", "/docs#outcomes"):  # fmt: skip
+        assert f"href='{link}'" in page, link
+    docs = httpx.get(f"{base}/docs", timeout=10).text
+    assert "<script" not in docs and "POST /outcomes" in docs and "violation_type" in docs
+    assert httpx.get(f"{base}/docs.json", timeout=10).json()["info"]["version"] == "test-1"
+    # BentoML's Swagger UI, which fetches a validator badge from another site, is not served
+    r = httpx.get(f"{base}/static_content/swagger-ui-bundle.js", timeout=10)
+    assert r.status_code == 404 and "validator.swagger.io" not in r.text
+
+
+def _samples(base: str) -> dict[tuple[str, tuple], float]:
+    """parcelrisk's own metrics from /metrics: (sample name, labels) -> value."""
+    r = httpx.get(f"{base}/metrics", timeout=10)
+    assert r.status_code == 200, r.text
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(r.text)
+        for s in family.samples
+        if s.name.startswith("parcelrisk_") and not s.name.endswith("_created")
+    }
+
+
+def test_domain_metrics_count_decisions_latency_outcomes_and_audit_failures(served):
+    base, parcels, _, root = served
+    before = _samples(base)
+    lanes: dict[str, int] = {}
+    for batch in (parcels[0:1], parcels[1:4], parcels[4:10]):  # inline and threaded paths
+        r = _post(base, "/score", {"parcels": batch})
+        assert r.status_code == 200, r.text
+        for res in r.json()["results"]:
+            lanes[res["lane"]] = lanes.get(res["lane"], 0) + 1
+    assert _post(base, "/score", {"parcels": parcels[:1]}, key="wrong").status_code == 401
+    outcomes = [{"parcel_id": p["parcel_id"], "inspected": False} for p in parcels[0:2]]
+    assert _post(base, "/outcomes", {"outcomes": outcomes}).status_code == 200
+    failed = _with_decisions_table_away(
+        root, lambda: _post(base, "/score", {"parcels": parcels[:1]})
+    )
+    assert failed.status_code == 503
+    after = _samples(base)
+    changed = {k: after[k] - before.get(k, 0.0) for k in after if after[k] != before.get(k, 0.0)}
+    version = ("model_version", "test-1")
+    decisions = {k: v for k, v in changed.items() if k[0] == "parcelrisk_decisions_total"}
+    assert decisions == {
+        ("parcelrisk_decisions_total", (("lane", lane), version)): float(n)
+        for lane, n in lanes.items()
+    }
+    assert changed[("parcelrisk_decision_seconds_count", (version,))] == 3.0
+    assert changed[("parcelrisk_decision_seconds_sum", (version,))] > 0
+    assert changed[("parcelrisk_outcomes_recorded_total", ())] == 2.0
+    failures = ("parcelrisk_audit_write_failures_total", (("endpoint", "/score"),))
+    assert changed[failures] == 1.0
 
 
 def test_the_service_says_at_start_which_model_it_serves_and_why(served):

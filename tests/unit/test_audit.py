@@ -12,6 +12,7 @@ from parcelrisk.audit import (
     AuditStore,
     AuditStoreError,
     Decision,
+    UnscoredParcelsError,
     canonical_json,
     input_hash,
     logged_span,
@@ -81,6 +82,7 @@ def test_a_failed_batch_writes_nothing(store):
 
 
 def test_outcomes_are_recorded(store):
+    store.append_decisions([_decision(1), _decision(2)])
     store.append_outcomes([
         {"parcel_id": "P1", "inspected": True, "violation_found": True,
          "violation_type": "counterfeit"},
@@ -92,12 +94,24 @@ def test_outcomes_are_recorded(store):
     ]  # fmt: skip
 
 
+def test_outcomes_of_parcels_never_scored_are_refused_all_or_none(store):
+    ids = [f"P{i}" for i in range(2000)]  # more than one IN list
+    store.append_decisions([_decision(i) for i in range(1, 2000)])
+    assert store.scored([*ids, "P7", "nope"]) == set(ids[1:])
+    sent = [{"parcel_id": p, "inspected": False} for p in ["nope", *ids, "P0", "gone"]]
+    with pytest.raises(UnscoredParcelsError, match=r"parcel ids 'nope', 'P0', 'gone': ") as e:
+        store.append_outcomes(sent)
+    assert e.value.parcel_ids == ["nope", "P0", "gone"]
+    assert store.outcomes() == []
+    assert store.append_outcomes(sent[2:-2]) == 1999  # P1 to P1999
+
+
 def test_the_store_is_append_only(store):
     """Its whole public interface appends or reads, and logging a parcel again adds a row:
     what was logged before comes back unchanged, field for field."""
     public = {m for m in dir(store) if not m.startswith("_")}
     assert public == {
-        "append_decisions", "append_outcomes", "decisions", "outcomes",
+        "append_decisions", "append_outcomes", "decisions", "outcomes", "scored",
         "policy", "url", "engine",
     }  # fmt: skip
     store.append_decisions([_decision(1)])

@@ -435,3 +435,27 @@ def test_on_invalid_round_trips_and_a_bad_setting_is_named():
     text = str(excinfo.value)
     assert "roles.weight_kg.on_invalid must be one of error, missing, got 'drop'" in text
     assert "colum" in text
+
+
+def test_records_for_scoring_may_not_hold_the_mappings_outcome_columns():
+    spec = {**MAPPING, "inspected": "checked",
+            "roles": {**MAPPING["roles"], "inspection_propensity": "pick_rate"}}  # fmt: skip
+    mapping = mapping_from_dict(spec)
+    records = table().drop(columns=["ignored", "illicit"]).to_dict(orient="records")
+    assert records_frame(records, mapping)["parcel_id"].tolist() == ["D1", "D2", "D3", "D4"]
+    records[0]["illicit"] = "Y"
+    records[1]["checked"] = "N"
+    records[2]["pick_rate"] = "0.5"
+    records[3].update(gt_violation=True, violation_found=False)
+    with pytest.raises(MappedDataError) as excinfo:
+        records_frame(records, mapping)
+    refused = "outcome and ground-truth fields are not accepted for scoring"
+    assert problems_of(excinfo) == {
+        (0, "illicit"): f"{refused} (the mapping's label column)",
+        (1, "checked"): f"{refused} (the mapping's inspected column)",
+        (2, "pick_rate"): f"{refused} (the mapping's inspection_propensity role column)",
+        (3, "gt_violation"): f"{refused} (ground truth of generated data)",
+        (3, "violation_found"): f"{refused} (an inspection outcome, known only after the "
+        "inspection)",
+    }
+    assert {p.parcel_id for p in excinfo.value.problems} == {"D1", "D2", "D3", "D4"}

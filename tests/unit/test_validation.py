@@ -16,11 +16,14 @@ from parcelrisk.contract import (
     CANONICAL_DTYPES,
     FIELDS,
     FIELDS_BY_NAME,
+    GROUND_TRUTH_COLUMNS,
+    OUTCOME_COLUMNS,
     REQUIRED_COLUMNS,
     ContractError,
     ContractProblem,
     Kind,
     Role,
+    canonical_records,
     check,
     validate,
     validate_records,
@@ -643,3 +646,36 @@ def test_text_that_is_not_unicode_is_refused_by_name(field):
     assert problem.field == field and "not valid Unicode" in problem.reason
     shown = excinfo.value.to_dicts()[0]["value"]
     assert shown == "a\\ud800b" and json.dumps(shown, ensure_ascii=False).encode("utf-8")
+
+
+# --- records sent for scoring hold declarations only -----------------------------------------
+
+
+def test_scoring_records_with_outcome_or_ground_truth_fields_are_refused_by_name():
+    plain = _input_record(1)
+    assert canonical_records([plain])["parcel_id"] == ["P00000001"]  # declarations: scored
+    full = dict(valid_record(2), gt_extra=1)  # every outcome and truth field, and a gt_ key
+    with pytest.raises(ContractError) as excinfo:
+        canonical_records([plain, full])
+    refused = {(p.row, p.parcel_id, p.field) for p in excinfo.value.problems}
+    named = [*OUTCOME_COLUMNS, *GROUND_TRUTH_COLUMNS, "gt_extra"]
+    assert refused == {(1, "P00000002", name) for name in named}
+    reasons = {p.field: p.reason for p in excinfo.value.problems}
+    assert reasons["violation_found"] == (
+        "outcome and ground-truth fields are not accepted for scoring "
+        "(an inspection outcome, known only after the inspection)"
+    )
+    assert reasons["gt_extra"] == (
+        "outcome and ground-truth fields are not accepted for scoring "
+        "(ground truth of generated data)"
+    )
+    # also beside other problems, on the vectorised path, each named once
+    odd = dict(plain, declared_at=datetime(2025, 3, 1, tzinfo=UTC), weight_kg=-1.0,
+               inspected="yes")  # fmt: skip
+    with pytest.raises(ContractError) as excinfo:
+        canonical_records([odd])
+    assert [(p.field, p.value) for p in excinfo.value.problems] == [
+        ("weight_kg", -1.0),
+        ("inspected", "yes"),
+    ]
+    assert "not accepted for scoring" in excinfo.value.problems[1].reason

@@ -48,6 +48,11 @@ def canonical_records(
 ) -> pd.DataFrame | dict[str, list[Any]]:
     """Declarations of JSON-like records (one request), for scoring.
 
+    Records hold declarations only: an outcome or ground-truth field (or a mapping's
+    label, inspected or outcome role column) is a problem naming the record and the key
+    (:func:`parcelrisk.contract.records_frame`). Tables (:func:`canonical_frame`) may have
+    them: their outcomes are read apart and never reach the features.
+
     Small batches of plain, valid contract records come back as their canonical values
     column by column (:func:`parcelrisk.contract.plain_columns`: building a frame costs
     more than scoring one parcel); everything else as the canonical frame.

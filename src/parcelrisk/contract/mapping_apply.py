@@ -37,8 +37,18 @@ from parcelrisk.contract.mapping_values import (
     times,
 )
 from parcelrisk.contract.parse import NOT_UNICODE, as_text, is_unicode
-from parcelrisk.contract.problems import ContractProblem, MappedDataError, python_value
-from parcelrisk.contract.records import record_problems, validate_records
+from parcelrisk.contract.problems import (
+    ContractError,
+    ContractProblem,
+    MappedDataError,
+    python_value,
+)
+from parcelrisk.contract.records import (
+    outcome_or_truth,
+    record_problems,
+    validate_records,
+    without_outcomes,
+)
 from parcelrisk.contract.schema import FIELDS_BY_NAME
 from parcelrisk.paths import check_table_file
 
@@ -195,8 +205,9 @@ def records_frame(
     """Canonical frame of JSON-like records in a mapping's column names (scoring only).
 
     With no mapping, the records are contract records
-    (:func:`parcelrisk.contract.validate_records`). Keys the mapping does not name are
-    errors; the label and inspected columns are accepted and not read.
+    (:func:`parcelrisk.contract.validate_records`). Either way they hold declarations only:
+    an outcome or ground-truth field (the contract's, or the mapping's label, inspected
+    and outcome role columns) is refused, as is a key the mapping does not name.
 
     Raises
     ------
@@ -205,14 +216,30 @@ def records_frame(
         there is a mapping).
     """
     if mapping is None:
-        return validate_records(records)
+        records, problems = without_outcomes(records, outcome_or_truth, "parcel_id")
+        try:
+            frame = validate_records(records)
+        except ContractError as err:
+            problems += err.problems
+        if problems:
+            raise ContractError(problems)
+        return frame
+    outcome_columns = mapping.outcome_columns()
     known = _record_columns(mapping)
-    names, allowed = frozenset(known), "a column of the mapping: " + ", ".join(known)
-    problems, rows = [], []
+    accepted = frozenset(known) - set(outcome_columns)
+    allowed = "a column of the mapping: " + ", ".join(c for c in known if c in accepted)
+
+    def refused(key: str) -> str | None:
+        if key in outcome_columns:
+            return f"the mapping's {outcome_columns[key]} column"
+        return None if key in accepted else outcome_or_truth(key)
+
+    records, problems = without_outcomes(records, refused, mapping.id)
+    rows = []
     for i, record in enumerate(records):
-        problems += record_problems(i, record, names, mapping.id, allowed)
+        problems += record_problems(i, record, accepted, mapping.id, allowed)
         record, unreadable = _without_unreadable(
-            i, record if isinstance(record, Mapping) else {}, names, mapping.id
+            i, record if isinstance(record, Mapping) else {}, accepted, mapping.id
         )
         problems += unreadable
         rows.append(record)
@@ -227,12 +254,10 @@ def records_frame(
 
 
 def _record_columns(mapping: ColumnMapping) -> list[str]:
-    """The keys a record in the mapping's columns may have."""
-    known = [mapping.id, mapping.time, *mapping.roles.values(), *mapping.extra,
-             mapping.label.column]  # fmt: skip
-    if mapping.inspected is not None:
-        known.append(mapping.inspected.column)
-    return list(dict.fromkeys(known))
+    """The columns a record in the mapping's columns is read into (its outcome role columns
+    included: the mapping names them, and records may not fill them)."""
+    return list(dict.fromkeys([mapping.id, mapping.time, *mapping.roles.values(),
+                               *mapping.extra]))  # fmt: skip
 
 
 def _without_unreadable(

@@ -14,7 +14,7 @@ from typing import Any
 
 from parcelrisk.contract.history_keys import Key
 from parcelrisk.contract.parse import FALSE, TRUE
-from parcelrisk.contract.schema import FIELDS, Field, Kind, Role
+from parcelrisk.contract.schema import FIELDS, FIELDS_BY_NAME, Field, Kind, Role
 
 MAPPING_VERSION = 1
 #: Contract fields a user column may fill (the id and the time have keys of their own).
@@ -114,6 +114,17 @@ class ColumnMapping:
                 f = replace(f, kind=Kind.CATEGORY, allowed=())
             out.append(f)
         return tuple(out)
+
+    def outcome_columns(self) -> dict[str, str]:
+        """The user's columns that hold outcomes, each with the part it plays: the label,
+        the inspected flag and the roles of outcome fields (``inspection_propensity``)."""
+        out = {self.label.column: "label"}
+        if self.inspected is not None:
+            out[self.inspected.column] = "inspected"
+        for role, column in self.roles.items():
+            if FIELDS_BY_NAME[role].role is Role.OUTCOME:
+                out.setdefault(column, f"{role} role")
+        return out
 
     def user_column(self, contract_field: str) -> str:
         """The user's column behind a contract field (the field's name if none is)."""

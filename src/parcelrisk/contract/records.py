@@ -4,12 +4,16 @@ Records are checked like a frame (:func:`parcelrisk.contract.validate`), and str
 key that is not a contract field is an error (a client misspelling a field must hear
 about it), with the closest field name as a suggestion. Small batches of plain, valid
 records take the fast path of :mod:`parcelrisk.contract.plain`.
+
+Records sent for scoring carry declarations only: :func:`without_outcomes` refuses their
+outcome and ground-truth fields (:func:`parcelrisk.contract.records_frame` applies it, in
+the contract's names or a mapping's).
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any
 
@@ -18,11 +22,14 @@ import pandas as pd
 from parcelrisk.contract.frames import check
 from parcelrisk.contract.plain import plain_frame
 from parcelrisk.contract.problems import ContractError, ContractProblem
-from parcelrisk.contract.schema import FIELDS, FIELDS_BY_NAME, Field
+from parcelrisk.contract.schema import FIELDS, FIELDS_BY_NAME, Field, Role, is_ground_truth
 
 _FIELD_NAMES = frozenset(FIELDS_BY_NAME)
 _ANY_FIELD = "a contract field: " + ", ".join(FIELDS_BY_NAME)
 _OBJECT = "an object"
+#: Why a record sent for scoring may not hold an outcome or ground-truth field.
+NOT_FOR_SCORING = "outcome and ground-truth fields are not accepted for scoring"
+_LEAVE_OUT = "no such field: records sent for scoring hold declarations only; leave it out"
 
 
 def validate_records(
@@ -97,3 +104,41 @@ def record_problems(
         reason = "unknown field" + (f"; did you mean {close[0]!r}?" if close else "")
         problems.append(ContractProblem(i, pid, str(key), record[key], reason, allowed))
     return problems
+
+
+def outcome_or_truth(key: str) -> str | None:
+    """What a contract field is if records sent for scoring may not hold it, else None:
+    an outcome (known only after an inspection) or ground truth (``gt_*`` too)."""
+    if is_ground_truth(key):
+        return "ground truth of generated data"
+    field = FIELDS_BY_NAME.get(key)
+    if field is not None and field.role is Role.OUTCOME:
+        return "an inspection outcome, known only after the inspection"
+    return None
+
+
+def without_outcomes(
+    records: Sequence[Any], refused: Callable[[str], str | None], id_key: str
+) -> tuple[list[Any], list[ContractProblem]]:
+    """Records for scoring without their outcome and ground-truth keys, and a problem for each.
+
+    ``refused(key)`` says what a key is (as :func:`outcome_or_truth` does) if records sent
+    for scoring may not hold it, else None; ``id_key`` is the key of a record's parcel id.
+    Nothing of a refused key is kept: the caller raises with the problems.
+    """
+    kept, problems = [], []
+    for i, record in enumerate(records):
+        found = {}
+        if isinstance(record, Mapping):
+            found = {k: what for k in record if (what := refused(str(k))) is not None}
+        if not found:
+            kept.append(record)  # a record that is not an object: record_problems names it
+            continue
+        pid = record.get(id_key)
+        pid = pid if isinstance(pid, str) and pid else None
+        problems += [
+            ContractProblem(i, pid, str(k), record[k], f"{NOT_FOR_SCORING} ({what})", _LEAVE_OUT)
+            for k, what in found.items()
+        ]
+        kept.append({k: v for k, v in record.items() if k not in found})
+    return kept, problems

@@ -16,6 +16,11 @@ Configuration comes from the environment, read when the service starts:
 - ``PARCELRISK_WORKERS``: worker processes, each with its own copy of the model (default 1;
   one per core serves many small concurrent requests in parallel).
 
+The settings are checked once before any worker starts (:func:`check_start_up`): a
+missing or corrupt model, an invalid setting or an audit store that cannot be opened
+stops ``bentoml serve`` with one message (:class:`StartupError`) instead of workers
+failing and restarting.
+
 Requests are not batched together: a parcel's history features count the other parcels
 of its own request, so merging requests would change scores and break replay. Concurrency
 comes from worker processes instead.
@@ -27,19 +32,23 @@ import functools
 import hmac
 import logging
 import os
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
 import anyio
 import bentoml
+from bentoml.exceptions import BentoMLException
 from bentoml.validators import ContentType
 from fastapi import FastAPI, Header
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.exc import SQLAlchemyError
 
 from parcelrisk.artifact import load_model
-from parcelrisk.audit import AuditStore
+from parcelrisk.audit import AuditStore, UnscoredParcelsError
 from parcelrisk.contract import (
     INSPECTION_REASONS,
     VIOLATION_TYPES,
@@ -49,6 +58,8 @@ from parcelrisk.contract import (
 )
 from parcelrisk.policy import load_policy
 from parcelrisk.predict import decide, decide_and_log, log_decisions, score
+from parcelrisk.serving import pages
+from parcelrisk.serving.metrics import service_metrics
 from parcelrisk.tracking import default_model
 
 API_KEY_HEADER = "x-api-key"
@@ -89,11 +100,32 @@ def _error(ctx: bentoml.Context, status: int, message: str, **extra: Any) -> dic
     return {"error": message, **extra}
 
 
+class StartupError(BentoMLException):
+    """The service cannot start: what is wrong and which setting to change.
+
+    A BentoML error: ``bentoml serve`` prints its message once and exits with code 1.
+    """
+
+
+@contextmanager
+def _starting(setting: str = "") -> Iterator[None]:
+    """Any failure inside, as a :class:`StartupError` that says what went wrong (and which
+    ``setting`` it came from)."""
+    try:
+        yield
+    except StartupError:
+        raise
+    except Exception as err:
+        where = f"{setting}: " if setting else ""
+        raise StartupError(f"parcelrisk cannot start: {where}{err}") from err
+
+
 def _setting(name: str, default: int) -> int:
     """A positive whole number from the environment, or a start-up error naming it."""
     raw = os.environ.get(name, str(default))
     if not raw.strip().isdigit() or int(raw) < 1:
-        raise ValueError(f"{name} must be a whole number >= 1, got {raw!r}")
+        raise StartupError(f"parcelrisk cannot start: {name} must be a whole number >= 1, "
+                           f"got {raw!r}")  # fmt: skip
     return int(raw)
 
 
@@ -122,14 +154,26 @@ class ParcelRisk:
     """Scores parcel declarations: probability, lane, reasons; logs every decision."""
 
     def __init__(self) -> None:
-        model_dir, which = default_model()
-        self.model = load_model(model_dir)
-        log.warning("serving model %s: %s", self.model.version, which)
-        self.policy = load_policy()
-        self.audit = AuditStore(os.environ.get("PARCELRISK_AUDIT_URL", "sqlite:///audit.db"))
-        self.api_key = os.environ.get("PARCELRISK_API_KEY") or None
+        # cheap settings first; a failure is one StartupError that names it
         self.max_batch = _setting("PARCELRISK_MAX_BATCH", 1000)
+        self.api_key = os.environ.get("PARCELRISK_API_KEY") or None
+        with _starting():
+            self.policy = load_policy()
+            model_dir, which = default_model()
+            self.model = load_model(model_dir)
+        log.warning("serving model %s: %s", self.model.version, which)
+        # last: a start that fails before leaves no store behind
+        with _starting("PARCELRISK_AUDIT_URL"):
+            self.audit = AuditStore(os.environ.get("PARCELRISK_AUDIT_URL", "sqlite:///audit.db"))
         self._limiter: anyio.CapacityLimiter | None = None
+
+    @bentoml.on_deployment
+    def check_start_up() -> None:
+        """Start the service once in BentoML's main process, before any worker, and let it
+        go: a setting that cannot work stops ``bentoml serve`` here with one message (a
+        worker that fails to start is restarted again and again)."""
+        instance = ParcelRisk.inner()
+        instance.audit.engine.dispose()
 
     def _refused(self, ctx: bentoml.Context) -> dict[str, Any] | None:
         if not _key_matches(self.api_key, ctx.request.headers.get(API_KEY_HEADER)):
@@ -155,6 +199,7 @@ class ParcelRisk:
             return _error(
                 ctx, 413, f"{len(parcels)} parcels in one request; at most {self.max_batch}"
             )
+        started = time.perf_counter()
         try:
             # every decision is written before the answer leaves: nothing answered is unlogged
             if len(parcels) <= INLINE_PARCELS:
@@ -172,10 +217,22 @@ class ParcelRisk:
                           problems=err.to_dicts())  # fmt: skip
         except SQLAlchemyError:
             log.exception("audit store write failed")
+            service_metrics().audit_write_failures.labels("/score").inc()
             return _error(ctx, 503, "audit store unavailable; no decision was released, retry")
         except Exception:  # a fault of ours, not of the input: say so, never crash
             return _internal_error(ctx, "scoring")
+        self._count_decisions(results, time.perf_counter() - started)
         return {"request_id": request_id, "results": results}
+
+    def _count_decisions(self, results: list[dict], seconds: float) -> None:
+        """Count released decisions by lane, and the request's decision latency."""
+        metrics, version = service_metrics(), self.model.version
+        metrics.decision_seconds.labels(version).observe(seconds)
+        lanes: dict[str, int] = {}
+        for r in results:
+            lanes[r["lane"]] = lanes.get(r["lane"], 0) + 1
+        for lane, n in lanes.items():
+            metrics.decisions.labels(lane, version).inc(n)
 
     async def _in_thread(self, function, *args):
         """``function(*args)`` on a worker thread, one at a time per worker process (as
@@ -220,14 +277,21 @@ class ParcelRisk:
 
     @bentoml.api(route="/outcomes")
     def outcomes(self, outcomes: list[Outcome], ctx: bentoml.Context) -> JSONAnswer:
-        """Record inspection results; training can read them back as labels."""
+        """Record inspection results of scored parcels, all or none; training can read
+        them back as labels. A parcel id with no logged decision is answered 404."""
         if refused := self._refused(ctx):
             return refused
         try:
             n = self.audit.append_outcomes(o.model_dump() for o in outcomes)
+        except UnscoredParcelsError as err:
+            return _error(ctx, 404, str(err), unknown_parcel_ids=err.parcel_ids)
         except SQLAlchemyError:
             log.exception("audit store write failed for %d outcomes", len(outcomes))
+            service_metrics().audit_write_failures.labels("/outcomes").inc()
             return _error(ctx, 503, "audit store unavailable; no outcome was recorded, retry")
+        except Exception:  # a fault of ours, not of the input
+            return _internal_error(ctx, "recording outcomes")
+        service_metrics().outcomes.inc(n)
         return {"recorded": n}
 
     @http.get("/model")
@@ -241,3 +305,29 @@ class ParcelRisk:
         info = {k: self.model.metadata.get(k) for k in MODEL_FIELDS}
         info["policy"] = {**self.policy.to_dict(), "sha256": self.policy.sha256}
         return JSONResponse(json_safe(info))
+
+    @http.get("/")
+    def landing_page(self) -> HTMLResponse:
+        """The service's own page: what it is, its model version, links to every route."""
+        return HTMLResponse(pages.landing_page("parcelrisk", self.model.version))
+
+    @http.get("/docs.json")
+    def openapi(self) -> JSONResponse:
+        """The OpenAPI description of the service (in place of BentoML's, which links
+        images of other sites)."""
+        return JSONResponse(self._openapi())
+
+    @http.get("/docs")
+    def docs(self) -> HTMLResponse:
+        """The API reference as one self-contained page (BentoML's Swagger UI is not
+        served: it loads a validator badge from another site)."""
+        return HTMLResponse(pages.docs_page(self._openapi()))
+
+    @http.get("/static_content/{path:path}")
+    def no_static_content(self, path: str) -> JSONResponse:
+        """BentoML's Swagger UI files, not served (see ``docs``)."""
+        return JSONResponse({"error": f"/static_content/{path} is not served; see /docs"}, 404)
+
+    def _openapi(self) -> dict[str, Any]:
+        spec = ParcelRisk.openapi_spec.asdict()
+        return pages.openapi_description(spec, "parcelrisk", self.model.version)
