@@ -605,6 +605,11 @@ def _print_targets(targets: list[tuple[str, str, bool]]) -> None:
     for target, measured, met in targets:
         table.add_row(target, measured, "[green]yes[/]" if met else "[red]NO[/]")
     console.print(table)
+    if not all(met for _, _, met in targets):
+        console.print(
+            "a target not met is a measured limit of the model, not a failed run: "
+            "docs/model.md, 'Results on the default generated data', says what limits it"
+        )
 
 
 if __name__ == "__main__":

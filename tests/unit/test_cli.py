@@ -230,3 +230,14 @@ def test_a_file_with_a_header_only_is_refused(tmp_path, monkeypatch, valid_frame
     result = runner.invoke(app, [*command, "header.csv"])
     assert result.exit_code == 2, result.output
     assert flat(result.output) == "error: header.csv has no rows"
+
+
+def test_a_target_not_met_points_to_its_explanation():
+    from parcelrisk.cli import _print_targets, console
+
+    with console.capture() as met:
+        _print_targets([("ece <= 0.02", "0.0174", True)])
+    with console.capture() as missed:
+        _print_targets([("ece <= 0.02", "0.0174", True), ("p@1% >= 2x legacy", "1.88x", False)])
+    assert "docs/model.md" not in met.get()
+    assert "'Results on the default generated data', says what limits it" in flat(missed.get())
