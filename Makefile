@@ -13,6 +13,7 @@ ROWS ?= 1000000
 DAYS ?= 60
 # parameters of both notebooks, e.g. NOTEBOOK_PARAMS="-p rows 40000 -p days 24"
 NOTEBOOK_PARAMS ?=
+PORT ?= 3000
 
 .PHONY: help install demo serve notebooks lab strip test lint format bench clean
 
@@ -31,8 +32,8 @@ demo: install ## Generate 1M parcels, train (evaluate, then refit on every parce
 	$(RUN)/parcelrisk train --data $(DATA)
 	$(RUN)/parcelrisk score $(DATA) --last-day --out data/scores-last-day.parquet
 
-serve: install ## Serve the champion (else the newest model) on 127.0.0.1:3000 (run `make demo` first)
-	$(RUN)/bentoml serve parcelrisk.serving.service:ParcelRisk --host 127.0.0.1 --port 3000
+serve: install ## Serve the champion (else the newest model) on 127.0.0.1:$(PORT) (run `make demo` first)
+	$(RUN)/bentoml serve parcelrisk.serving.service:ParcelRisk --host 127.0.0.1 --port $(PORT)
 
 notebooks: install ## Run both notebooks on their default data into notebooks/work (about 4 minutes)
 	mkdir -p notebooks/work  # papermill writes its output notebook there, and makes no folder

@@ -9,14 +9,21 @@ command it names that does not exist, fails the test.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+
+from live_service import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -25,8 +32,9 @@ SMALL = {
     "--rows 1000000 --days 60": "--rows 40000 --days 24",
     "--rows 100000 --days 7": "--rows 5000 --days 7",
     "rows=100_000": "rows=20_000",
-    "--trials 100 --minutes 15": "--trials 3 --minutes 2",
+    "--trials 100 --minutes 15": "--trials 2 --minutes 1",
 }
+# and the service's port: `make serve PORT=...` on a free port instead of 3000
 #: The demo's size, given to `make demo` as make variables.
 SMALL_DEMO = {"ROWS": "40000", "DAYS": "24"}
 INSTALLED = ".venv/.installed"  # `make -o` this: the environment is linked in, not built
@@ -145,3 +153,53 @@ def test_notebooks(clone, env):
         work / "02_explain_for_auditors.ipynb"
     ).is_file()
     assert list((work / "reports").glob("audit-*.html"))
+
+
+@pytest.fixture(scope="module")
+def served(clone, env) -> Iterator[dict[str, str]]:
+    """`make serve` in the clone (on a free port instead of 3000), until the module ends."""
+    port = str(free_port())
+    env = {**env, "BENTOML_HOME": str(clone / "bentoml-home")}
+    with (clone / "serve.log").open("ab") as log:
+        server = subprocess.Popen(
+            ["make", "-o", INSTALLED, "serve", f"PORT={port}"], cwd=clone, env=env,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline and server.poll() is None:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).is_success:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.5)
+            else:
+                pytest.fail(
+                    f"make serve did not start: {(clone / 'serve.log').read_text()[-3000:]}"
+                )
+            yield {**env, "PORT": port}
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+
+
+def _on_port(code: str, port: str) -> str:
+    assert "127.0.0.1:3000" in code
+    return code.replace("127.0.0.1:3000", f"127.0.0.1:{port}")
+
+
+def test_serve_and_the_auditor_commands(clone, served):
+    score, outcomes, auditors = blocks("Serve", "bash")
+    port = served["PORT"]
+    answer = bash(clone, served, _on_port(score, port))
+    assert '"parcel_id":"P1"' in answer.replace(" ", "") and '"lane"' in answer
+    assert json.loads(bash(clone, served, _on_port(outcomes, port))) == {"recorded": 1}
+    (client,) = blocks("Serve", "python")
+    printed = python(clone, served, _on_port(client, port))
+    assert len(printed.strip().splitlines()) == 5  # one line per parcel
+    log = (clone / "serve.log").read_text()
+    assert "serving model " in log and "models:/parcelrisk@champion" in log
+    output = bash(clone, served, auditors)
+    assert "P1" in output and "replayed" in output
+    for page in ("parcel.html", "day.html"):
+        assert "<html" in (clone / page).read_text()[:500].lower(), page
