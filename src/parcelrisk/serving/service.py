@@ -47,6 +47,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.exc import SQLAlchemyError
 
+import parcelrisk
 from parcelrisk.artifact import load_model
 from parcelrisk.audit import AuditStore, UnscoredParcelsError
 from parcelrisk.contract import (
@@ -161,7 +162,9 @@ class ParcelRisk:
             self.policy = load_policy()
             model_dir, which = default_model()
             self.model = load_model(model_dir)
-        log.warning("serving model %s: %s", self.model.version, which)
+        # where the code comes from: a bento serves its own copy, not an installed one
+        log.warning("serving model %s: %s; code %s", self.model.version, which,
+                    os.path.dirname(parcelrisk.__file__))  # fmt: skip
         # last: a start that fails before leaves no store behind
         with _starting("PARCELRISK_AUDIT_URL"):
             self.audit = AuditStore(os.environ.get("PARCELRISK_AUDIT_URL", "sqlite:///audit.db"))
