@@ -5,8 +5,9 @@ Configuration comes from the environment, read when the service starts:
 - ``PARCELRISK_MODEL_URI``: MLflow registry URI such as ``models:/parcelrisk@challenger``
   (the store is ``MLFLOW_TRACKING_URI`` or the embedded one in the working directory);
 - ``PARCELRISK_MODEL_DIR``: exported model directory, used when no URI is set;
-  with neither, the registry's ``champion`` if a registry exists, else the newest model
-  under ``models/`` (:func:`parcelrisk.tracking.default_model`, said in the log at start);
+  with neither, the model a bento carries beside its code, else the registry's
+  ``champion`` if a registry exists, else the newest model under ``models/``
+  (:func:`parcelrisk.tracking.default_model`, said in the log at start);
 - ``PARCELRISK_AUDIT_URL``: SQLAlchemy URL of the audit store (default
   ``sqlite:///audit.db`` in the working directory);
 - ``PARCELRISK_POLICY``: the scoring policy file (lanes, reasons; default
