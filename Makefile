@@ -14,8 +14,11 @@ DAYS ?= 60
 # parameters of both notebooks, e.g. NOTEBOOK_PARAMS="-p rows 40000 -p days 24"
 NOTEBOOK_PARAMS ?=
 PORT ?= 3000
+# `make bento MODEL=models/<dir>`: the exported model the bento carries, and its build context
+MODEL ?=
+BENTO_CTX := build/bento
 
-.PHONY: help install demo serve notebooks lab strip test lint format bench clean
+.PHONY: help install demo serve bento notebooks lab strip test lint format bench clean
 
 help: ## List every task
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,6 +37,16 @@ demo: install ## Generate 1M parcels, train (evaluate, then refit on every parce
 
 serve: install ## Serve the champion (else the newest model) on 127.0.0.1:$(PORT) (run `make demo` first)
 	$(RUN)/bentoml serve parcelrisk.serving.service:ParcelRisk --host 127.0.0.1 --port $(PORT)
+
+bento: ## Build the service's bento with its code, locked requirements and MODEL=models/<dir>
+	@case "$(notdir $(abspath $(MODEL)))" in parcelrisk-*) ;; *) echo "make bento: MODEL must name an exported model directory models/parcelrisk-<time>, got '$(MODEL)'" >&2; exit 2;; esac
+	@test -f "$(MODEL)/metadata.json" || { echo "make bento: $(MODEL) holds no metadata.json: not an exported model directory" >&2; exit 2; }
+	rm -rf $(BENTO_CTX) && mkdir -p $(BENTO_CTX)/models
+	cp -R bentofile.yaml src configs $(BENTO_CTX)/
+	cp -R "$(abspath $(MODEL))" $(BENTO_CTX)/models/
+	uv export --frozen --no-hashes --no-emit-project --no-dev --extra postgres --quiet --output-file $(BENTO_CTX)/requirements.txt
+	# BentoML reads only below its working dir; it imports the service from the copied code
+	cd $(BENTO_CTX) && PYTHONPATH=src $(abspath $(RUN))/bentoml build
 
 notebooks: install ## Run both notebooks on their default data into notebooks/work (about 4 minutes)
 	mkdir -p notebooks/work  # papermill writes its output notebook there, and makes no folder

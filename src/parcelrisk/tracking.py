@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from parcelrisk.artifact import latest_model, load_model
+from parcelrisk.artifact import METADATA_FILE, latest_model, load_model
 from parcelrisk.contract import FIELDS, Kind, to_records
 from parcelrisk.policy import load_policy
 from parcelrisk.predict import decide_frame
@@ -26,6 +26,10 @@ from parcelrisk.predict import decide_frame
 REGISTERED_MODEL = "parcelrisk"
 EXPERIMENT = "parcelrisk"
 CHAMPION, CHALLENGER = "champion", "challenger"
+#: ``models/`` beside the ``parcelrisk`` package: a bento built by ``make bento`` carries its
+#: model there; a source tree (``src/models``) or an installed package has none. Found
+#: from the code, not the working directory, which BentoML changes between processes.
+SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "models"
 
 #: Warnings MLflow logs on every ``log_model`` of this model, by logger: the start of the
 #: message. Both are understood and safe here, so they are dropped (and nothing else):
@@ -238,6 +242,7 @@ def default_model(
 
     In order: ``PARCELRISK_MODEL_URI`` (a registry URI such as
     ``models:/parcelrisk@champion``); ``PARCELRISK_MODEL_DIR`` (an exported directory); the
+    model shipped with the code (:data:`SHIPPED_MODELS`, where ``make bento`` puts it); the
     ``champion`` of ``name`` when a registry exists (:func:`registry_exists`) and holds
     one; else the newest exported model under ``models_dir``. A champion that cannot be
     fetched is an error, never a silent fall-back to another model.
@@ -246,6 +251,9 @@ def default_model(
         return registered_model_dir(uri), f"{uri} (PARCELRISK_MODEL_URI)"
     if directory := os.environ.get("PARCELRISK_MODEL_DIR"):
         return Path(directory), f"{directory} (PARCELRISK_MODEL_DIR)"
+    if any(SHIPPED_MODELS.glob(f"parcelrisk-*/{METADATA_FILE}")):
+        shipped = latest_model(SHIPPED_MODELS)
+        return shipped, f"{shipped}, the model shipped with the code"
     why = f"no registry at {tracking_uri()}"
     if registry_exists():
         version = alias_version(CHAMPION, name)

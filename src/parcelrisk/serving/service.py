@@ -5,8 +5,9 @@ Configuration comes from the environment, read when the service starts:
 - ``PARCELRISK_MODEL_URI``: MLflow registry URI such as ``models:/parcelrisk@challenger``
   (the store is ``MLFLOW_TRACKING_URI`` or the embedded one in the working directory);
 - ``PARCELRISK_MODEL_DIR``: exported model directory, used when no URI is set;
-  with neither, the registry's ``champion`` if a registry exists, else the newest model
-  under ``models/`` (:func:`parcelrisk.tracking.default_model`, said in the log at start);
+  with neither, the model a bento carries beside its code, else the registry's
+  ``champion`` if a registry exists, else the newest model under ``models/``
+  (:func:`parcelrisk.tracking.default_model`, said in the log at start);
 - ``PARCELRISK_AUDIT_URL``: SQLAlchemy URL of the audit store (default
   ``sqlite:///audit.db`` in the working directory);
 - ``PARCELRISK_POLICY``: the scoring policy file (lanes, reasons; default
@@ -47,6 +48,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.exc import SQLAlchemyError
 
+import parcelrisk
 from parcelrisk.artifact import load_model
 from parcelrisk.audit import AuditStore, UnscoredParcelsError
 from parcelrisk.contract import (
@@ -161,7 +163,9 @@ class ParcelRisk:
             self.policy = load_policy()
             model_dir, which = default_model()
             self.model = load_model(model_dir)
-        log.warning("serving model %s: %s", self.model.version, which)
+        # where the code comes from: a bento serves its own copy, not an installed one
+        log.warning("serving model %s: %s; code %s", self.model.version, which,
+                    os.path.dirname(parcelrisk.__file__))  # fmt: skip
         # last: a start that fails before leaves no store behind
         with _starting("PARCELRISK_AUDIT_URL"):
             self.audit = AuditStore(os.environ.get("PARCELRISK_AUDIT_URL", "sqlite:///audit.db"))
