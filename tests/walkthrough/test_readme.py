@@ -82,7 +82,8 @@ def clone(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def env(clone) -> dict[str, str]:
     out = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PARCELRISK_", "MLFLOW_TRACKING"))}  # fmt: skip
+           # nor the settings of a `make test` this runs under (make would say where it is)
+           if not k.startswith(("PARCELRISK_", "MLFLOW_TRACKING", "MAKE", "MFLAGS"))}  # fmt: skip
     out.update(
         PATH=f"{clone / '.venv' / 'bin'}:{os.environ['PATH']}",
         BENTOML_DO_NOT_TRACK="true",
