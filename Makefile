@@ -14,6 +14,8 @@ DAYS ?= 60
 # parameters of both notebooks, e.g. NOTEBOOK_PARAMS="-p rows 40000 -p days 24"
 NOTEBOOK_PARAMS ?=
 PORT ?= 3000
+# processes of `make test`: one per core; a module's tests stay in one process
+PYTEST_WORKERS ?= 2
 # `make bento MODEL=models/<dir>`: the exported model the bento carries, and its build context
 MODEL ?=
 BENTO_CTX := build/bento
@@ -59,8 +61,8 @@ lab: install ## Open the notebooks in JupyterLab (fetched by uv into a cache, no
 strip: install ## Strip outputs and execution counts from the notebooks before committing
 	$(RUN)/nbstripout notebooks/*.ipynb
 
-test: lint ## Run the lint checks and the test suite
-	$(RUN)/pytest
+test: lint ## Run the lint checks and the test suite (PYTEST_WORKERS processes, default 2)
+	$(RUN)/pytest -n $(PYTEST_WORKERS) --dist loadscope
 
 lint: install ## Check style and lint with ruff
 	$(RUN)/ruff check src tests bench notebooks

@@ -137,3 +137,10 @@ def postgres_url():
         subprocess.run([*as_user, bindir / "pg_ctl", "-D", data, "-m", "immediate", "stop"],
                        capture_output=True)  # fmt: skip
         shutil.rmtree(root, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The README walk-through first: it is the longest module and runs its steps in order,
+    so under ``pytest -n 2 --dist loadscope`` (``make test``) it starts at once on one
+    worker while the other takes the rest."""
+    items.sort(key=lambda item: "tests/walkthrough/" not in item.nodeid)
