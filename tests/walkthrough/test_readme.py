@@ -1,10 +1,13 @@
 """The README followed step by step, as a new user would, in a copy of the repository.
 
-Every code block of the README is run as written, in order, in a fresh copy of the
-source tree (the files git tracks, plus new ones not ignored) with the project's
-installed environment linked in as ``.venv``; the only changes are the sizes in
-:data:`SMALL`, so that the walk takes minutes, not an hour. A block that fails, or a
-command it names that does not exist, fails the test.
+Every bash and python block of the README's Use, Your own data and Serve sections is run
+as written, in order, in a fresh copy of the source tree (the files git tracks, plus new
+ones not ignored) with the project's installed environment linked in as ``.venv``, and
+so are ``make serve`` and ``make notebooks``; ``make demo`` is checked to be the first
+commands of Use, and ``make test`` is this suite. The only changes are the sizes in
+:data:`SMALL` (and the demo's and notebooks' sizes, as make variables) and the service's
+port, so that the walk takes minutes, not an hour. A block that fails, or a command it
+names that does not exist, fails the test.
 """
 
 from __future__ import annotations
