@@ -20,13 +20,7 @@ from matplotlib.ticker import MaxNLocator
 
 from parcelrisk import __version__
 from parcelrisk.artifact import LoadedModel, find_model, load_model
-from parcelrisk.audit import (  # open_store: the way reports open a store, also from here
-    AuditStore,
-    input_hash,
-    logged_day,
-    logged_span,
-    open_store,  # noqa: F401
-)
+from parcelrisk.audit import AuditStore, input_hash, logged_day, logged_span
 from parcelrisk.contract import FIELDS_BY_NAME, records_frame
 from parcelrisk.explain import (
     INPUT_GROUPS,

@@ -17,13 +17,12 @@ import pytest
 from typer.testing import CliRunner
 
 from parcelrisk.artifact import load_model, save_model
-from parcelrisk.audit import AuditStore, Decision
+from parcelrisk.audit import AuditStore, Decision, open_store
 from parcelrisk.auditreport import (
     GROUP_MEANING,
     LANE_MEANING,
     batch_report,
     logged_decisions,
-    open_store,
     parcel_report,
     recompute,
 )
