@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted, check_scalar, validate_dat
 from parcelrisk.features import build_features
 from parcelrisk.features.cache import DerivedCache
 from parcelrisk.features.columns import Columns
+from parcelrisk.features.live import LiveHistory
 from parcelrisk.features.pipeline import transform as transform_features
 from parcelrisk.split import time_holdout
 from parcelrisk.treeshap import LeafTables, leaf_tables
@@ -323,10 +324,13 @@ def _check_columns(columns: pd.Index, fitted: np.ndarray) -> None:
     raise ValueError(f"the feature columns are not those RiskClassifier was fitted on: {where}")
 
 
-def features_of(model: Pipeline, data: pd.DataFrame | Columns) -> pd.DataFrame:
+def features_of(
+    model: Pipeline, data: pd.DataFrame | Columns, live: LiveHistory | None = None
+) -> pd.DataFrame:
     """The feature matrix the model's classifier reads for ``data`` (validated declarations),
-    as ``model[:-1].transform(data)`` gives it."""
-    return transform_features(model.named_steps["features"], data)
+    as ``model[:-1].transform(data)`` gives it; with ``live``, the entity history counts the
+    events appended to it after training too (:mod:`parcelrisk.features.live`)."""
+    return transform_features(model.named_steps["features"], data, live)
 
 
 def probability_of_margin(margin, calibration: tuple[float, float]) -> np.ndarray:

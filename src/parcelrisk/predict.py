@@ -23,6 +23,7 @@ from parcelrisk.audit import AuditStore, Decision
 from parcelrisk.contract import canonical_frame, canonical_records
 from parcelrisk.explain import Explanation, explain_features, reasons
 from parcelrisk.features.columns import Columns
+from parcelrisk.features.live import LiveHistory
 from parcelrisk.model import features_of, probability_of_margin
 from parcelrisk.policy import Policy
 
@@ -57,6 +58,7 @@ def score(
     policy: Policy,
     *,
     explain: Explain = "lanes",
+    live: LiveHistory | None = None,
 ) -> Scores:
     """Score validated declarations: probability, lane, margin, contributions and reasons.
 
@@ -72,12 +74,16 @@ def score(
         Lane thresholds and how many reasons to give, in which direction.
     explain : {"none", "lanes", "all"}, default "lanes"
         Which parcels get contributions and reasons.
+    live : LiveHistory, optional
+        The declarations and outcomes appended since the model's training (what the
+        service has logged): each parcel's history counts those before it too. Without
+        it, a parcel sees the training state and the earlier parcels of its own batch.
     """
     data = declarations if isinstance(declarations, pd.DataFrame) else Columns.from_lists(
         declarations
     )  # fmt: skip
     ids = np.asarray(declarations["parcel_id"], dtype=object)
-    features = features_of(pipeline, data)  # once: scores and reasons share it
+    features = features_of(pipeline, data, live)  # once: scores and reasons share it
     classifier = pipeline[-1]
     margin = classifier.decision_function(features)
     probability = probability_of_margin(margin, classifier.calibration_)

@@ -50,6 +50,12 @@ class Columns:
         (missing) and ``pandas.Timestamp`` in UTC, as contract validation gives them."""
         return cls(None, lists, len(next(iter(lists.values()), [])))
 
+    def take(self, rows: np.ndarray) -> Columns:
+        """The declarations at positions ``rows`` (a frame's rows, or each list's values)."""
+        if self._frame is not None:
+            return Columns.of(self._frame.iloc[rows])
+        return Columns.from_lists({k: [v[i] for i in rows] for k, v in self._lists.items()})
+
     @property
     def index(self) -> pd.Index:
         """Row labels of the frame (a RangeIndex for records)."""

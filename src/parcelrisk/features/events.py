@@ -4,6 +4,11 @@ An :class:`EventIndex` holds events (an entity key, a time, and values to add up
 by ``(key, time)``. Asked for a set of queries ``(key, time)``, it answers how many
 events of that key happened strictly before that time and the sums of their values,
 with one ``searchsorted`` over a composite ``key * 2**32 + seconds`` integer.
+
+Values are counts (whole numbers: an event's 1, a cue's 0 or 1, a correction's -1), so
+sums over several indexes, in any order, are exact: a history kept in several indexes
+(a stored state, the events appended since, a batch's own) answers what one index of all
+its events would, to the bit.
 """
 
 from __future__ import annotations
@@ -56,6 +61,18 @@ class EventIndex:
         values = values.reshape(len(keys), values.shape[-1] if values.ndim > 1 else 1)[order]
         # prefix sums with a leading zero row: sum of events [i, j) = csum[j] - csum[i]
         self._csum = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
+
+    @classmethod
+    def concat(cls, indexes: list[EventIndex]) -> EventIndex:
+        """One index of the events of several (their values must have as many columns)."""
+        keys = np.concatenate([ix.keys() for ix in indexes])
+        times = np.concatenate([ix._times for ix in indexes])
+        values = np.concatenate([np.diff(ix._csum, axis=0) for ix in indexes])
+        return cls(keys, times, values)
+
+    def keys(self) -> np.ndarray:
+        """The entity code of every event, in the index's (key, time) order."""
+        return (self._composite - self._times) // _SHIFT
 
     def _bounds(self, keys: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         keys = np.asarray(keys, dtype=np.int64)

@@ -8,10 +8,13 @@ many parcels the entity had, since when, how many in the last days, and how many
 inspected parcels were found violative by then (an outcome counts from the moment it
 was recorded, ``outcome_at``, not from the parcel's declaration).
 
-``fit`` stores the declarations and outcomes of the training data as the state; at
-``transform`` time the state plus the new declarations themselves (never their outcomes)
-are the history. So scoring after the training cut-off uses the state learned up to it,
-and transforming the training data again gives the same features as ``fit_transform``.
+``fit`` stores the declarations and outcomes of the training data as the state (a
+:class:`~parcelrisk.features.live.Layer` of events); at ``transform`` time the state,
+the events appended since (a :class:`~parcelrisk.features.live.LiveHistory`, when one
+is given: what a served model has seen after training) and the new declarations
+themselves (never their outcomes) are the history. So transforming the training data
+again gives the same features as ``fit_transform``, and a parcel's features depend only
+on what was declared and recorded before it, however the parcels were batched.
 
 An entity whose inputs are missing in every training declaration (a table brought
 through a column mapping may have no seller, or no address) is skipped: its features
@@ -48,6 +51,7 @@ from parcelrisk.features.events import (
 )
 from parcelrisk.features.groups import RECIPIENT, FeatureSpec
 from parcelrisk.features.keys import entity_keys
+from parcelrisk.features.live import Layer, LiveHistory
 from parcelrisk.features.party import placeholder_name
 from parcelrisk.features.text import (
     DEFAULT_VAGUE_TERMS,
@@ -181,30 +185,86 @@ class EntityHistory(FeatureTransformer):
             name: pd.Index(pc.unique(k).to_numpy(zero_copy_only=False), dtype=object)
             for name, k in keys.items()
         }
-        self.parcel_hashes_ = np.sort(_hash(cols))
+        hashes = _hash(cols)
+        self.parcel_hashes_ = np.sort(hashes)
         t = cols.seconds("declared_at")
         # the state ends at the last declaration: outcomes recorded later were not known.
         # (never `&=` here: to_numpy may hand back the caller's own buffer)
         known = (X["outcome_at"] <= X["declared_at"].max()).fillna(False).to_numpy(bool)
         inspected = X["inspected"].fillna(False).to_numpy(dtype=bool) & known
         found = X["violation_found"].fillna(False).to_numpy(dtype=float)[inspected]
-        t_out = seconds(X["outcome_at"][inspected])
-        outcome_values = np.column_stack([np.ones(len(found)), found])
-        # the smoothing prior is time-aware too: the rate over outcomes recorded before t
-        self.overall_ = EventIndex(np.zeros(len(found), dtype=np.int64), t_out, outcome_values)
-        self.parcels_, self.outcomes_ = {}, {}
+        self.outcome_hashes_ = np.sort(hashes[inspected])
         codes = {name: index_of(self.vocabulary_[name], k) for name, k in keys.items()}
-        for name, code in codes.items():
-            self.parcels_[name] = EventIndex(code, t)
-            self.outcomes_[name] = EventIndex(code[inspected], t_out, outcome_values)
-        cues = cue_matrix(cols)
-        self.profiles_ = {name: EventIndex(codes[name], t, cues) for name in self._profiled()}
-        if "address_n_names" in self._extras():
-            address = codes["address"]
-            first = _first_by_time(codes["recipient"], t) & _given(keys["recipient"])
-            self.names_ = EventIndex(address[first], t[first])
+        first = _first_by_time(codes["recipient"], t) & _given(keys["recipient"]) if (
+            "address_n_names" in self._extras()) else None  # fmt: skip
+        declared = (codes, t, cue_matrix(cols) if self._profiled() else None, first)
+        outcomes = (
+            {name: code[inspected] for name, code in codes.items()},
+            seconds(X["outcome_at"][inspected]),
+            np.column_stack([np.ones(len(found)), found]),
+        )
+        self.state_ = self.layer(declared, outcomes)
         self.cutoff_ = pd.Timestamp(int(t.max()), unit="s", tz="UTC")
         return self
+
+    def layer(self, declared, outcomes) -> Layer:
+        """The events of declarations and of outcomes, as one layer of history.
+
+        ``declared``: entity codes by name, declaration times, cues of the profiled
+        entities and which rows are recipients' first parcels (or None: no declaration);
+        ``outcomes``: entity codes of each outcome's parcel by name, outcome times and the
+        (inspected, violation found) each adds (or None: no outcome).
+        """
+        names = self.names()
+        none, no_values = np.zeros(0, dtype=np.int64), np.zeros((0, 2))
+        nothing = ({n: none for n in names}, none, np.zeros((0, len(CUES))), none.astype(bool))
+        codes, t, cues, first = declared or nothing
+        out_codes, t_out, values = outcomes or ({n: none for n in names}, none, no_values)
+        keeps_names = "address_n_names" in self._extras()
+        return Layer(
+            parcels={name: EventIndex(codes[name], t) for name in names},
+            outcomes={name: EventIndex(out_codes[name], t_out, values) for name in names},
+            overall=EventIndex(np.zeros(len(t_out), dtype=np.int64), t_out, values),
+            profiles={name: EventIndex(codes[name], t, cues) for name in self._profiled()},
+            names=EventIndex(codes["address"][first], t[first]) if keeps_names else None,
+        )
+
+    def in_training(self, cols: Columns) -> np.ndarray:
+        """Which parcels (by id) the training state holds."""
+        return _isin_sorted(_hash(cols), self.parcel_hashes_)
+
+    def outcome_in_training(self, cols: Columns) -> np.ndarray:
+        """Which parcels (by id) the training state holds an outcome of."""
+        return _isin_sorted(_hash(cols), self.outcome_hashes_)
+
+    def codes_to_keep(self, cols: Columns, live: LiveHistory, keys=None) -> dict[str, np.ndarray]:
+        """Entity codes of declarations being appended to ``live``: keys neither the
+        training vocabulary nor ``live`` knows get live codes, numbered as they come."""
+        keys = self._keys(cols)[0] if keys is None else keys
+        out = {}
+        for name, k in keys.items():
+            vocab, mine = self.vocabulary_[name], live.vocabulary[name]
+            code = index_of(vocab, k)
+            unseen = np.flatnonzero(code < 0)
+            for i, key in zip(unseen, k.take(unseen).to_pylist(), strict=True):
+                code[i] = mine.setdefault(key, len(vocab) + len(mine))
+            out[name] = code
+        return out
+
+    def declaration_events(self, cols: Columns, live: LiveHistory):
+        """The ``declared`` argument of :meth:`layer` for parcels appended to ``live`` (new
+        to it and to the training state)."""
+        known_recipients = live.n_codes("recipient") if "recipient" in self.names() else 0
+        keys, _ = self._keys(cols)
+        codes = self.codes_to_keep(cols, live, keys)
+        t = cols.seconds("declared_at")
+        first = None
+        if "address_n_names" in self._extras():
+            recipient = codes["recipient"]
+            first = (recipient >= known_recipients) & _first_by_time(recipient, t) & _given(
+                keys["recipient"]
+            )  # fmt: skip
+        return codes, t, cue_matrix(cols) if self._profiled() else None, first
 
     def _profiled(self) -> list[str]:
         return [name for name in PROFILED if name in self.names()]
@@ -216,42 +276,55 @@ class EntityHistory(FeatureTransformer):
         kept = ["address_n_names"] if "address" in names and "recipient" in names else []
         return kept + (["recipient_n_1d"] if "recipient" in names else [])
 
-    def transform_columns(self, cols: Columns) -> dict[str, np.ndarray]:
-        """:meth:`transform` on :class:`Columns`, as named arrays."""
-        check_is_fitted(self, "parcels_")
+    def transform_columns(
+        self, cols: Columns, live: LiveHistory | None = None
+    ) -> dict[str, np.ndarray]:
+        """:meth:`transform` on :class:`Columns`, as named arrays; with ``live``, the events
+        appended after training count too."""
+        check_is_fitted(self, "state_")
+        if live is not None and live.history is not self:
+            raise ValueError("the live history given belongs to another model's entity history")
+        layers = [self.state_, *(live.layers if live is not None else ())]
         t = cols.seconds("declared_at")
         # a parcel is never before itself, so one parcel adds no events of its own (see
         # _own): which parcels are new and their cues matter only in larger batches
-        batch = cols.n > 1
-        new = ~_isin_sorted(_hash(cols), self.parcel_hashes_) if batch else None
-        cues = cue_matrix(cols) if batch and self.profiles_ else None
+        batch = cols.n > 1 and (live is None or live.batch_events)
+        new = None
+        if batch:
+            held = live.holds(cols.strings("parcel_id")) if live is not None else False
+            new = ~(self.in_training(cols) | held)
+        cues = cue_matrix(cols) if batch and self._profiled() else None
         out: dict[str, np.ndarray] = {}
         codes = {}
         keys, absent = self._keys(cols)
-        prior = self._prior(t)
+        prior = self._prior(t, layers)
         for name in self.names():
-            codes[name] = self._codes(name, keys[name])
+            codes[name] = self._codes(name, keys[name], live)
             if not batch:
-                out.update(self._entity_features(name, codes[name], t, new, prior))
+                out.update(self._entity_features(name, codes[name], t, new, prior, layers))
                 continue
             # queries in (entity, time) order make every search below a sorted merge
             order = np.lexsort((t, codes[name]))
             feats = self._entity_features(
-                name, codes[name][order], t[order], new[order], prior[order]
+                name, codes[name][order], t[order], new[order], prior[order], layers
             )
             for feature, values in feats.items():
                 out[feature] = np.empty_like(values)
                 out[feature][order] = values
         for name in self._profiled():
-            out.update(self._profile(name, codes[name], t, new, cues))
+            out.update(self._profile(name, codes[name], t, new, cues, layers))
         extras = self._extras()
         if "address_n_names" in extras:
-            out["address_n_names"] = self._distinct_names(codes, keys["recipient"], t, new)
+            known = live.n_codes("recipient") if live is not None else None
+            out["address_n_names"] = self._distinct_names(
+                codes, keys["recipient"], t, new, layers, known
+            )
         if "recipient_n_1d" in extras:
-            recipient = [self.parcels_["recipient"], *_own(codes["recipient"], t, new)]
+            code = codes["recipient"]
+            recipient = [layer.parcels["recipient"] for layer in layers]
+            recipient += _own(code, t, new)
             out["recipient_n_1d"] = (
-                combined_count(recipient, codes["recipient"], t)
-                - combined_count(recipient, codes["recipient"], t - _DAY)
+                combined_count(recipient, code, t) - combined_count(recipient, code, t - _DAY)
             ).astype(float)
         for name, rows in absent.items():
             for feature in self._entity_feature_names(name):
@@ -289,23 +362,33 @@ class EntityHistory(FeatureTransformer):
         names = (f for e in self.skipped_entities_ for f in self._entity_feature_names(e))
         return list(dict.fromkeys(names))
 
-    def _codes(self, name: str, keys: pa.Array) -> np.ndarray:
-        """Entity codes: the vocabulary's for known keys, fresh codes after it for new ones."""
+    def _codes(self, name: str, keys: pa.Array, live: LiveHistory | None) -> np.ndarray:
+        """Entity codes: the vocabulary's for known keys, the live history's for keys it
+        knows, fresh codes after both for new ones."""
         vocab = self.vocabulary_[name]
         code = index_of(vocab, keys)
         unseen = code < 0
-        if unseen.any():  # numbered by first appearance, after the vocabulary
+        after = len(vocab)
+        if live is not None and unseen.any():
+            mine = live.vocabulary[name]
+            rows = np.flatnonzero(unseen)
+            for i, key in zip(rows, keys.take(rows).to_pylist(), strict=True):
+                code[i] = mine.get(key, -1)
+            unseen = code < 0
+            after = live.n_codes(name)
+        if unseen.any():  # numbered by first appearance, after the known ones
             fresh, _ = distinct(keys.filter(pa.array(unseen)))
-            code[unseen] = len(vocab) + fresh
+            code[unseen] = after + fresh
         return code
 
-    def _entity_features(self, name, code, t, new, prior) -> dict[str, np.ndarray]:
+    def _entity_features(self, name, code, t, new, prior, layers) -> dict[str, np.ndarray]:
         window = int(self.recent_days * _DAY)
-        n_prior, recent, first = self.parcels_[name].history(code, t, window)
-        for batch in _own(code, t, new):
-            more = batch.history(code, t, window)
+        parcels = [layer.parcels[name] for layer in layers] + _own(code, t, new)
+        n_prior, recent, first = parcels[0].history(code, t, window)
+        for index in parcels[1:]:
+            more = index.history(code, t, window)
             n_prior, recent, first = n_prior + more[0], recent + more[1], np.fmin(first, more[2])
-        known = self.outcomes_[name].sum_before(code, t)
+        known = sum(layer.outcomes[name].sum_before(code, t) for layer in layers)
         m = self.smoothing
         return {
             f"{name}_n_prior": n_prior.astype(float),
@@ -316,37 +399,44 @@ class EntityHistory(FeatureTransformer):
             f"{name}_rate": (known[:, 1] + m * prior) / (known[:, 0] + m),
         }
 
-    def _prior(self, t: np.ndarray) -> np.ndarray:
+    def _prior(self, t: np.ndarray, layers: list[Layer]) -> np.ndarray:
         """Violation rate over all outcomes recorded before each time, shrunk to PRIOR_RATE."""
-        known = self.overall_.sum_before(np.zeros(len(t), dtype=np.int64), t)
+        zero = np.zeros(len(t), dtype=np.int64)
+        known = sum(layer.overall.sum_before(zero, t) for layer in layers)
         return (known[:, 1] + PRIOR_WEIGHT * PRIOR_RATE) / (known[:, 0] + PRIOR_WEIGHT)
 
-    def _profile(self, name, code, t, new, cues) -> dict[str, np.ndarray]:
+    def _profile(self, name, code, t, new, cues, layers) -> dict[str, np.ndarray]:
         """Share of the entity's earlier parcels showing each cue (NaN with no history)."""
-        n, sums = self.profiles_[name].count_and_sum_before(code, t)
-        for batch in _own(code, t, new, cues):
-            more = batch.count_and_sum_before(code, t)
+        profiles = [layer.profiles[name] for layer in layers] + _own(code, t, new, cues)
+        n, sums = profiles[0].count_and_sum_before(code, t)
+        for index in profiles[1:]:
+            more = index.count_and_sum_before(code, t)
             n, sums = n + more[0], sums + more[1]
         n = n.astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
             shares = sums / n[:, None]
         return {f"{name}_share_{c}": shares[:, i] for i, c in enumerate(CUES)}
 
-    def _distinct_names(self, codes, person, t, new) -> np.ndarray:
-        """Distinct recipient names seen at the parcel's address before it was declared."""
+    def _distinct_names(self, codes, person, t, new, layers, known) -> np.ndarray:
+        """Distinct recipient names seen at the parcel's address before it was declared.
+        ``known``: recipient codes below it are held (None: the training vocabulary's)."""
         batch = []
         if new is not None:
-            known = codes["recipient"] < len(self.vocabulary_["recipient"])
-            first = new & ~known & _first_by_time(codes["recipient"], t) & _given(person)
+            if known is None:
+                known = len(self.vocabulary_["recipient"])
+            fresh = codes["recipient"] >= known
+            first = new & fresh & _first_by_time(codes["recipient"], t) & _given(person)
             batch = _own(codes["address"], t, first)
-        return combined_count([self.names_, *batch], codes["address"], t).astype(float)
+        names = [layer.names for layer in layers]
+        return combined_count([*names, *batch], codes["address"], t).astype(float)
 
 
 def _own(code, t, rows, values=None) -> list[EventIndex]:
     """The batch's own events (of ``rows``) as an index, if it can hold any: a parcel is
     never before itself, so a batch of one parcel adds nothing to its history (its
-    ``rows`` and ``values`` may be None)."""
-    if len(code) < 2:
+    ``rows`` and ``values`` may be None), and neither does a batch that does not count its
+    own events (``rows`` None)."""
+    if len(code) < 2 or rows is None:
         return []
     return [EventIndex(code[rows], t[rows], None if values is None else values[rows])]
 

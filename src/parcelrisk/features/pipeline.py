@@ -28,6 +28,7 @@ from parcelrisk.features.commodity import CommodityFeatures
 from parcelrisk.features.extra import ExtraFeatures
 from parcelrisk.features.groups import FeatureSpec
 from parcelrisk.features.history import EntityHistory
+from parcelrisk.features.live import LiveHistory
 from parcelrisk.features.party import PartyFeatures
 from parcelrisk.features.routing import CategoryCodes, RoutingFeatures
 from parcelrisk.features.text import DescriptionFeatures
@@ -38,8 +39,9 @@ logger = logging.getLogger(__name__)
 #: another version cannot be trusted to transform (attributes differ), so loading refuses
 #: it; raise this whenever fitted state or feature semantics change. 3: transformers
 #: record their input columns (``feature_names_in_``); the heading classifier keeps its
-#: classes as an index. 4: the entity history keeps declared keys (``entities``).
-FEATURES_VERSION = 4
+#: classes as an index. 4: the entity history keeps declared keys (``entities``). 5: the
+#: entity history keeps its state as a layer of events and which parcels' outcomes it holds.
+FEATURES_VERSION = 5
 
 
 def build_features(
@@ -92,14 +94,18 @@ def feature_spec(column: str) -> FeatureSpec | None:
     return None if kind is None else kind.spec_of(feature)
 
 
-def transform(union: FeatureUnion, data: pd.DataFrame | Columns) -> pd.DataFrame:
+def transform(
+    union: FeatureUnion, data: pd.DataFrame | Columns, live: LiveHistory | None = None
+) -> pd.DataFrame:
     """The fitted union's feature matrix of ``data``: ``union.transform`` without the
     union's per-part frames (the same values and column names, in a fraction of the time
-    for a few parcels).
+    for a few parcels). With ``live``, the entity history also counts the events appended
+    to it after training.
     """
     cols = Columns.of(data)
     names, parts = [], []
-    for (name, part), named in zip(union.transformer_list, _computed(union, cols), strict=True):
+    computed = _computed(union, cols, live)
+    for (name, part), named in zip(union.transformer_list, computed, strict=True):
         names += [f"{name}__{spec.name}" for spec in part.feature_specs()]
         parts += named.values()
     matrix = stack(parts, cols.n)
@@ -139,15 +145,23 @@ def prepare(union: FeatureUnion) -> None:
 PARALLEL_ROWS = 20_000
 
 
-def _computed(union: FeatureUnion, cols: Columns) -> list[dict[str, np.ndarray]]:
+def _computed(
+    union: FeatureUnion, cols: Columns, live: LiveHistory | None
+) -> list[dict[str, np.ndarray]]:
     """Every part's named feature arrays, in the union's order. The entity history, the
     largest part by far, runs beside the others on large batches."""
     parts = [part for _, part in union.transformer_list]
-    if cols.n < PARALLEL_ROWS or len(parts) < 2:
+    heavy = next((i for i, p in enumerate(parts) if isinstance(p, EntityHistory)), None)
+    if heavy is None:
+        if live is not None:
+            raise ValueError("a live history was given to a model that keeps no entity history")
         return [part.transform_columns(cols) for part in parts]
-    heavy = next((i for i, p in enumerate(parts) if isinstance(p, EntityHistory)), 0)
+    history = functools.partial(parts[heavy].transform_columns, cols, live)
+    if cols.n < PARALLEL_ROWS or len(parts) < 2:
+        return [history() if i == heavy else p.transform_columns(cols)
+                for i, p in enumerate(parts)]  # fmt: skip
     with ThreadPoolExecutor(1) as pool:
-        alone = pool.submit(parts[heavy].transform_columns, cols)
+        alone = pool.submit(history)
         out = [None if i == heavy else p.transform_columns(cols) for i, p in enumerate(parts)]
         out[heavy] = alone.result()
     return out
