@@ -6,6 +6,13 @@ SHA-256, the model version, the scoring policy (version and SHA-256; each policy
 stored whole), probability, lane and the reasons that were returned, so a decision can be
 found by parcel id, read and replayed. Outcomes are recorded only for parcels with a
 logged decision. The store has no update or delete operation.
+
+The store is also the log the live entity history is built from
+(:mod:`parcelrisk.history_store`): its decisions' inputs are the declarations, its
+outcomes the outcomes, and a :class:`Position` (the last decision id and the last outcome
+id) says how much of it a decision saw. Row ids are committed in order (SQLite has one
+writer at a time; on PostgreSQL every append takes one transaction-level advisory lock),
+so whatever a reader finds up to a position stays all there is up to it.
 """
 
 from __future__ import annotations
@@ -41,6 +48,9 @@ DECISIONS = sa.Table(
     sa.Column("reasons_json", sa.Text, nullable=True),
     sa.Column("policy_version", sa.Text, nullable=True),
     sa.Column("policy_sha256", sa.String(64), nullable=True),
+    # the store position the decision's history saw (empty: decided before live history)
+    sa.Column("seen_decisions", sa.Integer, nullable=True),
+    sa.Column("seen_outcomes", sa.Integer, nullable=True),
 )
 #: Every scoring policy a logged decision was made under, by the SHA-256 decisions record.
 POLICIES = sa.Table(
@@ -51,9 +61,6 @@ POLICIES = sa.Table(
     sa.Column("policy_json", sa.Text, nullable=False),
     sa.Column("first_logged_at", sa.DateTime(timezone=True), nullable=False),
 )
-#: Columns added to ``decisions`` after its first release: a store made before them gets
-#: them (empty for its earlier decisions, which predate scoring policies).
-_ADDED_COLUMNS = ("policy_version", "policy_sha256")
 OUTCOMES = sa.Table(
     "outcomes",
     _META,
@@ -65,7 +72,18 @@ OUTCOMES = sa.Table(
     sa.Column("violation_type", sa.String(32), nullable=True),
     sa.Column("inspection_reason", sa.String(16), nullable=True),
     sa.Column("inspection_propensity", sa.Float, nullable=True),
+    # when the outcome became known (empty: when it was recorded)
+    sa.Column("outcome_at", sa.DateTime(timezone=True), nullable=True),
 )
+#: Columns added after a table's first release: a store made before them gets them (empty
+#: for earlier rows, which predate scoring policies, live history and outcome times).
+_ADDED_COLUMNS = {
+    "decisions": ("policy_version", "policy_sha256", "seen_decisions", "seen_outcomes"),
+    "outcomes": ("outcome_at",),
+}
+#: Key of the PostgreSQL advisory lock every append holds until it commits, so that row
+#: ids are committed in order (a reader never finds id 12 before id 11 is visible).
+_APPEND_LOCK = 0x70726973  # "pris"
 
 
 #: Most parcel ids in one ``IN`` list: below SQLite's smallest limit on bound parameters
@@ -101,9 +119,23 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+@dataclass(frozen=True, order=True)
+class Position:
+    """How much of the log is meant: decisions up to id ``decisions`` and outcomes up to id
+    ``outcomes`` (0: none)."""
+
+    decisions: int = 0
+    outcomes: int = 0
+
+    def covers(self, other: Position) -> bool:
+        """Whether everything up to ``other`` is also up to this position."""
+        return self.decisions >= other.decisions and self.outcomes >= other.outcomes
+
+
 @dataclass(frozen=True)
 class Decision:
-    """One scoring decision as written to the store."""
+    """One scoring decision as written to the store; ``position``: what of the log its
+    history saw."""
 
     request_id: str
     parcel_id: str
@@ -113,6 +145,7 @@ class Decision:
     lane: str
     reasons: list[dict] | None
     policy: Policy | None = None
+    position: Position | None = None
 
 
 class AuditStoreError(ValueError):
@@ -173,6 +206,7 @@ class AuditStore:
         policies = {d.policy.sha256: d.policy for d in decisions if d.policy is not None}
         if rows:
             with self.engine.begin() as conn:
+                self._in_order(conn)
                 if policies:
                     stored = set(conn.execute(
                         sa.select(POLICIES.c.sha256).where(POLICIES.c.sha256.in_(policies))
@@ -203,7 +237,8 @@ class AuditStore:
 
     def append_outcomes(self, outcomes: Iterable[Mapping[str, Any]]) -> int:
         """Record inspection results (parcel_id, inspected, violation_found, violation_type,
-        inspection_reason, inspection_propensity) in one transaction, all or none.
+        inspection_reason, inspection_propensity and outcome_at: when it became known, an
+        aware datetime, or None for now) in one transaction, all or none.
 
         Raises
         ------
@@ -220,17 +255,60 @@ class AuditStore:
                 "violation_type": o.get("violation_type"),
                 "inspection_reason": o.get("inspection_reason"),
                 "inspection_propensity": o.get("inspection_propensity"),
+                "outcome_at": o.get("outcome_at"),
             }
             for o in outcomes
         ]
         if rows:
             with self.engine.begin() as conn:
+                self._in_order(conn)
                 ids = [r["parcel_id"] for r in rows]
                 scored = _scored_among(conn, ids)
                 if unknown := [p for p in dict.fromkeys(ids) if p not in scored]:
                     raise UnscoredParcelsError(unknown)
                 conn.execute(OUTCOMES.insert(), rows)
         return len(rows)
+
+    def _in_order(self, conn: sa.Connection) -> None:
+        """Hold the append lock until this transaction commits (PostgreSQL; SQLite
+        serialises writers itself)."""
+        if self.engine.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
+
+    def position(self) -> Position:
+        """The end of the log now: the last outcome id, then the last decision id (every
+        outcome's parcel has a decision logged before it, so that decision is covered)."""
+        with self.engine.connect() as conn:
+            outcomes = conn.execute(sa.select(sa.func.max(OUTCOMES.c.id))).scalar()
+            decisions = conn.execute(sa.select(sa.func.max(DECISIONS.c.id))).scalar()
+        return Position(decisions or 0, outcomes or 0)
+
+    def inputs_between(self, start: Position, end: Position) -> list[tuple[str, dict]]:
+        """(parcel id, input) of the decisions after ``start`` up to ``end``, in log order."""
+        query = (
+            sa.select(DECISIONS.c.parcel_id, DECISIONS.c.input_json)
+            .where(DECISIONS.c.id > start.decisions, DECISIONS.c.id <= end.decisions)
+            .order_by(DECISIONS.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [(pid, json.loads(text)) for pid, text in conn.execute(query)]
+
+    def outcomes_between(self, start: Position, end: Position) -> list[dict]:
+        """Outcomes recorded after ``start`` up to ``end``, in log order, each with the input
+        of its parcel's first logged decision (``input``) and ``outcome_at`` filled in (the
+        recording time where none was given)."""
+        query = (
+            sa.select(OUTCOMES)
+            .where(OUTCOMES.c.id > start.outcomes, OUTCOMES.c.id <= end.outcomes)
+            .order_by(OUTCOMES.c.id)
+        )
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+            inputs = _first_inputs(conn, [r["parcel_id"] for r in rows], end.decisions)
+        for row in rows:
+            row["input"] = inputs[row["parcel_id"]]
+            row["outcome_at"] = _utc(row["outcome_at"] or row["recorded_at"])
+        return rows
 
     def scored(self, parcel_ids: Iterable[str]) -> set[str]:
         """The parcel ids among ``parcel_ids`` that have at least one logged decision."""
@@ -356,6 +434,23 @@ def _scored_among(conn: sa.Connection, parcel_ids: list[str]) -> set[str]:
     return found
 
 
+def _first_inputs(conn: sa.Connection, parcel_ids: list[str], until: int) -> dict[str, dict]:
+    """The input of each parcel's first logged decision (up to decision id ``until``)."""
+    wanted = list(dict.fromkeys(parcel_ids))
+    found: dict[str, dict] = {}
+    for start in range(0, len(wanted), _IN_CHUNK):
+        chunk = wanted[start : start + _IN_CHUNK]
+        query = (
+            sa.select(DECISIONS.c.parcel_id, DECISIONS.c.input_json)
+            .where(DECISIONS.c.parcel_id.in_(chunk), DECISIONS.c.id <= until)
+            .order_by(DECISIONS.c.id)
+        )
+        for pid, text in conn.execute(query):
+            if pid not in found:
+                found[pid] = json.loads(text)
+    return found
+
+
 def _decision_row(d: Decision, input_json: str, now: datetime) -> dict[str, Any]:
     """The table row of a decision whose input is ``input_json`` (its canonical JSON)."""
     return {
@@ -370,6 +465,8 @@ def _decision_row(d: Decision, input_json: str, now: datetime) -> dict[str, Any]
         "reasons_json": None if d.reasons is None else json.dumps(d.reasons),
         "policy_version": None if d.policy is None else d.policy.version,
         "policy_sha256": None if d.policy is None else d.policy.sha256,
+        "seen_decisions": None if d.position is None else d.position.decisions,
+        "seen_outcomes": None if d.position is None else d.position.outcomes,
     }
 
 
@@ -389,15 +486,18 @@ def _insert_new(dialect: str):
 
 
 def _add_columns(engine: sa.Engine) -> None:
-    """Add the columns of :data:`_ADDED_COLUMNS` to a ``decisions`` table made without them."""
-    present = {c["name"] for c in sa.inspect(engine).get_columns("decisions")}
-    missing = [c for c in _ADDED_COLUMNS if c not in present]
-    if missing:
-        with engine.begin() as conn:
-            for name in missing:
-                column = DECISIONS.c[name]
-                kind = column.type.compile(dialect=engine.dialect)
-                conn.execute(sa.text(f"ALTER TABLE decisions ADD COLUMN {name} {kind}"))
+    """Add the columns of :data:`_ADDED_COLUMNS` to tables made without them."""
+    inspector = sa.inspect(engine)
+    for table, added in _ADDED_COLUMNS.items():
+        if not inspector.has_table(table):
+            continue
+        present = {c["name"] for c in inspector.get_columns(table)}
+        missing = [c for c in added if c not in present]
+        if missing:
+            with engine.begin() as conn:
+                for name in missing:
+                    kind = _META.tables[table].c[name].type.compile(dialect=engine.dialect)
+                    conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {name} {kind}"))
 
 
 def _decoded(row: dict) -> dict:

@@ -33,7 +33,7 @@ from parcelrisk.explain_plots import LANE_COLOURS, waterfall_figure
 from parcelrisk.htmlpage import escape, image, page, table
 from parcelrisk.policy import Policy
 from parcelrisk.predict import score
-from parcelrisk.replay import logged_policy
+from parcelrisk.replay import LoggedHistory, logged_policy, logged_position
 
 LANES = ("inspect", "review", "release")
 
@@ -64,14 +64,16 @@ def logged_decisions(
     ``day``: a UTC day decisions were logged (``YYYY-MM-DD``). Columns: ``id``, ``logged_at``
     (UTC), ``request_id``, ``parcel_id``, ``model_version``, ``probability``, ``lane``,
     ``reasons`` (as returned; None if none were), ``input`` (as received),
-    ``input_sha256``.
+    ``input_sha256``, ``policy_version``, ``policy_sha256`` and the log position the
+    decision's history saw, ``seen_decisions`` and ``seen_outcomes`` (empty for decisions
+    logged before live history).
     """
     start = None if day is None else pd.Timestamp(logged_day(day)).tz_localize("UTC")
     since = None if start is None else start.to_pydatetime()
     rows = store.decisions(parcel_id=parcel_id, request_id=request_id, since=since)
     columns = ["id", "logged_at", "request_id", "parcel_id", "model_version", "probability",
                "lane", "reasons", "input", "input_sha256", "policy_version",
-               "policy_sha256"]  # fmt: skip
+               "policy_sha256", "seen_decisions", "seen_outcomes"]  # fmt: skip
     frame = pd.DataFrame(rows, columns=columns)
     # SQLite keeps no time zone; the store writes UTC
     frame["logged_at"] = pd.to_datetime(frame["logged_at"], utc=True)
@@ -109,9 +111,9 @@ class Recomputed:
 def recompute(store: AuditStore, models_dir: str | Path, decisions: pd.DataFrame) -> Recomputed:
     """Explain logged decisions of one model version, each within its whole logged request.
 
-    History features count the other parcels of a request, so each request is
-    re-scored whole, under its logged policy (as :mod:`parcelrisk.replay` does), and the
-    wanted rows are kept.
+    History features count the other parcels of a request and what was logged before it,
+    so each request is re-scored whole, under its logged policy and against its logged
+    history position (as :mod:`parcelrisk.replay` does), and the wanted rows are kept.
     """
     if decisions.empty:
         raise ValueError("no logged decisions to explain")
@@ -119,17 +121,21 @@ def recompute(store: AuditStore, models_dir: str | Path, decisions: pd.DataFrame
     if len(versions) > 1:
         raise ValueError(f"decisions of {len(versions)} model versions {versions}; "
                          "explain one version at a time")  # fmt: skip
-    model = load_model(find_model(models_dir, versions[0]))
+    histories = LoggedHistory(store, models_dir)
+    model = histories.model(versions[0])
     parts, frames, policies = [], [], []
-    for request_id in decisions["request_id"].unique():
-        request = logged_decisions(store, request_id=request_id)
+    requests = [logged_decisions(store, request_id=r) for r in decisions["request_id"].unique()]
+    # in the order of the positions they saw: the history is only ever read further
+    for request in sorted(requests, key=lambda r: logged_position(r.iloc[0].to_dict())):
         wanted = request["id"].isin(decisions["id"]).to_numpy()
         frame = records_frame(list(request["input"]), model.mapping)  # as it was scored
-        policy = logged_policy(store, request.iloc[0].to_dict(), model)
+        first = request.iloc[0].to_dict()
+        policy = logged_policy(store, first, model)
+        _, live = histories.at(first)
         parts.append(
             (
                 request["id"].to_numpy()[wanted],
-                score(model.pipeline, frame, policy, explain="all"),
+                score(model.pipeline, frame, policy, explain="all", live=live),
                 wanted,
             )
         )

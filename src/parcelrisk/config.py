@@ -41,6 +41,8 @@ class ModelConfig:
     early_stopping_rounds: int = 50
     #: after the evaluation, refit on every labelled row to the end of the data and export that
     refit: bool = True
+    #: the evaluation's replayed history counts an outcome this long after its outcome_at
+    outcome_delay_days: float = 0.0
     lgbm: dict[str, Any] = field(default_factory=dict)
     budgets: tuple[float, ...] = BUDGETS
 

@@ -14,6 +14,14 @@ So every scorer is measured on
 
 Inspection budgets are shares of *all* test parcels: the top 1% of scores is what an
 officer with capacity for 1% of the day's parcels would open.
+
+The model is evaluated as it is served: the test window is replayed through the live
+entity history (:mod:`parcelrisk.features.live`), each parcel seeing the training state,
+every test parcel declared before it and every outcome known before it (of test parcels,
+and of training parcels whose outcome came after training), each known
+``outcome_delay_days`` after its ``outcome_at``. Beside it the same model scores every
+parcel against the training state alone (**history frozen at the cut-off**), which is
+what the live history is worth.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from parcelrisk import predict
 from parcelrisk.artifact import LoadedModel
 from parcelrisk.baselines import plain_lightgbm
 from parcelrisk.config import BUDGETS, ModelConfig
+from parcelrisk.features.live import LiveHistory, Outcomes
 from parcelrisk.labels import inverse_propensity, labels_and_weights
 from parcelrisk.model import features_of
 from parcelrisk.policy import Policy
@@ -326,11 +335,15 @@ def evaluate(
     seed: int = 0,
     validation_fraction: float = 0.2,
     early_stopping_rounds: int = 50,
+    outcome_delay_days: float = 0.0,
 ) -> Evaluation:
     """Score the test window with the model and its baselines, and check the targets.
 
-    The model scores the window as one table through the scoring core
-    (:func:`parcelrisk.predict.score`), as the ``score`` command would. Baselines: the
+    The model scores the window through the scoring core
+    (:func:`parcelrisk.predict.score`) against the live history the service would have
+    had (:func:`replayed_history`: the window's declarations, and the outcomes known
+    ``outcome_delay_days`` after their ``outcome_at``, of its parcels and of ``train``'s),
+    and, as :data:`FROZEN`, against the training state alone. Baselines: the
     selection in use ("legacy rules": the inspection propensity, where every test parcel
     has one), logistic regression on the same features and weights (fitted on
     ``train_features``, ``y`` and ``weight``, when given with both classes labelled),
@@ -346,8 +359,14 @@ def evaluate(
     """
     if test.empty:
         raise ValueError("the test window holds no parcel: nothing to evaluate")
-    scored = predict.score(pipeline, test, Policy(), explain="none")
-    scores = {"parcelrisk": (scored.probability, True)}
+    live = replayed_history(pipeline, test, train, outcome_delay_days)
+    scored = predict.score(pipeline, test, Policy(), explain="none", live=live)
+    frozen = LiveHistory.of(pipeline, batch_events=False)
+    scores = {
+        "parcelrisk": (scored.probability, True),
+        FROZEN: (predict.score(pipeline, test, Policy(), explain="none", live=frozen).probability,
+                 True),
+    }  # fmt: skip
     if _has_propensity(test, np.ones(len(test), dtype=bool)):
         scores["legacy rules"] = (test["inspection_propensity"].to_numpy(dtype=float), False)
     if train_features is not None and len(np.unique(np.asarray(y)[np.asarray(weight) > 0])) == 2:
@@ -374,6 +393,29 @@ def evaluate(
         "test_to": test["declared_at"].max().isoformat(),
     }
     return Evaluation(table, _targets(table), scores, window, tuple(budgets))
+
+
+#: The scorer name of the model scored against its training state alone.
+FROZEN = "parcelrisk with history frozen at cut-off"
+
+
+def replayed_history(
+    pipeline: Pipeline,
+    test: pd.DataFrame,
+    train: pd.DataFrame | None = None,
+    outcome_delay_days: float = 0.0,
+) -> LiveHistory:
+    """The live history a service would have built over the test window: its declarations
+    and every outcome known after training (of its parcels and of ``train``'s), each known
+    ``outcome_delay_days`` after its ``outcome_at``. Scoring the window against it gives
+    each parcel what scoring it alone, in time order, with every earlier declaration and
+    outcome logged, would (see tests/service/test_live_history_http.py)."""
+    live = LiveHistory.of(pipeline)
+    late = test
+    if train is not None:
+        late = pd.concat([train[train["outcome_at"] > train["declared_at"].max()], test])
+    live.append(test, Outcomes.of_table(late, pd.Timedelta(days=outcome_delay_days)))
+    return live
 
 
 def _targets(table: pd.DataFrame) -> list[tuple[str, str, bool]]:
@@ -445,5 +487,6 @@ def evaluate_exported(
     return evaluate(
         model.pipeline, test, budgets=config.budgets, seed=config.random_state,
         validation_fraction=config.validation_fraction,
-        early_stopping_rounds=config.early_stopping_rounds, **fit,
+        early_stopping_rounds=config.early_stopping_rounds,
+        outcome_delay_days=config.outcome_delay_days, **fit,
     ), test  # fmt: skip

@@ -17,7 +17,8 @@ def labelled_declarations(store: AuditStore, mapping: ColumnMapping | None = Non
     """Logged inputs of parcels with a recorded outcome, as declarations for training.
 
     The latest logged input and the latest outcome of each parcel are joined;
-    ``outcome_at`` is when the outcome was recorded.
+    ``outcome_at`` is when the outcome became known as it was recorded (else when it was
+    recorded).
 
     Parameters
     ----------
@@ -46,7 +47,7 @@ def labelled_declarations(store: AuditStore, mapping: ColumnMapping | None = Non
                 "violation_type": _optional(o["violation_type"], str),
                 "inspection_reason": _optional(o["inspection_reason"], str),
                 "inspection_propensity": _optional(o["inspection_propensity"], float),
-                "outcome_at": _utc(o["recorded_at"]).isoformat(),
+                "outcome_at": _utc(_known_at(o)).isoformat(),
             })  # fmt: skip
     if mapping is None:
         foreign = sorted({k for r in inputs for k in r if k not in FIELDS_BY_NAME})
@@ -68,6 +69,12 @@ def labelled_declarations(store: AuditStore, mapping: ColumnMapping | None = Non
     for column in known[0] if known else ():
         frame[column] = outcome[column].to_numpy()
     return frame
+
+
+def _known_at(outcome: pd.Series):
+    """When a recorded outcome became known: its ``outcome_at``, else its recording time."""
+    given = outcome.get("outcome_at")
+    return outcome["recorded_at"] if given is None or pd.isna(given) else given
 
 
 def _optional(value, kind):

@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from parcelrisk.artifact import LoadedModel
-from parcelrisk.audit import AuditStore, Decision
+from parcelrisk.audit import AuditStore, Decision, Position
 from parcelrisk.contract import canonical_frame, canonical_records
 from parcelrisk.explain import Explanation, explain_features, reasons
 from parcelrisk.features.columns import Columns
@@ -111,16 +111,23 @@ def _rows(data: pd.DataFrame | Columns, wanted: np.ndarray) -> pd.DataFrame | li
 
 
 def decide(
-    model: LoadedModel, records: Sequence[Any], policy: Policy, *, explain_all: bool = False
+    model: LoadedModel,
+    records: Sequence[Any],
+    policy: Policy,
+    *,
+    explain_all: bool = False,
+    live: LiveHistory | None = None,
 ) -> list[dict]:
     """Decisions for JSON-like records (one request): probability, lane, model and reasons.
 
     Records are read at the edge (in the model's own column names: the contract's, or its
     column mapping's; a :class:`~parcelrisk.contract.ContractError` lists every problem).
-    Parcels in the inspect and review lanes (all, with ``explain_all``) get reasons.
+    Parcels in the inspect and review lanes (all, with ``explain_all``) get reasons. With
+    ``live``, parcels see the declarations and outcomes logged before them too (the
+    service's :func:`parcelrisk.history_store.decide_and_log`).
     """
     s = score(model.pipeline, canonical_records(records, model.mapping), policy,
-              explain="all" if explain_all else "lanes")  # fmt: skip
+              explain="all" if explain_all else "lanes", live=live)  # fmt: skip
     return [
         {
             "parcel_id": pid,
@@ -163,39 +170,21 @@ def decisions_frame(s: Scores, model_version: str) -> pd.DataFrame:
     })  # fmt: skip
 
 
-def decide_and_log(
-    store: AuditStore,
-    model: LoadedModel,
-    records: Sequence[Any],
-    policy: Policy,
-    *,
-    explain_all: bool = False,
-) -> tuple[str, list[dict]]:
-    """Decide one request and append every decision to the audit store before returning.
-
-    The request gets a fresh id; its decisions are written in one transaction, so a
-    request is logged whole or not at all. This is what the HTTP service does per request;
-    replay re-scores logged requests the same way. Returns the request id and the
-    decisions of :func:`decide`. Raises :class:`ContractError` for invalid records (nothing
-    is logged) and the store's error if it cannot be written (nothing is returned).
-    """
-    results = decide(model, records, policy, explain_all=explain_all)
-    return log_decisions(store, model, policy, records, results), results
-
-
 def log_decisions(
     store: AuditStore,
     model: LoadedModel,
     policy: Policy,
     records: Sequence[Any],
     results: list[dict],
+    position: Position | None = None,
 ) -> str:
-    """Append the decisions :func:`decide` made of ``records`` under ``policy`` to the audit
-    store as one request (one transaction: logged whole or not at all); returns its id."""
+    """Append the decisions :func:`decide` made of ``records`` under ``policy`` (with the
+    live history up to ``position``) to the audit store as one request (one transaction:
+    logged whole or not at all); returns its id."""
     request_id = uuid.uuid4().hex
     store.append_decisions(
         Decision(request_id, r["parcel_id"], record, model.version, r["probability"],
-                 r["lane"], r["reasons"], policy)
+                 r["lane"], r["reasons"], policy, position)
         for r, record in zip(results, records, strict=True)
     )  # fmt: skip
     return request_id

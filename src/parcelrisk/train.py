@@ -169,6 +169,7 @@ def train(
         weight=fitted.weight, train=split.train, budgets=config.budgets,
         seed=config.random_state, validation_fraction=config.validation_fraction,
         early_stopping_rounds=config.early_stopping_rounds,
+        outcome_delay_days=config.outcome_delay_days,
     )  # fmt: skip
     version = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%SZ")
     exported, window = fitted, (split.train["declared_at"].min(), split.cutoff)

@@ -8,8 +8,8 @@ from byo_example import DATA
 from parcelrisk.artifact import load_model
 from parcelrisk.audit import AuditStore
 from parcelrisk.auditreport import parcel_report
+from parcelrisk.history_store import HistoryFollower, decide_and_log
 from parcelrisk.policy import Policy
-from parcelrisk.predict import decide_and_log
 
 
 def test_report_of_a_user_shaped_decision(trained, tmp_path):
@@ -18,7 +18,8 @@ def test_report_of_a_user_shaped_decision(trained, tmp_path):
     table = table.drop(columns=["illicit"])  # the label is not sent for scoring
     records = [{k: v for k, v in row.items() if pd.notna(v)} for row in table.to_dict("records")]
     store = AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
-    _, results = decide_and_log(store, model, records, Policy(), explain_all=True)
+    history = HistoryFollower(store, model)
+    _, results = decide_and_log(history, records, Policy(), explain_all=True)
     pid = results[0]["parcel_id"]
     text = parcel_report(store, trained.model.parent, pid)
     assert pid in text and "data:image/png;base64," in text

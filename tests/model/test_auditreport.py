@@ -37,8 +37,9 @@ from parcelrisk.explain_plots import (
     probability_of_margin,
     waterfall_figure,
 )
+from parcelrisk.history_store import HistoryFollower, decide_and_log
 from parcelrisk.policy import Policy
-from parcelrisk.predict import decide, decide_and_log, log_decisions
+from parcelrisk.predict import decide, log_decisions
 from parcelrisk.replay import reasons_on_demand, replay
 from parcelrisk.tracking import example_input
 
@@ -49,8 +50,9 @@ LANES = POLICY.lanes
 
 def log_requests(store: AuditStore, model, records: list[dict], size: int) -> None:
     """Decide and log records in requests of ``size``, as the service does."""
+    history = HistoryFollower(store, model)
     for start in range(0, len(records), size):
-        decide_and_log(store, model, records[start : start + size], POLICY)
+        decide_and_log(history, records[start : start + size], POLICY)
 
 
 @pytest.fixture(scope="module")

@@ -112,7 +112,7 @@ def test_the_store_is_append_only(store):
     public = {m for m in dir(store) if not m.startswith("_")}
     assert public == {
         "append_decisions", "append_outcomes", "decisions", "outcomes", "scored",
-        "policy", "url", "engine",
+        "policy", "url", "engine", "position", "inputs_between", "outcomes_between",
     }  # fmt: skip
     store.append_decisions([_decision(1)])
     store.append_outcomes([{"parcel_id": "P1", "inspected": True, "violation_found": False}])

@@ -92,6 +92,21 @@ class Outcomes:
     def __len__(self) -> int:
         return len(self.at)
 
+    @classmethod
+    def of_table(cls, table: pd.DataFrame, delay: pd.Timedelta | None = None) -> Outcomes:
+        """The outcomes a table records (its rows with an ``outcome_at``), each known
+        ``delay`` after its ``outcome_at``, in the order they became known."""
+        rows = table[table["outcome_at"].notna()]
+        at = rows["outcome_at"] + (delay if delay is not None else pd.Timedelta(0))
+        order = np.argsort(np.asarray(at, dtype="datetime64[ns]"), kind="stable")
+        rows, at = rows.iloc[order], at.iloc[order]
+        return cls(
+            declarations=rows,
+            at=np.asarray(at, dtype="datetime64[s]").astype(np.int64),
+            inspected=rows["inspected"].fillna(False).to_numpy(dtype=bool),
+            violation_found=rows["violation_found"].fillna(False).to_numpy(dtype=bool),
+        )
+
 
 class LiveHistory:
     """Events appended after a model's training state, as that model's history reads them.

@@ -22,9 +22,12 @@ missing or corrupt model, an invalid setting or an audit store that cannot be op
 stops ``bentoml serve`` with one message (:class:`StartupError`) instead of workers
 failing and restarting.
 
-Requests are not batched together: a parcel's history features count the other parcels
-of its own request, so merging requests would change scores and break replay. Concurrency
-comes from worker processes instead.
+Scores do not depend on how parcels are cut into requests: each parcel's history counts
+what was logged before its request and the earlier parcels of its own request
+(:mod:`parcelrisk.history_store`), and each decision records the log position it saw.
+Requests are not batched together by BentoML (a batch would be one logged request);
+concurrency comes from worker processes, which share the live history through the
+audit store.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from bentoml.exceptions import BentoMLException
 from bentoml.validators import ContentType
 from fastapi import FastAPI, Header
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from sqlalchemy.exc import SQLAlchemyError
 
 import parcelrisk
@@ -59,15 +62,14 @@ from parcelrisk.contract import (
     canonical_records,
     json_safe,
 )
+from parcelrisk.history_store import HistoryFollower, decide_and_log
 from parcelrisk.policy import load_policy
-from parcelrisk.predict import decide, decide_and_log, log_decisions, score
+from parcelrisk.predict import score
 from parcelrisk.serving import pages
 from parcelrisk.serving.metrics import service_metrics
 from parcelrisk.tracking import default_model
 
 API_KEY_HEADER = "x-api-key"
-#: Requests of up to this many parcels are decided on the event loop (see ``score``).
-INLINE_PARCELS = 4
 MODEL_FIELDS = ("name", "version", "training_window", "test_window", "contract_version",
                 "code_version", "weighting", "promotion_metric", "promotion_score",
                 "metrics", "evaluation")  # fmt: skip
@@ -88,6 +90,9 @@ class Outcome(BaseModel):
     violation_type: Literal[VIOLATION_TYPES] | None = None  # type: ignore[valid-type]
     inspection_reason: Literal[INSPECTION_REASONS] | None = None  # type: ignore[valid-type]
     inspection_propensity: float | None = Field(default=None, gt=0, le=1)
+    outcome_at: AwareDatetime | None = Field(
+        default=None, description="when the outcome became known (default: when recorded)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Outcome:
@@ -170,6 +175,9 @@ class ParcelRisk:
         # last: a start that fails before leaves no store behind
         with _starting("PARCELRISK_AUDIT_URL"):
             self.audit = AuditStore(os.environ.get("PARCELRISK_AUDIT_URL", "sqlite:///audit.db"))
+            # the live history: every declaration and outcome logged so far, read once
+            self.history = HistoryFollower(self.audit, self.model)
+            self.history.rebuild()
         self._limiter: anyio.CapacityLimiter | None = None
 
     @bentoml.on_deployment
@@ -191,10 +199,10 @@ class ParcelRisk:
     ) -> JSONAnswer:
         """Probability, lane and model version per parcel; reasons for inspect/review lanes.
 
-        A request of up to :data:`INLINE_PARCELS` parcels is decided on the event loop (a few
-        milliseconds: less than handing it to a thread) and logged on a worker thread (a
-        write may wait for the database); a larger one is decided and logged on a worker
-        thread, so that it does not hold up health checks and other requests.
+        Each parcel is scored against the live history: the training state, every
+        declaration and outcome logged before the request (by any worker) and the earlier
+        parcels of the request. Decided and logged on a worker thread, one request at a
+        time per worker, so that it does not hold up health checks and other requests.
         """
         if refused := self._refused(ctx):
             return refused
@@ -207,16 +215,10 @@ class ParcelRisk:
         started = time.perf_counter()
         try:
             # every decision is written before the answer leaves: nothing answered is unlogged
-            if len(parcels) <= INLINE_PARCELS:
-                results = decide(self.model, parcels, self.policy, explain_all=explain_all)
-                request_id = await self._in_thread(
-                    log_decisions, self.audit, self.model, self.policy, parcels, results
-                )
-            else:
-                request_id, results = await self._in_thread(
-                    functools.partial(decide_and_log, explain_all=explain_all),
-                    self.audit, self.model, parcels, self.policy,
-                )  # fmt: skip
+            request_id, results = await self._in_thread(
+                functools.partial(decide_and_log, explain_all=explain_all),
+                self.history, parcels, self.policy,
+            )  # fmt: skip
         except ContractError as err:
             return _error(ctx, 422, "invalid parcels; nothing was scored",
                           problems=err.to_dicts())  # fmt: skip
@@ -253,12 +255,18 @@ class ParcelRisk:
             return _error(ctx, 413 if parcels else 400,
                           f"send 1 to {self.max_batch} parcels in 'parcels'")  # fmt: skip
         try:
-            scored = score(self.model.pipeline, canonical_records(parcels, self.model.mapping),
-                           self.policy, explain="all")  # fmt: skip
+            declarations = canonical_records(parcels, self.model.mapping)
+            with self.history.lock:  # against the live history, as /score would score them
+                self.history.catch_up()
+                scored = score(self.model.pipeline, declarations, self.policy, explain="all",
+                               live=self.history.live)  # fmt: skip
             e = scored.explanation
         except ContractError as err:
             return _error(ctx, 422, "invalid parcels; nothing was explained",
                           problems=err.to_dicts())  # fmt: skip
+        except SQLAlchemyError:
+            log.exception("audit store read failed")
+            return _error(ctx, 503, "audit store unavailable; nothing was explained, retry")
         except Exception:  # a fault of ours, not of the input
             return _internal_error(ctx, "explaining")
         return {

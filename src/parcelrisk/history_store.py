@@ -1,0 +1,132 @@
+"""The live entity history of a served model, kept up with the audit log.
+
+The audit store is the log: every scored declaration (a decision's input) and every
+recorded outcome, in id order. A :class:`HistoryFollower` holds one model's
+:class:`~parcelrisk.features.live.LiveHistory` and the :class:`~parcelrisk.audit.Position`
+it has read up to. Before each request it reads what was logged since (by any worker
+process, on any machine sharing the store), so every worker scores against the same
+history; the decision records the position it saw, which is how ``audit replay``
+rebuilds the history that decision saw and reproduces it exactly.
+
+The state is the model's and the log's: a newly served model version (or a restarted
+service) rebuilds its live history from the log when it starts, reading each logged
+declaration and outcome once; what it costs is in docs/serving.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from parcelrisk.artifact import LoadedModel
+from parcelrisk.audit import AuditStore, Position
+from parcelrisk.contract import canonical_records
+from parcelrisk.features.columns import Columns
+from parcelrisk.features.events import seconds
+from parcelrisk.features.live import LiveHistory, Outcomes
+from parcelrisk.policy import Policy
+from parcelrisk.predict import decide, log_decisions
+
+log = logging.getLogger(__name__)
+
+
+class HistoryFollower:
+    """A model's live history, read from an audit store up to :attr:`position`.
+
+    Use :meth:`catch_up` before scoring (under :attr:`lock` where threads share it).
+    """
+
+    def __init__(self, store: AuditStore, model: LoadedModel) -> None:
+        self.store = store
+        self.model = model
+        self.lock = threading.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.live = LiveHistory.of(self.model.pipeline)
+        self.position = Position()
+
+    def catch_up(self, to: Position | None = None) -> Position:
+        """Append what the log holds after :attr:`position`, up to ``to`` (default: its end
+        now); returns the new position. A position behind the current one is reached by
+        reading the log again from its start."""
+        end = self.store.position() if to is None else to
+        if not end.covers(self.position):
+            self._reset()
+        if end == self.position:
+            return end
+        inputs = self.store.inputs_between(self.position, end)
+        outcomes = self.store.outcomes_between(self.position, end)
+        # a parcel logged again (a retry) counts from its first logging: read it once
+        held = self.live.holds([pid for pid, _ in inputs])
+        seen, records = set(), []
+        for (pid, record), was_held in zip(inputs, held, strict=True):
+            if not was_held and pid not in seen:
+                seen.add(pid)
+                records.append(record)
+        self.live.append(self._declarations(records), self._outcomes(outcomes))
+        self.position = end
+        return end
+
+    def rebuild(self) -> None:
+        """Read the whole log again (at start), saying what it read and how long it took."""
+        started = time.perf_counter()
+        self._reset()
+        end = self.catch_up()
+        log.warning(
+            "live history of model %s: %d declarations and %d outcomes read from the audit "
+            "log in %.1f s (%d events kept)", self.model.version, end.decisions,
+            end.outcomes, time.perf_counter() - started, len(self.live),
+        )  # fmt: skip
+
+    def _declarations(self, records: Sequence[dict[str, Any]]) -> Columns | pd.DataFrame | None:
+        """Logged inputs as canonical declarations, read as when they were scored."""
+        if not records:
+            return None
+        read = canonical_records(records, self.model.mapping)
+        return read if isinstance(read, pd.DataFrame) else Columns.from_lists(read)
+
+    def _outcomes(self, rows: list[dict]) -> Outcomes | None:
+        if not rows:
+            return None
+        parcels = {r["parcel_id"]: r["input"] for r in rows}  # each parcel read once
+        read = Columns.of(self._declarations(list(parcels.values())))
+        at = {pid: i for i, pid in enumerate(parcels)}
+        return Outcomes(
+            declarations=read.take(np.array([at[r["parcel_id"]] for r in rows])),
+            at=seconds(pd.Series([r["outcome_at"] for r in rows])),
+            inspected=np.array([bool(r["inspected"]) for r in rows]),
+            violation_found=np.array([bool(r["violation_found"]) for r in rows]),
+        )
+
+
+def decide_and_log(
+    history: HistoryFollower,
+    records: Sequence[Any],
+    policy: Policy,
+    *,
+    explain_all: bool = False,
+) -> tuple[str, list[dict]]:
+    """Decide one request against the live history and log it, as the service does.
+
+    Under the follower's lock: read the log up to its end, decide every parcel (each sees
+    the training state, the logged declarations and outcomes before it and the earlier
+    parcels of its request), then append the decisions with the position they saw, in one
+    transaction. Returns the request id and the decisions of
+    :func:`parcelrisk.predict.decide`. Raises :class:`~parcelrisk.contract.ContractError`
+    for invalid records (nothing is logged) and the store's error if it cannot be read or
+    written (nothing is returned).
+    """
+    with history.lock:
+        position = history.catch_up()
+        results = decide(history.model, records, policy, explain_all=explain_all,
+                         live=history.live)  # fmt: skip
+        request_id = log_decisions(history.store, history.model, policy, records, results,
+                                   position)  # fmt: skip
+    return request_id, results
