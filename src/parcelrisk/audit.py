@@ -276,11 +276,14 @@ class AuditStore:
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
 
     def position(self) -> Position:
-        """The end of the log now: the last outcome id, then the last decision id (every
-        outcome's parcel has a decision logged before it, so that decision is covered)."""
+        """The end of the log now: the last decision id and the last outcome id, read in
+        one statement (so every outcome's parcel, logged before it, is covered)."""
+        ends = sa.select(
+            sa.select(sa.func.max(DECISIONS.c.id)).scalar_subquery(),
+            sa.select(sa.func.max(OUTCOMES.c.id)).scalar_subquery(),
+        )  # one statement: one snapshot of both tables
         with self.engine.connect() as conn:
-            outcomes = conn.execute(sa.select(sa.func.max(OUTCOMES.c.id))).scalar()
-            decisions = conn.execute(sa.select(sa.func.max(DECISIONS.c.id))).scalar()
+            decisions, outcomes = conn.execute(ends).one()
         return Position(decisions or 0, outcomes or 0)
 
     def inputs_between(self, start: Position, end: Position) -> list[tuple[str, dict]]:

@@ -61,8 +61,11 @@ class HistoryFollower:
             self._reset()
         if end == self.position:
             return end
-        inputs = self.store.inputs_between(self.position, end)
-        outcomes = self.store.outcomes_between(self.position, end)
+        inputs, outcomes = [], []
+        if end.decisions > self.position.decisions:
+            inputs = self.store.inputs_between(self.position, end)
+        if end.outcomes > self.position.outcomes:
+            outcomes = self.store.outcomes_between(self.position, end)
         # a parcel logged again (a retry) counts from its first logging: read it once
         held = self.live.holds([pid for pid, _ in inputs])
         seen, records = set(), []

@@ -53,26 +53,33 @@ class EventIndex:
             raise ValueError("entity codes must lie in [0, 2**31)")
         composite = keys * _SHIFT + times
         order = np.argsort(composite, kind="stable")
-        self._composite = composite[order]
-        self._times = times[order]
         if values is None:
             values = np.zeros((len(keys), 0))
         values = np.asarray(values, dtype=np.float64)
-        values = values.reshape(len(keys), values.shape[-1] if values.ndim > 1 else 1)[order]
+        values = values.reshape(len(keys), values.shape[-1] if values.ndim > 1 else 1)
+        self._sorted(composite[order], times[order], values[order])
+
+    def _sorted(self, composite: np.ndarray, times: np.ndarray, values: np.ndarray) -> None:
+        self._composite, self._times = composite, times
         # prefix sums with a leading zero row: sum of events [i, j) = csum[j] - csum[i]
         self._csum = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
 
-    @classmethod
-    def concat(cls, indexes: list[EventIndex]) -> EventIndex:
-        """One index of the events of several (their values must have as many columns)."""
-        keys = np.concatenate([ix.keys() for ix in indexes])
-        times = np.concatenate([ix._times for ix in indexes])
-        values = np.concatenate([np.diff(ix._csum, axis=0) for ix in indexes])
-        return cls(keys, times, values)
-
-    def keys(self) -> np.ndarray:
-        """The entity code of every event, in the index's (key, time) order."""
-        return (self._composite - self._times) // _SHIFT
+    def merged(self, later: EventIndex) -> EventIndex:
+        """One index of this one's events and ``later``'s, in linear time (both are sorted:
+        ``later``'s events go after equal ones of this index). An index with no events
+        adds nothing and is not copied."""
+        if not len(later):
+            return self
+        if not len(self):
+            return later
+        at = np.searchsorted(self._composite, later._composite, side="right")
+        out = EventIndex.__new__(EventIndex)
+        out._sorted(
+            np.insert(self._composite, at, later._composite),
+            np.insert(self._times, at, later._times),
+            np.insert(np.diff(self._csum, axis=0), at, np.diff(later._csum, axis=0), axis=0),
+        )
+        return out
 
     def _bounds(self, keys: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         keys = np.asarray(keys, dtype=np.int64)

@@ -221,9 +221,13 @@ class EntityHistory(FeatureTransformer):
         codes, t, cues, first = declared or nothing
         out_codes, t_out, values = outcomes or ({n: none for n in names}, none, no_values)
         keeps_names = "address_n_names" in self._extras()
+        no_outcome = EventIndex(none, none, no_values)  # shared: merging it costs nothing
         return Layer(
             parcels={name: EventIndex(codes[name], t) for name in names},
-            outcomes={name: EventIndex(out_codes[name], t_out, values) for name in names},
+            outcomes={
+                name: EventIndex(out_codes[name], t_out, values) if len(t_out) else no_outcome
+                for name in names
+            },
             overall=EventIndex(np.zeros(len(t_out), dtype=np.int64), t_out, values),
             profiles={name: EventIndex(codes[name], t, cues) for name in self._profiled()},
             names=EventIndex(codes["address"][first], t[first]) if keeps_names else None,
@@ -383,12 +387,13 @@ class EntityHistory(FeatureTransformer):
 
     def _entity_features(self, name, code, t, new, prior, layers) -> dict[str, np.ndarray]:
         window = int(self.recent_days * _DAY)
-        parcels = [layer.parcels[name] for layer in layers] + _own(code, t, new)
+        parcels = _holding([layer.parcels[name] for layer in layers] + _own(code, t, new))
         n_prior, recent, first = parcels[0].history(code, t, window)
         for index in parcels[1:]:
             more = index.history(code, t, window)
             n_prior, recent, first = n_prior + more[0], recent + more[1], np.fmin(first, more[2])
-        known = sum(layer.outcomes[name].sum_before(code, t) for layer in layers)
+        outcomes = _holding([layer.outcomes[name] for layer in layers])
+        known = sum(index.sum_before(code, t) for index in outcomes)
         m = self.smoothing
         return {
             f"{name}_n_prior": n_prior.astype(float),
@@ -402,12 +407,12 @@ class EntityHistory(FeatureTransformer):
     def _prior(self, t: np.ndarray, layers: list[Layer]) -> np.ndarray:
         """Violation rate over all outcomes recorded before each time, shrunk to PRIOR_RATE."""
         zero = np.zeros(len(t), dtype=np.int64)
-        known = sum(layer.overall.sum_before(zero, t) for layer in layers)
+        known = sum(index.sum_before(zero, t) for index in _holding([x.overall for x in layers]))
         return (known[:, 1] + PRIOR_WEIGHT * PRIOR_RATE) / (known[:, 0] + PRIOR_WEIGHT)
 
     def _profile(self, name, code, t, new, cues, layers) -> dict[str, np.ndarray]:
         """Share of the entity's earlier parcels showing each cue (NaN with no history)."""
-        profiles = [layer.profiles[name] for layer in layers] + _own(code, t, new, cues)
+        profiles = _holding([layer.profiles[name] for layer in layers] + _own(code, t, new, cues))
         n, sums = profiles[0].count_and_sum_before(code, t)
         for index in profiles[1:]:
             more = index.count_and_sum_before(code, t)
@@ -429,6 +434,13 @@ class EntityHistory(FeatureTransformer):
             batch = _own(codes["address"], t, first)
         names = [layer.names for layer in layers]
         return combined_count([*names, *batch], codes["address"], t).astype(float)
+
+
+def _holding(indexes: list[EventIndex]) -> list[EventIndex]:
+    """The indexes that hold events (the first one if none does): one with none would add
+    zeros to every count, at the cost of a search."""
+    held = [index for index in indexes if len(index)]
+    return held or indexes[:1]
 
 
 def _own(code, t, rows, values=None) -> list[EventIndex]:
