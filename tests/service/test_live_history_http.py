@@ -3,8 +3,8 @@ HTTP, as a targeting system would, with every outcome posted to /outcomes once i
 known, and gives each parcel the probability of the replayed evaluation.
 
 The data: 20,000 generated parcels over 20 days; the model is fitted on all but the last
-two days, which are the window. Outcomes of training parcels that became known after
-training, and of window parcels, are posted in time order between the parcels.
+day, which is the window (about 1,000 parcels). Outcomes of training parcels that became
+known after training are posted in time order between the window's parcels.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ TOLERANCE = 1e-12  # LightGBM's sums may round otherwise in another process; lan
 @pytest.fixture(scope="module")
 def window(tmp_path_factory) -> SimpleNamespace:
     root = tmp_path_factory.mktemp("live")
-    split = split_by_time(generate(rows=20_000, days=20, seed=3), 2)
+    split = split_by_time(generate(rows=20_000, days=20, seed=3), 1)
     fitted = fit_model(split.train, lgbm_params={"n_estimators": 60})
     meta = {"version": "live-1", "training_window": {"start": "x", "end": str(split.cutoff)}}
     models = root / "models"
@@ -61,10 +61,15 @@ def env_for(window, store: Path, **more) -> dict[str, str]:
             "PARCELRISK_AUDIT_URL": f"sqlite:///{store}", **more}  # fmt: skip
 
 
-def post(base: str, route: str, body: dict) -> dict:
-    r = httpx.post(f"{base}{route}", json=body, timeout=60)
+def post(client: httpx.Client, route: str, body: dict) -> dict:
+    r = client.post(route, json=body)
     assert r.status_code == 200, r.text
     return r.json()
+
+
+def client_of(base: str) -> httpx.Client:
+    """One connection for the whole day, as a targeting system keeps one."""
+    return httpx.Client(base_url=base, timeout=60)
 
 
 def outcome_body(row: pd.Series) -> dict:
@@ -81,12 +86,12 @@ class Day:
         self.window, self.next, self.posted = window, 0, 0
         self.probability = np.full(len(window.records), np.nan)
 
-    def start(self, base: str) -> None:
+    def start(self, base: httpx.Client) -> None:
         """Log the training parcels whose outcomes come during the window (as a service
         running before the window would have), so their outcomes can be posted."""
         post(base, "/score", {"parcels": self.window.late})
 
-    def run(self, base: str, until: int) -> None:
+    def run(self, base: httpx.Client, until: int) -> None:
         t = self.window.test["declared_at"]
         outcomes = self.window.outcomes
         while self.next < until:
@@ -114,11 +119,12 @@ def test_parcel_by_parcel_with_a_restart_is_the_replayed_evaluation(window, tmp_
     store = tmp_path / "audit.db"
     day = Day(window)
     half = len(window.records) // 2
-    with bentoml_serve(tmp_path, env_for(window, store)) as base:
-        day.start(base)
-        day.run(base, half)
-    with bentoml_serve(tmp_path, env_for(window, store)) as base:  # restarted: reads the log
-        day.run(base, len(window.records))
+    with bentoml_serve(tmp_path, env_for(window, store)) as base, client_of(base) as client:
+        day.start(client)
+        day.run(client, half)
+    # restarted: reads the log
+    with bentoml_serve(tmp_path, env_for(window, store)) as base, client_of(base) as client:
+        day.run(client, len(window.records))
         log = (tmp_path / "serve.log").read_text()
     assert "outcomes read from the audit log" in log
     day.check()
@@ -131,9 +137,9 @@ def test_parcel_by_parcel_with_a_restart_is_the_replayed_evaluation(window, tmp_
 def test_parcel_by_parcel_on_two_workers_is_the_replayed_evaluation(window, tmp_path):
     day = Day(window)
     env = env_for(window, tmp_path / "audit.db", PARCELRISK_WORKERS="2")
-    with bentoml_serve(tmp_path, env) as base:
-        day.start(base)
-        day.run(base, len(window.records))
+    with bentoml_serve(tmp_path, env) as base, client_of(base) as client:
+        day.start(client)
+        day.run(client, len(window.records))
         log = (tmp_path / "serve.log").read_text()
     day.check()
     # each worker read the log at its start (and the start-up check once before them)
@@ -149,13 +155,13 @@ def test_requests_of_any_size_in_any_order_get_the_same_decisions(window, tmp_pa
     (tmp_path / "policy.yaml").write_text("version: sizes\nlanes: {inspect: 0.3, review: 0.1}\n")
     env = env_for(window, tmp_path / "audit.db", PARCELRISK_POLICY=str(tmp_path / "policy.yaml"))
     rng = np.random.default_rng(0)
-    with bentoml_serve(tmp_path, env) as base:
+    with bentoml_serve(tmp_path, env) as base, client_of(base) as client:
         for size in (10, 1000, 1):
             answered = {}
             for start in range(0, len(window.records), size):
                 request = window.records[start : start + size]
                 request = [request[i] for i in rng.permutation(len(request))]
-                for r in post(base, "/score", {"parcels": request})["results"]:
+                for r in post(client, "/score", {"parcels": request})["results"]:
                     answered[r["parcel_id"]] = r
             assert answered.keys() == expected.keys()
             for pid, r in answered.items():
