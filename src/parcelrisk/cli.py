@@ -548,9 +548,10 @@ def _print_evaluation(evaluation) -> None:
     console.print(table)
     from parcelrisk.report import headline_view
 
-    baseline = evaluation.versus_plain(headline_view(evaluation.views))
-    if baseline:
-        console.print(baseline.replace("**", ""))
+    view = headline_view(evaluation.views)
+    for text in (evaluation.versus_plain(view), evaluation.versus_frozen(view)):
+        if text:
+            console.print(text.replace("**", ""))
 
 
 def _figure(value) -> str:

@@ -276,6 +276,31 @@ class Evaluation:
             "history: in the mapping or change the model settings, and measure again."
         )
 
+    def versus_frozen(self, view: str) -> str | None:
+        """What the live history is worth on ``view``, in words: the model as served
+        (replayed through the live history) against the same model scoring every parcel
+        with its history frozen at the training cut-off. None without the frozen scores."""
+        if (FROZEN, view) not in self.table.index:
+            return None
+        served, frozen = self.table.loc[("parcelrisk", view)], self.table.loc[(FROZEN, view)]
+        figures = [
+            f"{b:.0%} of rows {served[f'precision@{b:.0%}']:.3f} against "
+            f"{frozen[f'precision@{b:.0%}']:.3f}"
+            for b in self.budgets
+            if pd.notna(served.get(f"precision@{b:.0%}"))
+            and pd.notna(frozen.get(f"precision@{b:.0%}"))
+        ]
+        text = (
+            f"The figures of parcelrisk are those the service gives: the test window replayed "
+            f"in time order through the live history (each parcel sees every test parcel "
+            f"declared before it and every outcome known before it). Scoring each parcel "
+            f"with the history frozen at the training cut-off instead ({view.replace('_', ' ')}"
+            f"): precision at {'; '.join(figures) or 'no budget'}"
+        )
+        if pd.notna(served.get("roc_auc")) and pd.notna(frozen.get("roc_auc")):
+            text += f"; ROC-AUC {served['roc_auc']:.3f} against {frozen['roc_auc']:.3f}"
+        return text + "."
+
     def summary(self) -> dict[str, Any]:
         """The model on the labelled (inspected) test parcels, as one JSON-ready dict.
 

@@ -152,12 +152,13 @@ def write_markdown(
     rows: int | None = None,
     budgets: tuple[float, ...] = (),
     versus_logistic: Mapping[str, str] | None = None,
+    live: str | None = None,
 ) -> Path:
     """The report: run header, target checks, the model against logistic regression (the
     ``versus_logistic`` sentence of each view) and the plain LightGBM (the ``baseline``
-    sentence), what a budget is (``rows``: test-window parcels, ``budgets``: the shares
-    evaluated), then per view a paragraph, a ranking table and a budget table, and the
-    plots."""
+    sentence), the model as served against history frozen at the cut-off (``live``), what a
+    budget is (``rows``: test-window parcels, ``budgets``: the shares evaluated), then per
+    view a paragraph, a ranking table and a budget table, and the plots."""
     lines = ["# parcelrisk evaluation", ""]
     lines += [f"- **{k}**: {v}" for k, v in header.items()]
     lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
@@ -167,6 +168,8 @@ def write_markdown(
         lines += [f"- {view.replace('_', ' ')}: {text}" for view, text in versus_logistic.items()]
     if baseline:
         lines += ["", "## Against a plain LightGBM", "", baseline]
+    if live:
+        lines += ["", "## Live history", "", live]
     lines += ["", "## Views and budgets", ""]
     lines += [
         "Every scorer is measured in each view the test data supports: the same scores, "
@@ -356,7 +359,7 @@ def write_report(evaluation, test: pd.DataFrame, out_dir: Path, metadata: dict) 
     return write_markdown(
         evaluation.table, evaluation.targets, header, plots, out_dir / "evaluation.md",
         baseline=evaluation.versus_plain(view), rows=len(test), budgets=evaluation.budgets,
-        versus_logistic=versus_logistic(evaluation, views),
+        versus_logistic=versus_logistic(evaluation, views), live=evaluation.versus_frozen(view),
     )  # fmt: skip
 
 

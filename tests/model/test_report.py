@@ -114,3 +114,19 @@ def test_a_tie_with_logistic_regression_is_said_in_words(evaluation, split, repo
     assert f"## Against logistic regression\n\nThe rule: {NOISE_RULE}." in report
     for view, text in versus_logistic(evaluation, views).items():
         assert f"- {view.replace('_', ' ')}: {text}" in report
+
+
+def test_the_report_sets_the_served_figures_beside_history_frozen_at_the_cut_off(
+    report, evaluation
+):
+    """The model is evaluated as served (the window replayed through the live history);
+    scoring with history frozen at the cut-off is measured beside it, and differs."""
+    frozen = "parcelrisk with history frozen at cut-off"
+    served, still = (evaluation.scores[s][0] for s in ("parcelrisk", frozen))
+    assert np.mean(np.abs(served - still) > 1e-9) > 0.1
+    p1 = evaluation.table.loc[("parcelrisk", "ground_truth"), "precision@1%"]
+    f1 = evaluation.table.loc[(frozen, "ground_truth"), "precision@1%"]
+    section = report[report.index("## Live history") : report.index("## Views and budgets")]
+    assert "The figures of parcelrisk are those the service gives" in section
+    assert f"1% of rows {p1:.3f} against {f1:.3f}" in section
+    assert f"| {frozen} | " in report
