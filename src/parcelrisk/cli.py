@@ -399,6 +399,14 @@ def score(
         bool, typer.Option(help="Add the reasons of inspect and review parcels (JSON text).")
     ] = False,
     policy: Annotated[Path | None, typer.Option(help=_POLICY_HELP, **_FILE)] = None,
+    history: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLAlchemy URL of the service's audit store: score against its live history "
+            "(every declaration and outcome it logged), as the service would now. Read only: "
+            "nothing is logged. Default: the model's training state and the file itself."
+        ),
+    ] = None,
 ) -> None:
     """Score a file of declarations: probability and lane per parcel (and reasons)."""
     from parcelrisk.contract import load_mapping, read_table
@@ -409,6 +417,7 @@ def score(
     with _user_errors():
         rules = load_policy(policy)
         loaded = _load_model(model)
+        live = _live_history(history, loaded) if history else None
         columns = load_mapping(mapping) if mapping else loaded.mapping
         with console.status(f"Reading {data}..."):
             frame = read_table(data, columns, outcomes=False)
@@ -417,7 +426,8 @@ def score(
             day = frame["declared_at"].max().floor("D")
             frame = frame[frame["declared_at"] >= day].reset_index(drop=True)
         with console.status(f"Scoring {len(frame):,} parcels with {loaded.version}..."):
-            scored = run(loaded.pipeline, frame, rules, explain="lanes" if reasons else "none")
+            scored = run(loaded.pipeline, frame, rules, explain="lanes" if reasons else "none",
+                         live=live)  # fmt: skip
         scores = decisions_frame(scored, loaded.version)
         if reasons:
             scores["reasons"] = [None if r is None else json.dumps(r) for r in scores["reasons"]]
@@ -445,6 +455,19 @@ def score(
         ", ".join(f"{lane}: {counts.get(lane, 0):,}" for lane in ("inspect", "review", "release"))
     )
     console.print(f"scores written to [bold]{out}[/]")
+
+
+def _live_history(url: str, model):
+    """The live history of ``model`` read from the audit store at ``url`` (opened to read)."""
+    from parcelrisk.audit import open_store
+    from parcelrisk.history_store import HistoryFollower
+
+    follower = HistoryFollower(open_store(url), model)
+    with console.status(f"Reading the live history from {url}..."):
+        end = follower.catch_up()
+    console.print(f"live history: {end.decisions:,} logged decisions and {end.outcomes:,} "
+                  f"outcomes of {url}")  # fmt: skip
+    return follower.live
 
 
 audit_app = typer.Typer(help="Read and replay the audit log of scoring decisions.")

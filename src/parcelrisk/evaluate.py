@@ -427,19 +427,23 @@ FROZEN = "parcelrisk with history frozen at cut-off"
 def replayed_history(
     pipeline: Pipeline,
     test: pd.DataFrame,
-    train: pd.DataFrame | None = None,
+    earlier: pd.DataFrame | None = None,
     outcome_delay_days: float = 0.0,
 ) -> LiveHistory:
-    """The live history a service would have built over the test window: its declarations
-    and every outcome known after training (of its parcels and of ``train``'s), each known
-    ``outcome_delay_days`` after its ``outcome_at``. Scoring the window against it gives
-    each parcel what scoring it alone, in time order, with every earlier declaration and
-    outcome logged, would (see tests/service/test_live_history_http.py)."""
+    """The live history a service would have built over the test window: every declaration
+    and every outcome known after the model's training state ends (of the window's parcels
+    and of the ``earlier`` ones), each outcome known ``outcome_delay_days`` after its
+    ``outcome_at``.
+    Scoring the window against it gives each parcel what scoring it alone, in time order,
+    with every earlier declaration and outcome logged, would (see
+    tests/service/test_live_history_http.py)."""
     live = LiveHistory.of(pipeline)
-    late = test
-    if train is not None:
-        late = pd.concat([train[train["outcome_at"] > train["declared_at"].max()], test])
-    live.append(test, Outcomes.of_table(late, pd.Timedelta(days=outcome_delay_days)))
+    declared, known = test, test
+    if earlier is not None:  # what came after the model's state ended, before the window
+        after = live.history.cutoff_
+        declared = pd.concat([earlier[earlier["declared_at"] > after], test])
+        known = pd.concat([earlier[(earlier["outcome_at"] > after).fillna(False)], test])
+    live.append(declared, Outcomes.of_table(known, pd.Timedelta(days=outcome_delay_days)))
     return live
 
 

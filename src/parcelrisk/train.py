@@ -34,6 +34,7 @@ from parcelrisk.evaluate import (
     evaluate,
     evaluate_scores,
     promotion_view,
+    replayed_history,
 )
 from parcelrisk.features.pipeline import skipped
 from parcelrisk.labels import calibration_weights, labels_and_weights
@@ -277,8 +278,11 @@ def _track(model_dir, report, evaluation, metadata, config, split, name, mapping
         unseen = (test["declared_at"] > seen).to_numpy()
         rows = test[unseen]
         old = None
-        if len(rows):
-            p = predict.score(champion.pipeline, rows, Policy(), explain="none").probability
+        if len(rows):  # as served: the rows replayed through the champion's live history
+            before = pd.concat([split.train, test[~unseen]])
+            live = replayed_history(champion.pipeline, rows, before, config.outcome_delay_days)
+            p = predict.score(champion.pipeline, rows, Policy(), explain="none", live=live)
+            p = p.probability
             old = evaluate_scores(rows, p, budgets=config.budgets)[view].get("roc_auc")
         if old is None:
             raise NotComparable(

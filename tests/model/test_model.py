@@ -27,20 +27,24 @@ from parcelrisk.artifact import (
     load_model,
     save_model,
 )
+from parcelrisk.audit import AuditStore
 from parcelrisk.cli import app
 from parcelrisk.config import ModelConfig
 from parcelrisk.contract import (
     CONTRACT_VERSION,
+    DECLARATION_COLUMNS,
     GROUND_TRUTH_COLUMNS,
     read_declarations,
+    to_records,
     validate_records,
     write_declarations,
 )
 from parcelrisk.evaluate import evaluate_exported
+from parcelrisk.history_store import HistoryFollower, decide_and_log
 from parcelrisk.labels import labels_and_weights
 from parcelrisk.model import RiskClassifier, features_of
 from parcelrisk.policy import Policy
-from parcelrisk.predict import decide, decide_frame
+from parcelrisk.predict import decide, decide_frame, score
 from parcelrisk.split import split_by_time
 from parcelrisk.synth import generate, legacy_rule_score
 from parcelrisk.tracking import example_input
@@ -396,6 +400,31 @@ def test_cli_score_writes_scores_and_prints_the_riskiest(in_cli):
     assert set(last["parcel_id"]) == set(
         in_cli.frame.loc[in_cli.frame["declared_at"] >= day, "parcel_id"]
     )
+
+
+def test_cli_score_against_the_live_history_of_an_audit_store_logs_nothing(in_cli):
+    """What-if batch scoring: the file is scored as the service would score it now (its
+    logged declarations count), and the store is only read."""
+    model_dir = in_cli.models[0]
+    model = load_model(model_dir)
+    later = in_cli.frame.tail(400).copy()  # new parcels, a month after the training data
+    later["parcel_id"] = "L" + later["parcel_id"]
+    later["declared_at"] += pd.Timedelta(days=30)
+    store = AuditStore("sqlite:///live.db")
+    history = HistoryFollower(store, model)
+    decide_and_log(history, to_records(later.iloc[:200]), Policy())
+    later.iloc[200:][list(DECLARATION_COLUMNS)].to_parquet("second.parquet")
+    args = ["score", "second.parquet", "--out", "s.parquet", "--model", str(model_dir)]
+    result = runner.invoke(app, [*args, "--history", "sqlite:///live.db"])
+    assert result.exit_code == 0, result.output
+    assert "live history: 200 logged decisions and 0 outcomes" in flat(result.output)
+    assert len(store.decisions()) == 200  # read, never written
+    declarations = read_declarations("second.parquet")
+    served = score(model.pipeline, declarations, Policy(), explain="none", live=history.live)
+    got = pd.read_parquet("s.parquet")["probability"]
+    np.testing.assert_allclose(got, served.probability, rtol=1e-15)
+    alone = score(model.pipeline, declarations, Policy(), explain="none").probability
+    assert np.sum(np.abs(alone - served.probability) > 1e-9) > 10  # the history counted
 
 
 def test_cli_score_with_reasons_follows_the_policy_file(in_cli):
