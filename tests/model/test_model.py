@@ -420,6 +420,7 @@ def test_cli_score_against_the_live_history_of_an_audit_store_logs_nothing(in_cl
     assert "live history: 200 logged decisions and 0 outcomes" in flat(result.output)
     assert len(store.decisions()) == 200  # read, never written
     declarations = read_declarations("second.parquet")
+    history.catch_up()  # the 200 parcels it logged, as the command read them
     served = score(model.pipeline, declarations, Policy(), explain="none", live=history.live)
     got = pd.read_parquet("s.parquet")["probability"]
     np.testing.assert_allclose(got, served.probability, rtol=1e-15)
