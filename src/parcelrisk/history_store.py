@@ -77,6 +77,12 @@ class HistoryFollower:
         self.position = end
         return end
 
+    def refresh(self) -> None:
+        """:meth:`catch_up` under the lock: what a worker does after answering a request,
+        so that the next request finds little left to read."""
+        with self.lock:
+            self.catch_up()
+
     def rebuild(self) -> None:
         """Read the whole log again (at start), saying what it read and how long it took."""
         started = time.perf_counter()
