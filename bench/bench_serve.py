@@ -3,16 +3,17 @@
 Usage: python bench/bench_serve.py --model DIR --data FILE [--requests N] [--workers N]
 [--history N]
 
-Logs the first ``--history`` parcels of the data's last 14 days (default 20,000, about one
-day of the demo data) to a new audit store, starts `bentoml serve` on a free 127.0.0.1 port
-with the model and that store (so it scores against a live history of those parcels and
-of every parcel it is sent), then measures (bounded in count): one parcel per request
-with reasons (p50 / p99 latency; targets 10 ms / 30 ms) next to two references of the same run, the HTTP floor (GET /model) and
-the same decision in-process; one-parcel requests from 8 concurrent clients; batches of
-100 (parcels/s; target 2,000); batch decisions through the Python API with reasons for
-the inspect and review lanes, a table through ``decide_frame`` (parcels/s; target 30,000)
-with the same parcels as JSON records through ``decide`` as reference; and full
-explanations against shap.TreeExplainer on the same model and rows.
+Logs the first ``--history`` parcels of the data's last 14 days (default 20,000, about
+one day of the demo data) to a new audit store, starts `bentoml serve` on a free
+127.0.0.1 port with the model and that store (so it scores against a live history of
+those parcels and of every parcel it is sent), then measures (bounded in count): one
+parcel per request with reasons (p50 / p99 latency; targets 10 ms / 30 ms) next to two
+references of the same run, the HTTP floor (GET /model) and the same decision in-
+process; one-parcel requests from 8 concurrent clients; batches of 100 (parcels/s;
+target 2,000); batch decisions through the Python API with reasons for the inspect and
+review lanes, a table through ``decide_frame`` (parcels/s; target 30,000) with the same
+parcels as JSON records through ``decide`` as reference; and full explanations against
+shap.TreeExplainer on the same model and rows.
 """
 
 from __future__ import annotations
