@@ -1,10 +1,10 @@
 """Live entity history: cost of one update, of a cold rebuild from the audit log, memory.
 
-Usage: python bench/bench_live_history.py [--rows 1000000] [--days 60] [--train-days 2]
+Usage: python bench/bench_live_history.py [--rows 1000000] [--days 60] [--train-days 7]
 
 Generates ``--rows`` parcels over ``--days`` days (the demo's size by default), fits a
 model (the default features, 60 trees) on the first ``--train-days`` days and measures,
-with every later parcel (58 days of history by default) as what a service logged:
+with every later parcel (53 days of history by default) as what a service logged:
 
 - **one update**: appending one parcel's declaration to a live history already holding
   the others, and the same for one outcome (ms each, median of 2,000), beside the
@@ -117,7 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=60)
-    parser.add_argument("--train-days", type=int, default=2)
+    parser.add_argument("--train-days", type=int, default=7)
     args = parser.parse_args()
     model, later = model_and_later(args.rows, args.days, args.train_days)
     print(f"{len(later):,} parcels after {args.train_days} training days of {args.days}")

@@ -141,11 +141,17 @@ def decide(
 
 
 def decide_frame(
-    model: LoadedModel, table: pd.DataFrame, policy: Policy, *, explain: Explain = "lanes"
+    model: LoadedModel,
+    table: pd.DataFrame,
+    policy: Policy,
+    *,
+    explain: Explain = "lanes",
+    live: LiveHistory | None = None,
 ) -> pd.DataFrame:
     """Decisions for a table of declarations (a day's file, say) in the model's columns.
 
-    The table is read at the edge as a whole and scored as one batch. Returns one row per
+    The table is read at the edge as a whole and scored as one batch (against ``live``, the
+    service's live history, when given: ``parcelrisk score --history``). Returns one row per
     parcel, in input order, with the columns of :data:`DECISION_COLUMNS`: the values
     :func:`decide` returns for the same parcels sent as one request (``reasons`` None
     for a parcel not explained).
@@ -155,7 +161,8 @@ def decide_frame(
     ContractError
         Listing every problem in every row and field; nothing is scored.
     """
-    s = score(model.pipeline, canonical_frame(table, model.mapping), policy, explain=explain)
+    declarations = canonical_frame(table, model.mapping)
+    s = score(model.pipeline, declarations, policy, explain=explain, live=live)
     return decisions_frame(s, model.version)
 
 

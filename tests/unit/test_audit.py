@@ -12,6 +12,7 @@ from parcelrisk.audit import (
     AuditStore,
     AuditStoreError,
     Decision,
+    Position,
     UnscoredParcelsError,
     canonical_json,
     input_hash,
@@ -249,3 +250,35 @@ def test_logged_span_counts_the_decisions_and_their_days(store):
     assert span.first.tzinfo is not None and span.first <= span.last
     assert str(span).startswith("2 decision(s) logged in ")
     assert str(span).endswith(f" from {today} to {today} (UTC)")
+
+
+def test_the_log_is_read_by_position_with_each_outcome_and_its_parcels_first_input(store):
+    """What the live history reads (parcelrisk.history_store): decisions and outcomes after
+    one position up to another, in id order; each outcome with its parcel's first logged
+    input and its outcome_at (the recording time where none was given); and the position a
+    decision saw, kept with it."""
+    assert store.position() == Position(0, 0)
+    store.append_decisions([_decision(1), _decision(2)])
+    first = store.position()
+    assert first == Position(2, 0)
+    again = Decision("req-2", "P1", {"parcel_id": "P1", "quantity": 9}, "v1", 0.5, "inspect",
+                     None, position=first)  # fmt: skip
+    store.append_decisions([again])
+    known = datetime(2025, 5, 1, 12, tzinfo=UTC)
+    store.append_outcomes([
+        {"parcel_id": "P1", "inspected": True, "violation_found": True, "outcome_at": known},
+        {"parcel_id": "P2", "inspected": False},
+    ])  # fmt: skip
+    end = store.position()
+    assert end == Position(3, 2) and end.covers(first) and not first.covers(end)
+    assert [p for p, _ in store.inputs_between(first, end)] == ["P1"]
+    assert store.inputs_between(Position(), first)[1] == ("P2", _decision(2).record)
+    p1, p2 = store.outcomes_between(first, end)
+    assert p1["input"] == _decision(1).record  # the first logged input, not the retry's
+    assert p1["outcome_at"] == known
+    assert p2["outcome_at"].tzinfo is not None  # the recording time, in UTC
+    assert p2["outcome_at"].replace(tzinfo=None) == p2["recorded_at"].replace(tzinfo=None)
+    assert store.outcomes_between(Position(3, 1), end)[0]["parcel_id"] == "P2"
+    logged = store.decisions(request_id="req-2")[0]
+    assert (logged["seen_decisions"], logged["seen_outcomes"]) == (2, 0)
+    assert store.decisions(parcel_id="P2")[0]["seen_decisions"] is None  # logged without

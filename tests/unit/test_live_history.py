@@ -211,3 +211,16 @@ def test_frozen_history_ignores_the_batch_and_a_live_history_of_another_model(un
     other = build_features().fit(later)
     with pytest.raises(ValueError, match="another model"):
         transform(union, rows, LiveHistory.of(SimpleNamespace(named_steps={"features": other})))
+
+
+def test_a_late_filing_sees_what_was_declared_before_it_and_counts_for_later_parcels(union, later):
+    """A parcel appended after parcels declared later than it (a late filing): it sees the
+    held parcels declared before it, not those after; once appended, it counts for every
+    parcel scored after that and declared after it, as in one batch of all of them."""
+    rows = later.iloc[:600]
+    late, others = rows.iloc[[300]], rows.drop(index=rows.index[300])
+    live = live_of(union)
+    live.append(others)
+    assert_same(transform(union, late, live), transform(union, rows).loc[late.index])
+    live.append(late)
+    assert_same(transform(union, others, live), transform(union, rows).loc[others.index])
