@@ -134,12 +134,8 @@ class LiveHistory:
     @classmethod
     def of(cls, pipeline, **kwargs) -> LiveHistory:
         """An empty live history for a fitted risk model (a pipeline whose ``features``
-        union holds an entity history)."""
-        from parcelrisk.features.history import EntityHistory
-
-        union = pipeline.named_steps["features"]
-        part = next(p for _, p in union.transformer_list if isinstance(p, EntityHistory))
-        return cls(part, **kwargs)
+        union holds an entity history, its ``history`` part)."""
+        return cls(dict(pipeline.named_steps["features"].transformer_list)["history"], **kwargs)
 
     def n_codes(self, name: str) -> int:
         """Entity codes in use for ``name``: the training vocabulary's and the live ones."""
