@@ -38,7 +38,7 @@ from sklearn.pipeline import Pipeline
 from parcelrisk import predict
 from parcelrisk.config import ModelConfig
 from parcelrisk.contract import ColumnMapping
-from parcelrisk.evaluate import evaluate_scores, promotion_view
+from parcelrisk.evaluate import evaluate_scores, promotion_view, replayed_history
 from parcelrisk.model import DEFAULT_LGBM_PARAMS, RiskClassifier
 from parcelrisk.policy import Policy
 from parcelrisk.split import time_holdout, training_split
@@ -170,8 +170,8 @@ def tune(
         settings = _suggest(trial, config)
         pipelines = [fit.pipeline(settings) for fit in fits]
         per_window = [
-            validation_figures(pipeline, validation, settings)
-            for pipeline, (_, validation) in zip(pipelines, windows, strict=True)
+            validation_figures(pipeline, validation, settings, earlier)
+            for pipeline, (earlier, validation) in zip(pipelines, windows, strict=True)
         ]
         shap_ms = shap_cost_ms(pipelines[0][-1], per_window[0]["features"])
         figures = {k: float(np.mean([w[k] for w in per_window]))
@@ -232,9 +232,16 @@ def validation_windows(
 
 
 def validation_figures(
-    pipeline: Pipeline, validation: pd.DataFrame, config: ModelConfig
+    pipeline: Pipeline,
+    validation: pd.DataFrame,
+    config: ModelConfig,
+    earlier: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Figures of the promotion view on the validation window, and its feature matrix.
+
+    The window is scored as the evaluation scores a test window: replayed through the live
+    history (:func:`parcelrisk.evaluate.replayed_history`; ``earlier``: the rows the
+    pipeline was fitted on, whose outcomes known later count too).
 
     Keys: ``pr_auc``, ``roc_auc``, ``precision@5%`` (each budget of ``config``) and
     ``features`` (the matrix the scores come from).
@@ -244,7 +251,8 @@ def validation_figures(
     ValueError
         If the window's labelled parcels do not hold both classes (no PR-AUC).
     """
-    scored = predict.score(pipeline, validation, Policy(), explain="none")
+    live = replayed_history(pipeline, validation, earlier, config.outcome_delay_days)
+    scored = predict.score(pipeline, validation, Policy(), explain="none", live=live)
     views = evaluate_scores(validation, scored.probability, budgets=config.budgets,
                             seed=config.random_state)  # fmt: skip
     view = views[promotion_view(views)]

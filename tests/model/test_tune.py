@@ -206,7 +206,7 @@ def test_folds_are_consecutive_windows_and_a_trial_scores_their_mean(table, tmp_
     trial = run(table, trials=1, folds=3).defaults
     each = [
         validation_figures(_Fits(earlier, table.mapping).pipeline(table.config), latest,
-                           table.config)["pr_auc"]
+                           table.config, earlier)["pr_auc"]
         for earlier, latest in windows
     ]  # fmt: skip
     assert trial.objective == pytest.approx(np.mean(each)) and len(set(each)) == 3
