@@ -77,6 +77,7 @@ bench: install ## Run the speed and memory benchmarks
 	$(RUN)/python bench/bench_score.py
 	$(RUN)/python bench/bench_tree_shape.py
 	@echo "serving: $(RUN)/python bench/bench_serve.py --model models/<dir> --data $(DATA)"
+	@echo "live history (several minutes, 1M parcels): $(RUN)/python bench/bench_live_history.py"
 
 clean: ## Remove generated data, reports, local MLflow store, caches and the virtualenv
 	rm -rf $(VENV) data reports mlflow.db mlartifacts audit.db* models/parcelrisk-* notebooks/work .pytest_cache .ruff_cache
