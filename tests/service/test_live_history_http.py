@@ -86,12 +86,12 @@ class Day:
         self.window, self.next, self.posted = window, 0, 0
         self.probability = np.full(len(window.records), np.nan)
 
-    def start(self, base: httpx.Client) -> None:
+    def start(self, client: httpx.Client) -> None:
         """Log the training parcels whose outcomes come during the window (as a service
         running before the window would have), so their outcomes can be posted."""
-        post(base, "/score", {"parcels": self.window.late})
+        post(client, "/score", {"parcels": self.window.late})
 
-    def run(self, base: httpx.Client, until: int) -> None:
+    def run(self, client: httpx.Client, until: int) -> None:
         t = self.window.test["declared_at"]
         outcomes = self.window.outcomes
         while self.next < until:
@@ -99,9 +99,9 @@ class Day:
             due = due[due["outcome_at"] < t.iloc[self.next]]
             if len(due):
                 sent = [outcome_body(r) for _, r in due.iterrows()]
-                assert post(base, "/outcomes", {"outcomes": sent}) == {"recorded": len(sent)}
+                assert post(client, "/outcomes", {"outcomes": sent}) == {"recorded": len(sent)}
                 self.posted += len(due)
-            [result] = post(base, "/score", {"parcels": [self.window.records[self.next]]})[
+            [result] = post(client, "/score", {"parcels": [self.window.records[self.next]]})[
                 "results"
             ]
             self.probability[self.next] = result["probability"]
