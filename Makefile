@@ -20,7 +20,7 @@ PYTEST_WORKERS ?= 2
 MODEL ?=
 BENTO_CTX := build/bento
 
-.PHONY: help install demo serve bento notebooks lab strip test lint format bench clean
+.PHONY: help install demo serve bento notebooks lab strip test lint format audit bench clean
 
 help: ## List every task
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -71,6 +71,9 @@ lint: install ## Check style and lint with ruff
 format: install ## Format the code with ruff
 	$(RUN)/ruff check --fix src tests bench notebooks
 	$(RUN)/ruff format src tests bench notebooks
+
+audit: install ## Check the locked dependencies for known vulnerabilities (fails if no advisory source answers)
+	$(RUN)/python .ci/audit_dependencies.py
 
 bench: install ## Run the speed and memory benchmarks
 	$(RUN)/python bench/bench_generate.py
