@@ -5,7 +5,10 @@ configuration. Decisions keep the input exactly as received (canonical JSON) wit
 SHA-256, the model version, the scoring policy (version and SHA-256; each policy used is
 stored whole), probability, lane and the reasons that were returned, so a decision can be
 found by parcel id, read and replayed. Outcomes are recorded only for parcels with a
-logged decision. The store has no update or delete operation.
+logged decision and only as :class:`parcelrisk.outcomes.Outcome` admits them; an outcome
+sent again is not written twice, and one that differs from its parcel's latest is a
+correction with the next version, who recorded it (an API key id) and when. The store has
+no update or delete operation.
 
 The store is also the log the live entity history is built from
 (:mod:`parcelrisk.history_store`): its decisions' inputs are the declarations, its
@@ -29,8 +32,15 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-if TYPE_CHECKING:  # the policy module (numpy) is imported where a stored policy is read
+if TYPE_CHECKING:  # imported where used: the policy module (numpy), the outcome rule (pandas)
+    from parcelrisk.outcomes import Outcome
     from parcelrisk.policy import Policy
+
+#: The fields of an outcome (:class:`parcelrisk.outcomes.Outcome`), in the table's order.
+OUTCOME_FIELDS = (
+    "parcel_id", "inspected", "violation_found", "violation_type", "inspection_reason",
+    "inspection_propensity", "outcome_at",
+)  # fmt: skip
 
 _META = sa.MetaData()
 DECISIONS = sa.Table(
@@ -51,6 +61,8 @@ DECISIONS = sa.Table(
     # the store position the decision's history saw (empty: decided before live history)
     sa.Column("seen_decisions", sa.Integer, nullable=True),
     sa.Column("seen_outcomes", sa.Integer, nullable=True),
+    # the id of the API key the request came with (never the key; empty: none was set)
+    sa.Column("key_id", sa.Text, nullable=True),
 )
 #: Every scoring policy a logged decision was made under, by the SHA-256 decisions record.
 POLICIES = sa.Table(
@@ -74,12 +86,16 @@ OUTCOMES = sa.Table(
     sa.Column("inspection_propensity", sa.Float, nullable=True),
     # when the outcome became known (empty: when it was recorded)
     sa.Column("outcome_at", sa.DateTime(timezone=True), nullable=True),
+    # 1 for a parcel's first outcome, n + 1 for a correction of its outcome n
+    sa.Column("version", sa.Integer, nullable=True),
+    # the id of the API key that recorded it (never the key; empty: none was set)
+    sa.Column("recorded_by", sa.Text, nullable=True),
 )
 #: Columns added after a table's first release: a store made before them gets them (empty
 #: for earlier rows, which predate scoring policies, live history and outcome times).
 _ADDED_COLUMNS = {
-    "decisions": ("policy_version", "policy_sha256", "seen_decisions", "seen_outcomes"),
-    "outcomes": ("outcome_at",),
+    "decisions": ("policy_version", "policy_sha256", "seen_decisions", "seen_outcomes", "key_id"),
+    "outcomes": ("outcome_at", "version", "recorded_by"),
 }
 #: Key of the PostgreSQL advisory lock every append holds until it commits, so that row
 #: ids are committed in order (a reader never finds id 12 before id 11 is visible).
@@ -146,6 +162,23 @@ class Decision:
     reasons: list[dict] | None
     policy: Policy | None = None
     position: Position | None = None
+    key_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordedOutcomes:
+    """What :meth:`AuditStore.append_outcomes` did: outcomes written for parcels that had
+    none (``new``), written as corrections of a parcel's latest (``corrections``), and
+    left out as equal to the parcel's latest (``duplicates``)."""
+
+    new: int
+    corrections: int
+    duplicates: int
+
+    @property
+    def recorded(self) -> int:
+        """Rows written."""
+        return self.new + self.corrections
 
 
 class AuditStoreError(ValueError):
@@ -235,39 +268,51 @@ class AuditStore:
 
         return policy_from_dict(json.loads(text), f"policy {sha256[:12]} of {self.url}")
 
-    def append_outcomes(self, outcomes: Iterable[Mapping[str, Any]]) -> int:
-        """Record inspection results (parcel_id, inspected, violation_found, violation_type,
-        inspection_reason, inspection_propensity and outcome_at: when it became known, an
-        aware datetime, or None for now) in one transaction, all or none.
+    def append_outcomes(
+        self, outcomes: Iterable[Mapping[str, Any] | Outcome], *, recorded_by: str | None = None
+    ) -> RecordedOutcomes:
+        """Record inspection results in one transaction, all or none.
+
+        Each outcome must pass :class:`parcelrisk.outcomes.Outcome` (mappings are checked
+        against it): the store takes no outcome that retraining or the live history could
+        not use. An outcome equal to its parcel's latest (in the store or earlier in the
+        same call) is a duplicate and not written again; one that differs is a correction:
+        a new row with the next ``version`` of that parcel. Readers take each parcel's
+        latest version (the highest id). ``recorded_by`` is the id of the API key of the
+        request (never the key).
 
         Raises
         ------
+        ValueError
+            Naming the index, the parcel id and what is wrong, for an outcome that does not
+            pass :class:`~parcelrisk.outcomes.Outcome`; nothing is recorded.
         UnscoredParcelsError
             Listing every parcel id with no logged decision; then nothing is recorded.
         """
+        checked = _checked_outcomes(outcomes)
+        if not checked:
+            return RecordedOutcomes(0, 0, 0)
         now = datetime.now(UTC)
-        rows = [
-            {
-                "recorded_at": now,
-                "parcel_id": o["parcel_id"],
-                "inspected": bool(o["inspected"]),
-                "violation_found": o.get("violation_found"),
-                "violation_type": o.get("violation_type"),
-                "inspection_reason": o.get("inspection_reason"),
-                "inspection_propensity": o.get("inspection_propensity"),
-                "outcome_at": o.get("outcome_at"),
-            }
-            for o in outcomes
-        ]
-        if rows:
-            with self.engine.begin() as conn:
-                self._in_order(conn)
-                ids = [r["parcel_id"] for r in rows]
-                scored = _scored_among(conn, ids)
-                if unknown := [p for p in dict.fromkeys(ids) if p not in scored]:
-                    raise UnscoredParcelsError(unknown)
+        with self.engine.begin() as conn:
+            self._in_order(conn)
+            ids = [o["parcel_id"] for o in checked]
+            scored = _scored_among(conn, ids)
+            if unknown := [p for p in dict.fromkeys(ids) if p not in scored]:
+                raise UnscoredParcelsError(unknown)
+            latest = _latest_outcomes(conn, ids)
+            rows, corrections = [], 0
+            for outcome in checked:
+                before = latest.get(outcome["parcel_id"])
+                if before is not None and _same_outcome(before, outcome):
+                    continue
+                corrections += before is not None
+                row = {**outcome, "recorded_at": now, "recorded_by": recorded_by,
+                       "version": 1 if before is None else before["version"] + 1}  # fmt: skip
+                latest[outcome["parcel_id"]] = row
+                rows.append(row)
+            if rows:
                 conn.execute(OUTCOMES.insert(), rows)
-        return len(rows)
+        return RecordedOutcomes(len(rows) - corrections, corrections, len(checked) - len(rows))
 
     def _in_order(self, conn: sa.Connection) -> None:
         """Hold the append lock until this transaction commits (PostgreSQL; SQLite
@@ -398,7 +443,8 @@ def _engine(url: str, create: bool) -> sa.Engine:
         if not path or path == ":memory:" or not Path(path).is_file():
             raise FileNotFoundError(f"audit store {url} does not exist (no SQLite file {path})")
     try:
-        engine = sa.create_engine(parsed)
+        # hide_parameters: an error names the statement, never the values (personal data)
+        engine = sa.create_engine(parsed, hide_parameters=True)
     except sa.exc.NoSuchModuleError as err:
         raise AuditStoreError(f"audit store {_shown(url)}: SQLAlchemy knows no database "
                               f"{parsed.drivername!r}") from err  # fmt: skip
@@ -454,6 +500,58 @@ def _first_inputs(conn: sa.Connection, parcel_ids: list[str], until: int) -> dic
     return found
 
 
+def _checked_outcomes(outcomes: Iterable[Mapping[str, Any] | Outcome]) -> list[dict[str, Any]]:
+    """The store rows of outcomes that pass :class:`~parcelrisk.outcomes.Outcome`, or a
+    ValueError naming every one that does not (index, parcel id, field, reason)."""
+    from pydantic import ValidationError
+
+    from parcelrisk.outcomes import Outcome
+
+    rows, problems = [], []
+    for i, outcome in enumerate(outcomes):
+        if isinstance(outcome, Outcome):
+            rows.append(outcome.row())
+            continue
+        try:
+            rows.append(Outcome.model_validate(outcome).row())
+        except ValidationError as err:
+            pid = outcome.get("parcel_id") if isinstance(outcome, Mapping) else None
+            for e in err.errors():
+                where = ".".join(map(str, e["loc"])) or "outcome"
+                problems.append(f"outcomes[{i}] (parcel_id {pid!r:.60}) {where}: {e['msg']}")
+    if problems:
+        raise ValueError("outcomes not recorded (none was):\n  " + "\n  ".join(problems))
+    return rows
+
+
+def _latest_outcomes(conn: sa.Connection, parcel_ids: list[str]) -> dict[str, dict]:
+    """Each parcel's latest recorded outcome (highest id), with its version (1 for rows
+    recorded before versions were kept, counted from there)."""
+    wanted = list(dict.fromkeys(parcel_ids))
+    latest: dict[str, dict] = {}
+    counts: dict[str, int] = {}
+    for start in range(0, len(wanted), _IN_CHUNK):
+        chunk = wanted[start : start + _IN_CHUNK]
+        query = sa.select(OUTCOMES).where(OUTCOMES.c.parcel_id.in_(chunk)).order_by(OUTCOMES.c.id)
+        for row in conn.execute(query):
+            row = dict(row._mapping)
+            counts[row["parcel_id"]] = counts.get(row["parcel_id"], 0) + 1
+            row["version"] = row["version"] or counts[row["parcel_id"]]
+            latest[row["parcel_id"]] = row
+    return latest
+
+
+def _same_outcome(stored: Mapping[str, Any], outcome: Mapping[str, Any]) -> bool:
+    """Whether an outcome says exactly what a stored one says (times compared in UTC)."""
+    for name in OUTCOME_FIELDS:
+        a, b = stored.get(name), outcome.get(name)
+        if isinstance(a, datetime) and isinstance(b, datetime):
+            a, b = _utc(a), _utc(b)
+        if a != b:
+            return False
+    return True
+
+
 def _decision_row(d: Decision, input_json: str, now: datetime) -> dict[str, Any]:
     """The table row of a decision whose input is ``input_json`` (its canonical JSON)."""
     return {
@@ -470,6 +568,7 @@ def _decision_row(d: Decision, input_json: str, now: datetime) -> dict[str, Any]
         "policy_sha256": None if d.policy is None else d.policy.sha256,
         "seen_decisions": None if d.position is None else d.position.decisions,
         "seen_outcomes": None if d.position is None else d.position.outcomes,
+        "key_id": d.key_id,
     }
 
 

@@ -16,9 +16,11 @@ from parcelrisk.contract import FIELDS_BY_NAME, ColumnMapping, records_frame, va
 def labelled_declarations(store: AuditStore, mapping: ColumnMapping | None = None) -> pd.DataFrame:
     """Logged inputs of parcels with a recorded outcome, as declarations for training.
 
-    The latest logged input and the latest outcome of each parcel are joined;
-    ``outcome_at`` is when the outcome became known as it was recorded (else when it was
-    recorded).
+    The latest logged input and the latest outcome of each parcel (its highest version:
+    a correction replaces what it corrects) are joined; ``outcome_at`` of an inspected
+    parcel is when the outcome became known as it was recorded (else when it was
+    recorded). Every outcome the store accepts (:class:`parcelrisk.outcomes.Outcome`)
+    reads back.
 
     Parameters
     ----------
@@ -47,7 +49,8 @@ def labelled_declarations(store: AuditStore, mapping: ColumnMapping | None = Non
                 "violation_type": _optional(o["violation_type"], str),
                 "inspection_reason": _optional(o["inspection_reason"], str),
                 "inspection_propensity": _optional(o["inspection_propensity"], float),
-                "outcome_at": _utc(_known_at(o)).isoformat(),
+                # a result's time: of inspected parcels only (the contract's rule)
+                "outcome_at": _utc(_known_at(o)).isoformat() if o["inspected"] else None,
             })  # fmt: skip
     if mapping is None:
         foreign = sorted({k for r in inputs for k in r if k not in FIELDS_BY_NAME})

@@ -19,6 +19,7 @@ from parcelrisk.audit import (
     logged_span,
     open_store,
 )
+from parcelrisk.contract.schema import MAX_ID_LENGTH
 from parcelrisk.feedback import labelled_declarations
 
 
@@ -104,7 +105,7 @@ def test_outcomes_of_parcels_never_scored_are_refused_all_or_none(store):
         store.append_outcomes(sent)
     assert e.value.parcel_ids == ["nope", "P0", "gone"]
     assert store.outcomes() == []
-    assert store.append_outcomes(sent[2:-2]) == 1999  # P1 to P1999
+    assert store.append_outcomes(sent[2:-2]).recorded == 1999  # P1 to P1999
 
 
 def test_the_store_is_append_only(store):
@@ -132,7 +133,7 @@ def test_the_store_is_append_only(store):
 
 
 def test_long_ids_and_outcome_times_come_back_as_logged(store):
-    pid = "P" + "9" * 300  # the contract sets no length limit on ids
+    pid = "P" + "9" * (MAX_ID_LENGTH - 1)  # the longest id the contract takes
     store.append_decisions([_decision(1, {"parcel_id": pid, "quantity": 1})])
     before = datetime.now(UTC)
     store.append_outcomes([{"parcel_id": pid, "inspected": True, "violation_found": False}])

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 CONTRACT_VERSION = "1.1"
+#: Most characters of an identifier, a category or a code, and of a free text: longer
+#: values are refused (a limit of the contract, so a request cannot make work unbounded).
+MAX_ID_LENGTH = 128
+MAX_TEXT_LENGTH = 2000
 
 
 class Kind(StrEnum):
