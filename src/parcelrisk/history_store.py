@@ -121,21 +121,48 @@ def decide_and_log(
     policy: Policy,
     *,
     explain_all: bool = False,
+    key_id: str | None = None,
+    deadline: float | None = None,
 ) -> tuple[str, list[dict]]:
     """Decide one request against the live history and log it, as the service does.
 
     Under the follower's lock: read the log up to its end, decide every parcel (each sees
     the training state, the logged declarations and outcomes before it and the earlier
     parcels of its request), then append the decisions with the position they saw, in one
-    transaction. Returns the request id and the decisions of
-    :func:`parcelrisk.predict.decide`. Raises :class:`~parcelrisk.contract.ContractError`
-    for invalid records (nothing is logged) and the store's error if it cannot be read or
-    written (nothing is returned).
+    transaction, with ``key_id`` (the id of the API key it came with). Returns the request
+    id and the decisions of :func:`parcelrisk.predict.decide`.
+
+    ``deadline`` (a :func:`time.monotonic` time): a request not decided by then is not
+    logged (:class:`DeadlineExceeded`; checked when the lock is taken and again before the
+    decisions are written), so that a request its client gave up on leaves nothing behind.
+
+    Raises
+    ------
+    ContractError
+        For invalid records; nothing is logged.
+    DeadlineExceeded
+        Past ``deadline``; nothing is logged.
+    SQLAlchemyError
+        The store's error if it cannot be read or written; nothing is returned.
     """
     with history.lock:
+        within_deadline(deadline)
         position = history.catch_up()
         results = decide(history.model, records, policy, explain_all=explain_all,
                          live=history.live)  # fmt: skip
+        within_deadline(deadline)
         request_id = log_decisions(history.store, history.model, policy, records, results,
-                                   position)  # fmt: skip
+                                   position, key_id)  # fmt: skip
     return request_id, results
+
+
+class DeadlineExceeded(Exception):
+    """A request not decided by its deadline; nothing of it was logged."""
+
+
+def within_deadline(deadline: float | None) -> None:
+    """Raise :class:`DeadlineExceeded` if the :func:`time.monotonic` ``deadline`` (None:
+    none) has passed."""
+    if deadline is not None and time.monotonic() > deadline:
+        raise DeadlineExceeded("the request was not decided by its deadline "
+                               "(PARCELRISK_DEADLINE_MS)")  # fmt: skip

@@ -184,14 +184,15 @@ def log_decisions(
     records: Sequence[Any],
     results: list[dict],
     position: Position | None = None,
+    key_id: str | None = None,
 ) -> str:
     """Append the decisions :func:`decide` made of ``records`` under ``policy`` (with the
-    live history up to ``position``) to the audit store as one request (one transaction:
-    logged whole or not at all); returns its id."""
+    live history up to ``position``; requested with the API key ``key_id``) to the audit
+    store as one request (one transaction: logged whole or not at all); returns its id."""
     request_id = uuid.uuid4().hex
     store.append_decisions(
         Decision(request_id, r["parcel_id"], record, model.version, r["probability"],
-                 r["lane"], r["reasons"], policy, position)
+                 r["lane"], r["reasons"], policy, position, key_id)
         for r, record in zip(results, records, strict=True)
     )  # fmt: skip
     return request_id

@@ -24,6 +24,9 @@ from parcelrisk.tracking import example_input
 from parcelrisk.train import fit_model
 
 API_KEY = "test-key"
+ROTATED_KEY = "second-test-key"  # a second valid key, id "rotated"
+KEYED = {"X-API-Key": API_KEY}
+BODY_LIMIT = 200_000
 POLICY = (
     "version: http-test\nlanes: {inspect: 0.3, review: 0.1}\nreasons: {top: 2, direction: raises}\n"
 )
@@ -43,7 +46,9 @@ def served(tmp_path_factory):
         "PARCELRISK_MODEL_DIR": str(model_dir),
         "PARCELRISK_AUDIT_URL": f"sqlite:///{root / 'audit.db'}",
         "PARCELRISK_API_KEY": API_KEY,
+        "PARCELRISK_API_KEYS": f"rotated:{ROTATED_KEY}",
         "PARCELRISK_MAX_BATCH": "50",
+        "PARCELRISK_MAX_BODY_BYTES": str(BODY_LIMIT),
         "PARCELRISK_POLICY": str(root / "policy.yaml"),
     }
     with bentoml_serve(root, env) as base:
@@ -117,10 +122,102 @@ def test_missing_api_key_gets_401_and_is_not_logged(served):
     assert len(audit.decisions()) == before
 
 
+def test_every_route_but_health_needs_a_key_checked_before_the_body_is_read(served):
+    base, _, _, _ = served
+    for route in ("/", "/docs", "/docs.json", "/schema.json", "/model", "/metrics"):
+        r = httpx.get(f"{base}{route}", timeout=10)
+        assert r.status_code == 401, route
+        assert r.json()["error_id"] and "API key" in r.json()["error"]
+    for route in ("/healthz", "/livez", "/readyz"):
+        assert httpx.get(f"{base}{route}", timeout=10).status_code == 200
+    # a body far over the limit, without a key: refused at the headers, not read
+    r = httpx.post(f"{base}/score", content=b"x" * (BODY_LIMIT * 50), timeout=30)
+    assert r.status_code == 401
+
+
+def test_a_second_key_works_and_the_store_records_key_ids_never_keys(served):
+    base, parcels, audit, root = served
+    pid = parcels[5]["parcel_id"]
+    r = _post(base, "/score", {"parcels": [parcels[5]]}, key=ROTATED_KEY)
+    assert r.status_code == 200, r.text
+    [decision] = audit.decisions(request_id=r.json()["request_id"])
+    assert decision["key_id"] == "rotated"
+    outcome = {"parcel_id": pid, "inspected": True, "violation_found": False,
+               "inspection_propensity": 0.2}  # fmt: skip
+    assert _post(base, "/outcomes", {"outcomes": [outcome]}, key=ROTATED_KEY).status_code == 200
+    assert [o["recorded_by"] for o in audit.outcomes() if o["parcel_id"] == pid] == ["rotated"]
+    assert _post(base, "/score", {"parcels": [parcels[5]]}).status_code == 200
+    assert audit.decisions(parcel_id=pid)[-1]["key_id"] == "default"
+    stored = (root / "audit.db").read_bytes() + (root / "serve.log").read_bytes()
+    assert API_KEY.encode() not in stored and ROTATED_KEY.encode() not in stored
+
+
+def test_bodies_over_the_limit_and_other_media_are_refused_with_an_error_id(served):
+    base, parcels, audit, _ = served
+    before = len(audit.decisions())
+    big = {"parcels": [dict(parcels[0], description="d" * 1500)] * 140}  # > BODY_LIMIT
+    r = _post(base, "/score", big)
+    assert r.status_code == 413 and r.json()["error_id"], r.text
+    assert "PARCELRISK_MAX_BODY_BYTES" in r.json()["error"]
+
+    def chunks():  # no Content-Length: counted while it arrives
+        for _ in range(60):
+            yield b" " * 10_000
+
+    r = httpx.post(f"{base}/score", content=chunks(), headers=KEYED, timeout=30)
+    assert r.status_code == 413, r.text
+    r = httpx.post(f"{base}/score", files={"parcels": ("p.json", b"[]")}, headers=KEYED)
+    assert r.status_code == 415 and r.json()["error_id"], r.text
+    r = httpx.post(f"{base}/score", content=b"{not json", headers=KEYED, timeout=10)
+    assert r.status_code == 400 and r.json()["error_id"], r.text
+    assert len(audit.decisions()) == before
+
+
+def test_text_over_the_contracts_limits_or_with_nul_is_a_422_naming_it(served):
+    base, parcels, audit, _ = served
+    before = len(audit.decisions())
+    sent = [dict(parcels[0], description="x" * 2001, parcel_id="LONG-1"),
+            dict(parcels[1], seller_id="S\x00", parcel_id="NUL-1"),
+            dict(parcels[2], parcel_id="P" * 129)]  # fmt: skip
+    r = _post(base, "/score", {"parcels": sent})
+    assert r.status_code == 422, r.text
+    found = {(p["row"], p["field"], p["reason"]) for p in r.json()["problems"]}
+    assert found == {(0, "description", "2,001 characters; at most 2,000"),
+                     (1, "seller_id", "holds the NUL character"),
+                     (2, "parcel_id", "129 characters; at most 128")}  # fmt: skip
+    assert len(audit.decisions()) == before
+
+
+def test_outcomes_are_strict_idempotent_and_corrections_are_versioned(served):
+    base, parcels, audit, _ = served
+    pid = parcels[6]["parcel_id"]
+    assert _post(base, "/score", {"parcels": [parcels[6]]}).status_code == 200
+    before = audit.outcomes()
+    for bad in ({"parcel_id": pid, "inspected": "true", "violation_found": True},
+                {"parcel_id": pid, "inspected": True},
+                {"parcel_id": pid, "inspected": True, "violation_found": True, "oops": 1},
+                {"parcel_id": "x" * 5000, "inspected": False}):  # fmt: skip
+        r = _post(base, "/outcomes", {"outcomes": [bad]})
+        assert r.status_code == 400 and r.json()["error_id"], r.text
+    no_propensity = {"parcel_id": pid, "inspected": True, "violation_found": True}
+    r = _post(base, "/outcomes", {"outcomes": [no_propensity]})
+    assert r.status_code == 422 and "inspection_propensity is required" in r.text
+    assert audit.outcomes() == before
+    found = {**no_propensity, "inspection_propensity": 0.1}
+    assert _post(base, "/outcomes", {"outcomes": [found]}).json()["new"] == 1
+    assert _post(base, "/outcomes", {"outcomes": [found]}).json()["duplicates"] == 1
+    fixed = {**found, "violation_found": False}
+    assert _post(base, "/outcomes", {"outcomes": [fixed]}).json()["corrections"] == 1
+    rows = [o for o in audit.outcomes() if o["parcel_id"] == pid]
+    assert [(o["version"], o["violation_found"]) for o in rows] == [(1, True), (2, False)]
+    r = _post(base, "/outcomes", {"outcomes": [fixed] * 1001})
+    assert r.status_code == 400, r.text  # at most 1,000 outcomes a request
+
+
 def test_odd_text_and_unseen_categories_score_normally(served):
     base, parcels, _, _ = served
     odd = [
-        dict(parcels[2], description="😀 礼物 " + "x" * 5000, carrier="Brand New Carrier",
+        dict(parcels[2], description="😀 礼物 " + "x" * 1990, carrier="Brand New Carrier",
              parcel_id="ODD-1"),
         dict(parcels[3], description="", recipient_name="Иван Петров", parcel_id="ODD-2"),
         dict(parcels[4], description="هدية", marketplace=None, hts_code=None, parcel_id="ODD-3"),
@@ -220,9 +317,10 @@ def test_outcomes_are_recorded_and_inconsistent_ones_refused(served):
     base, parcels, audit, _ = served
     assert _post(base, "/score", {"parcels": parcels[:1]}).status_code == 200
     ok = [{"parcel_id": parcels[0]["parcel_id"], "inspected": True, "violation_found": True,
-           "violation_type": "counterfeit"}]  # fmt: skip
+           "violation_type": "counterfeit", "inspection_propensity": 0.5}]  # fmt: skip
     r = _post(base, "/outcomes", {"outcomes": ok})
-    assert r.status_code == 200 and r.json() == {"recorded": 1}
+    assert r.status_code == 200
+    assert r.json() == {"recorded": 1, "new": 1, "corrections": 0, "duplicates": 0}
     recorded = audit.outcomes()
     assert recorded[-1]["violation_type"] == "counterfeit"
     bad = [{"parcel_id": "X", "inspected": False, "violation_found": True}]
@@ -234,7 +332,7 @@ def test_outcomes_are_recorded_and_inconsistent_ones_refused(served):
 
 def _requests_counted(base: str) -> dict[tuple[str, str], float]:
     """BentoML's request counter from /metrics: (endpoint, HTTP status) -> requests."""
-    r = httpx.get(f"{base}/metrics", timeout=10)
+    r = httpx.get(f"{base}/metrics", headers=KEYED, timeout=10)
     assert r.status_code == 200, r.text
     counted: dict[tuple[str, str], float] = {}
     for family in text_string_to_metric_families(r.text):
@@ -296,14 +394,15 @@ def test_outcomes_for_parcels_never_scored_get_404_and_none_is_recorded(served):
     assert _post(base, "/score", {"parcels": parcels[2:3]}).status_code == 200
     before = audit.outcomes()
     sent = [{"parcel_id": parcels[2]["parcel_id"], "inspected": False},
-            {"parcel_id": "NEVER-1", "inspected": True, "violation_found": False},
+            {"parcel_id": "NEVER-1", "inspected": True, "violation_found": False,
+             "inspection_propensity": 1.0},
             {"parcel_id": "NEVER-2", "inspected": False}]  # fmt: skip
     r = _post(base, "/outcomes", {"outcomes": sent})
     assert r.status_code == 404, r.text
     assert r.json()["unknown_parcel_ids"] == ["NEVER-1", "NEVER-2"]
     assert "no logged decision for parcel ids 'NEVER-1', 'NEVER-2'" in r.json()["error"]
     assert audit.outcomes() == before  # all or none: the scored parcel's outcome neither
-    assert _post(base, "/outcomes", {"outcomes": sent[:1]}).json() == {"recorded": 1}
+    assert _post(base, "/outcomes", {"outcomes": sent[:1]}).json()["recorded"] == 1
 
 
 def test_a_start_up_that_cannot_work_stops_bentoml_serve_once_with_one_message(tmp_path):
@@ -359,6 +458,11 @@ def test_every_start_up_failure_is_one_startup_error_naming_it(served, tmp_path,
         ({"PARCELRISK_MODEL_DIR": model, "PARCELRISK_AUDIT_URL": closed},
          "PARCELRISK_AUDIT_URL: cannot open the audit store "
          "postgresql+psycopg://u:***@127.0.0.1:1/db: connection failed"),
+        ({"PARCELRISK_API_KEY": ""}, "PARCELRISK_API_KEY is set but empty: unset it"),
+        ({"PARCELRISK_API_KEYS": "a:secret,a:secret2"}, "API key ids must differ; given: "),
+        ({"PARCELRISK_API_KEYS": "no key here"}, "PARCELRISK_API_KEYS: entry 1 is not id:key"),
+        ({"PARCELRISK_MAX_BODY_BYTES": "0"}, "PARCELRISK_MAX_BODY_BYTES must be a whole"),
+        ({"PARCELRISK_DEADLINE_MS": "-5"}, "PARCELRISK_DEADLINE_MS must be a whole"),
     ]  # fmt: skip
     monkeypatch.chdir(tmp_path)
     for env, message in cases:
@@ -379,27 +483,28 @@ def test_pages_are_the_services_own_and_reference_no_other_host(served):
     base, _, _, _ = served
     here = base.removeprefix("http://")
     for route in ("/", "/docs", "/docs.json", "/schema.json", "/healthz", "/readyz", "/livez"):
-        r = httpx.get(f"{base}{route}", timeout=10)
+        r = httpx.get(f"{base}{route}", headers=KEYED, timeout=10)
         assert r.status_code == 200, (route, r.text[:300])
         hosts = set(_URL.findall(r.text)) - {here}
         assert not hosts, (route, hosts)
-    page = httpx.get(base, timeout=10).text
+    page = httpx.get(base, headers=KEYED, timeout=10).text
     assert "<script" not in page and "stylesheet" not in page
     assert "parcelrisk" in page and "test-1" in page  # the service and its model version
     for link in ("/docs", "/docs.json", "/model", "/metrics", "/healthz", "/docs#score",
                  "/docs#explain", "/docs#outcomes"):  # fmt: skip
         assert f"href='{link}'" in page, link
-    docs = httpx.get(f"{base}/docs", timeout=10).text
+    docs = httpx.get(f"{base}/docs", headers=KEYED, timeout=10).text
     assert "<script" not in docs and "POST /outcomes" in docs and "violation_type" in docs
-    assert httpx.get(f"{base}/docs.json", timeout=10).json()["info"]["version"] == "test-1"
+    spec = httpx.get(f"{base}/docs.json", headers=KEYED, timeout=10).json()
+    assert spec["info"]["version"] == "test-1"
     # BentoML's Swagger UI, which fetches a validator badge from another site, is not served
-    r = httpx.get(f"{base}/static_content/swagger-ui-bundle.js", timeout=10)
+    r = httpx.get(f"{base}/static_content/swagger-ui-bundle.js", headers=KEYED, timeout=10)
     assert r.status_code == 404 and "validator.swagger.io" not in r.text
 
 
 def _samples(base: str) -> dict[tuple[str, tuple], float]:
     """parcelrisk's own metrics from /metrics: (sample name, labels) -> value."""
-    r = httpx.get(f"{base}/metrics", timeout=10)
+    r = httpx.get(f"{base}/metrics", headers=KEYED, timeout=10)
     assert r.status_code == 200, r.text
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value

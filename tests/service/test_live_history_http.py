@@ -73,8 +73,11 @@ def client_of(base: str) -> httpx.Client:
 
 
 def outcome_body(row: pd.Series) -> dict:
-    return {"parcel_id": row["parcel_id"], "inspected": bool(row["inspected"]),
-            "violation_found": bool(row["violation_found"]) if row["inspected"] else None,
+    if not row["inspected"]:
+        return {"parcel_id": row["parcel_id"], "inspected": False}
+    return {"parcel_id": row["parcel_id"], "inspected": True,
+            "violation_found": bool(row["violation_found"]),
+            "inspection_propensity": float(row["inspection_propensity"]),
             "outcome_at": row["outcome_at"].isoformat()}  # fmt: skip
 
 
@@ -99,7 +102,7 @@ class Day:
             due = due[due["outcome_at"] < t.iloc[self.next]]
             if len(due):
                 sent = [outcome_body(r) for _, r in due.iterrows()]
-                assert post(client, "/outcomes", {"outcomes": sent}) == {"recorded": len(sent)}
+                assert post(client, "/outcomes", {"outcomes": sent})["recorded"] == len(sent)
                 self.posted += len(due)
             [result] = post(client, "/score", {"parcels": [self.window.records[self.next]]})[
                 "results"

@@ -197,7 +197,7 @@ def test_serve_and_the_auditor_commands(clone, served):
     port = served["PORT"]
     answer = bash(clone, served, _on_port(score, port))
     assert '"parcel_id":"P1"' in answer.replace(" ", "") and '"lane"' in answer
-    assert json.loads(bash(clone, served, _on_port(outcomes, port))) == {"recorded": 1}
+    assert json.loads(bash(clone, served, _on_port(outcomes, port)))["recorded"] == 1
     (client,) = blocks("Serve", "python")
     printed = python(clone, served, _on_port(client, port))
     assert len(printed.strip().splitlines()) == 5  # one line per parcel

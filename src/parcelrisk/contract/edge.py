@@ -19,6 +19,7 @@ from parcelrisk.contract.frames import validate
 from parcelrisk.contract.mapping_apply import apply_mapping, read_mapped, records_frame
 from parcelrisk.contract.mapping_spec import ColumnMapping
 from parcelrisk.contract.plain import plain_columns
+from parcelrisk.contract.records import check_limits
 
 
 def read_table(
@@ -53,14 +54,17 @@ def canonical_records(
     (:func:`parcelrisk.contract.records_frame`). Tables (:func:`canonical_frame`) may have
     them: their outcomes are read apart and never reach the features.
 
-    Small batches of plain, valid contract records come back as their canonical values
-    column by column (:func:`parcelrisk.contract.plain_columns`: building a frame costs
-    more than scoring one parcel); everything else as the canonical frame.
+    Text values beyond the contract's limits are refused first
+    (:func:`parcelrisk.contract.records.check_limits`). Small batches of plain, valid
+    contract records come back as their canonical values column by column
+    (:func:`parcelrisk.contract.plain_columns`: building a frame costs more than scoring
+    one parcel); everything else as the canonical frame.
 
     Raises
     ------
     ContractError
         Listing every problem of every record.
     """
+    check_limits(records)
     lists = plain_columns(records) if mapping is None else None
     return lists if lists is not None else records_frame(records, mapping)

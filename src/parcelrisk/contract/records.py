@@ -22,7 +22,16 @@ import pandas as pd
 from parcelrisk.contract.frames import check
 from parcelrisk.contract.plain import plain_frame
 from parcelrisk.contract.problems import ContractError, ContractProblem
-from parcelrisk.contract.schema import FIELDS, FIELDS_BY_NAME, Field, Role, is_ground_truth
+from parcelrisk.contract.schema import (
+    FIELDS,
+    FIELDS_BY_NAME,
+    MAX_ID_LENGTH,
+    MAX_TEXT_LENGTH,
+    Field,
+    Kind,
+    Role,
+    is_ground_truth,
+)
 
 _FIELD_NAMES = frozenset(FIELDS_BY_NAME)
 _ANY_FIELD = "a contract field: " + ", ".join(FIELDS_BY_NAME)
@@ -30,6 +39,44 @@ _OBJECT = "an object"
 #: Why a record sent for scoring may not hold an outcome or ground-truth field.
 NOT_FOR_SCORING = "outcome and ground-truth fields are not accepted for scoring"
 _LEAVE_OUT = "no such field: records sent for scoring hold declarations only; leave it out"
+
+
+def check_limits(records: Sequence[Any]) -> None:
+    """Refuse records whose text values break the contract's limits, before any other work
+    on them: a value of a contract field of free text longer than ``MAX_TEXT_LENGTH``
+    characters, of any other contract field longer than ``MAX_ID_LENGTH``, of any other key
+    (a mapping's columns) longer than ``MAX_TEXT_LENGTH``; or holding the NUL character
+    (no database text can hold it). Cost: one pass over the values.
+
+    Raises
+    ------
+    ContractError
+        Listing every such value (shown cut short).
+    """
+    problems = []
+    for row, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            continue  # the records check says what a record must be
+        for key, value in record.items():
+            if type(value) is not str:
+                continue
+            fld = FIELDS_BY_NAME.get(key)
+            limit = MAX_ID_LENGTH if fld is not None and fld.kind is not Kind.TEXT else (
+                MAX_TEXT_LENGTH)  # fmt: skip
+            reason = None
+            if len(value) > limit:
+                reason = f"{len(value):,} characters; at most {limit:,}"
+            elif "\x00" in value:
+                reason = "holds the NUL character"
+            if reason is not None:
+                pid = record.get("parcel_id")
+                problems.append(ContractProblem(
+                    row, pid if type(pid) is str and len(pid) <= MAX_ID_LENGTH else None,
+                    str(key)[:MAX_ID_LENGTH], value[:40] + "...", reason,
+                    f"text of at most {limit:,} characters, without NUL",
+                ))  # fmt: skip
+    if problems:
+        raise ContractError(problems)
 
 
 def validate_records(

@@ -24,6 +24,7 @@ class ServiceMetrics:
     audit_write_failures: Any
     decision_seconds: Any
     outcomes: Any
+    refused: Any
 
 
 @functools.cache
@@ -50,5 +51,11 @@ def service_metrics() -> ServiceMetrics:
         ),
         outcomes=Counter(
             "parcelrisk_outcomes_recorded", "Inspection outcomes recorded by /outcomes"
+        ),
+        refused=Counter(
+            "parcelrisk_refused_requests",
+            "Requests refused (4xx, and 503 for overload or an unavailable store), by route "
+            "and status",
+            ["route", "status"],
         ),
     )

@@ -12,8 +12,16 @@ Configuration comes from the environment, read when the service starts:
   ``sqlite:///audit.db`` in the working directory);
 - ``PARCELRISK_POLICY``: the scoring policy file (lanes, reasons; default
   ``configs/policy.yaml`` in the working directory, else the built-in default policy);
-- ``PARCELRISK_API_KEY``: if set, requests must send it in the ``X-API-Key`` header;
+- ``PARCELRISK_API_KEY`` (one key, id ``default``) and ``PARCELRISK_API_KEYS`` (``id:key``
+  pairs, separated by commas): if either is set, every route but the health probes needs
+  one of the keys in the ``X-API-Key`` header; the audit store records the key's id
+  (:mod:`parcelrisk.serving.guard`). Set but empty stops start-up;
 - ``PARCELRISK_MAX_BATCH``: most parcels per request (default 1000);
+- ``PARCELRISK_MAX_BODY_BYTES``: most bytes of a request body (default 4 MiB);
+- ``PARCELRISK_MAX_QUEUE``: most requests waiting to be decided, per worker (default 16):
+  more are answered 503 with ``Retry-After`` at once;
+- ``PARCELRISK_DEADLINE_MS``: a request not decided this long after it arrived is answered
+  503 with ``Retry-After``, and nothing of it is logged (default 5000);
 - ``PARCELRISK_WORKERS``: worker processes, each with its own copy of the model (default 1;
   one per core serves many small concurrent requests in parallel).
 
@@ -27,53 +35,68 @@ what was logged before its request and the earlier parcels of its own request
 (:mod:`parcelrisk.history_store`), and each decision records the log position it saw.
 Requests are not batched together by BentoML (a batch would be one logged request);
 concurrency comes from worker processes, which share the live history through the
-audit store.
+audit store. Each worker decides one request at a time; the requests waiting are bounded
+in number and in time (admission control, docs/operations.md), so an overload is answered
+at once with 503 and ``Retry-After`` instead of piling up, and a decision is logged only
+if it is answered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import hmac
 import logging
 import os
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import anyio
 import bentoml
 from bentoml.exceptions import BentoMLException
 from bentoml.validators import ContentType
-from fastapi import FastAPI, Header
+from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import Field
 from sqlalchemy.exc import SQLAlchemyError
 
 import parcelrisk
 from parcelrisk.artifact import load_model
 from parcelrisk.audit import AuditStore, UnscoredParcelsError
+from parcelrisk.config import ModelConfig
 from parcelrisk.contract import (
-    INSPECTION_REASONS,
-    VIOLATION_TYPES,
     ContractError,
     canonical_records,
     json_safe,
 )
-from parcelrisk.history_store import HistoryFollower, decide_and_log
+from parcelrisk.history_store import (
+    DeadlineExceeded,
+    HistoryFollower,
+    decide_and_log,
+    within_deadline,
+)
+from parcelrisk.outcomes import Outcome, outcome_problems
 from parcelrisk.policy import load_policy
 from parcelrisk.predict import score
 from parcelrisk.serving import pages
+from parcelrisk.serving.guard import (
+    API_KEY_HEADER,
+    ApiKeys,
+    Guard,
+    KeySettingError,
+    quiet_schema_errors,
+    refusal,
+)
 from parcelrisk.serving.metrics import service_metrics
 from parcelrisk.tracking import default_model
 
-API_KEY_HEADER = "x-api-key"
 MODEL_FIELDS = ("name", "version", "training_window", "test_window", "contract_version",
                 "code_version", "weighting", "promotion_metric", "promotion_score",
                 "metrics", "evaluation")  # fmt: skip
+#: Most outcomes in one ``/outcomes`` request.
+MAX_OUTCOMES = 1000
 log = logging.getLogger("parcelrisk.serving")
 #: An API's JSON answer. Naming the media type spares BentoML working it out from the
 #: answer's JSON schema, which it would otherwise build anew for every response.
@@ -82,31 +105,24 @@ JSONAnswer = Annotated[dict[str, Any], ContentType("application/json")]
 http = FastAPI(title="parcelrisk", docs_url=None, redoc_url=None, openapi_url=None)
 
 
-class Outcome(BaseModel):
-    """An inspection result for a scored parcel."""
-
-    parcel_id: str = Field(min_length=1)
-    inspected: bool
-    violation_found: bool | None = None
-    violation_type: Literal[VIOLATION_TYPES] | None = None  # type: ignore[valid-type]
-    inspection_reason: Literal[INSPECTION_REASONS] | None = None  # type: ignore[valid-type]
-    inspection_propensity: float | None = Field(default=None, gt=0, le=1)
-    outcome_at: AwareDatetime | None = Field(
-        default=None, description="when the outcome became known (default: when recorded)"
-    )
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Outcome:
-        if self.violation_found is not None and not self.inspected:
-            raise ValueError("violation_found given for a parcel that was not inspected")
-        if self.violation_type is not None and self.violation_found is not True:
-            raise ValueError("violation_type given but violation_found is not true")
-        return self
+#: Default of PARCELRISK_MAX_BODY_BYTES: 1,000 parcels of about 1 kB and room to spare.
+MAX_BODY_BYTES = 4 * 2**20
+#: Seconds a client is asked to wait before it sends again a request refused for overload.
+RETRY_AFTER = 1
 
 
 def _error(ctx: bentoml.Context, status: int, message: str, **extra: Any) -> dict[str, Any]:
+    """A refusal: JSON with an error id, logged as one line (no values of the request)."""
     ctx.response.status_code = status
-    return {"error": message, **extra}
+    answer, error_id = refusal(status, message, **extra)
+    log.warning("refused %s %s: %d %s (error id %s)", ctx.request.method,
+                ctx.request.url.path, status, message[:200], error_id)  # fmt: skip
+    service_metrics().refused.labels(ctx.request.url.path, str(status)).inc()
+    return answer
+
+
+class Overloaded(Exception):
+    """A request refused for overload (the queue is full): nothing was logged."""
 
 
 class StartupError(BentoMLException):
@@ -138,19 +154,25 @@ def _setting(name: str, default: int) -> int:
     return int(raw)
 
 
-def _key_matches(expected: str | None, given: str | None) -> bool:
-    """True if no key is configured, else whether ``given`` is it (constant time)."""
-    if not expected:
-        return True
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+def _guard_settings() -> tuple[ApiKeys, int]:
+    """The keys and the body limit :class:`Guard` applies (checked at start-up)."""
+    try:
+        keys = ApiKeys.from_env()
+    except KeySettingError as err:
+        raise StartupError(f"parcelrisk cannot start: {err}") from err
+    return keys, _setting("PARCELRISK_MAX_BODY_BYTES", MAX_BODY_BYTES)
+
+
+def _count_refused(path: str, status: int) -> None:
+    service_metrics().refused.labels(path, str(status)).inc()
 
 
 def _internal_error(ctx: bentoml.Context, what: str) -> dict[str, Any]:
     """A 500 that names an error id to find in the server log, and says nothing was logged."""
-    error_id = uuid.uuid4().hex
+    ctx.response.status_code = 500
+    answer, error_id = refusal(500, f"internal error while {what}; nothing was logged or decided")
     log.exception("%s failed (error id %s)", what, error_id)
-    return _error(ctx, 500, f"internal error while {what}; nothing was logged or decided",
-                  error_id=error_id)  # fmt: skip
+    return answer
 
 
 @bentoml.asgi_app(http, path="/")
@@ -165,7 +187,9 @@ class ParcelRisk:
     def __init__(self) -> None:
         # cheap settings first; a failure is one StartupError that names it
         self.max_batch = _setting("PARCELRISK_MAX_BATCH", 1000)
-        self.api_key = os.environ.get("PARCELRISK_API_KEY") or None
+        self.max_queue = _setting("PARCELRISK_MAX_QUEUE", 16)
+        self.deadline = _setting("PARCELRISK_DEADLINE_MS", 5000) / 1000
+        self.keys, _ = _guard_settings()
         with _starting():
             self.policy = load_policy()
             model_dir, which = default_model()
@@ -173,6 +197,11 @@ class ParcelRisk:
         # where the code comes from: a bento serves its own copy, not an installed one
         log.warning("serving model %s: %s; code %s", self.model.version, which,
                     os.path.dirname(parcelrisk.__file__))  # fmt: skip
+        if self.keys:  # ids and fingerprints only: never a key
+            log.warning("API keys (id: SHA-256 prefix): %s", ", ".join(
+                f"{i}: {f}" for i, f in self.keys.fingerprints().items()))  # fmt: skip
+        else:
+            log.warning("no API key is set: every route is open to anyone who can connect")
         # last: a start that fails before leaves no store behind
         with _starting("PARCELRISK_AUDIT_URL"):
             self.audit = AuditStore(os.environ.get("PARCELRISK_AUDIT_URL", "sqlite:///audit.db"))
@@ -181,6 +210,7 @@ class ParcelRisk:
             self.history.rebuild()
         self._limiter: anyio.CapacityLimiter | None = None
         self._background: set[asyncio.Task] = set()
+        self._waiting = 0  # requests admitted and not yet answered (this worker)
 
     @bentoml.on_deployment
     def check_start_up() -> None:
@@ -190,10 +220,14 @@ class ParcelRisk:
         instance = ParcelRisk.inner()
         instance.audit.engine.dispose()
 
-    def _refused(self, ctx: bentoml.Context) -> dict[str, Any] | None:
-        if not _key_matches(self.api_key, ctx.request.headers.get(API_KEY_HEADER)):
-            return _error(ctx, 401, f"missing or wrong API key in header {API_KEY_HEADER!r}")
-        return None
+    def _key_id(self, ctx: bentoml.Context) -> str | None:
+        """The id of the request's API key (the guard let only known keys in)."""
+        return self.keys.id_of(ctx.request.headers.get(API_KEY_HEADER)) if self.keys else None
+
+    def _overloaded(self, ctx: bentoml.Context, why: str) -> dict[str, Any]:
+        ctx.response.headers["Retry-After"] = str(RETRY_AFTER)
+        return _error(ctx, 503, f"overloaded: {why}; nothing was logged, retry after "
+                      f"{RETRY_AFTER} s")  # fmt: skip
 
     @bentoml.api(route="/score")
     async def score(
@@ -206,8 +240,6 @@ class ParcelRisk:
         parcels of the request. Decided and logged on a worker thread, one request at a
         time per worker, so that it does not hold up health checks and other requests.
         """
-        if refused := self._refused(ctx):
-            return refused
         if not parcels:
             return _error(ctx, 400, "no parcels given: send 1 or more in 'parcels'")
         if len(parcels) > self.max_batch:
@@ -216,11 +248,15 @@ class ParcelRisk:
             )
         started = time.perf_counter()
         try:
-            # every decision is written before the answer leaves: nothing answered is unlogged
-            request_id, results = await self._in_thread(
-                functools.partial(decide_and_log, explain_all=explain_all),
+            # every decision is written before the answer leaves: nothing answered is unlogged;
+            # and one not decided by the deadline is not logged: nothing logged is unanswered
+            request_id, results = await self._admitted(
+                functools.partial(decide_and_log, explain_all=explain_all,
+                                  key_id=self._key_id(ctx), deadline=self._deadline()),
                 self.history, parcels, self.policy,
             )  # fmt: skip
+        except (Overloaded, DeadlineExceeded) as err:
+            return self._overloaded(ctx, str(err))
         except ContractError as err:
             return _error(ctx, 422, "invalid parcels; nothing was scored",
                           problems=err.to_dicts())  # fmt: skip
@@ -233,6 +269,21 @@ class ParcelRisk:
         self._count_decisions(results, time.perf_counter() - started)
         self._refresh_soon()
         return {"request_id": request_id, "results": results}
+
+    def _deadline(self) -> float:
+        """The monotonic time by which a request arriving now must be decided."""
+        return time.monotonic() + self.deadline
+
+    async def _admitted(self, function, *args):
+        """``function(*args)`` on the worker thread (:meth:`_in_thread`) if the queue has
+        room, else :class:`Overloaded` at once."""
+        if self._waiting >= self.max_queue:
+            raise Overloaded(f"{self._waiting} requests are waiting (PARCELRISK_MAX_QUEUE)")
+        self._waiting += 1
+        try:
+            return await self._in_thread(function, *args)
+        finally:
+            self._waiting -= 1
 
     def _refresh_soon(self) -> None:
         """Read the request's own decisions into the live history once it is answered,
@@ -267,20 +318,16 @@ class ParcelRisk:
         return await anyio.to_thread.run_sync(function, *args, limiter=self._limiter)
 
     @bentoml.api(route="/explain")
-    def explain(self, parcels: list[dict[str, Any]], ctx: bentoml.Context) -> JSONAnswer:
-        """Full TreeSHAP contributions (margin space) by input group and by feature."""
-        if refused := self._refused(ctx):
-            return refused
+    async def explain(self, parcels: list[dict[str, Any]], ctx: bentoml.Context) -> JSONAnswer:
+        """Full TreeSHAP contributions (margin space) by input group and by feature,
+        against the live history as /score would score the parcels; nothing is logged."""
         if not parcels or len(parcels) > self.max_batch:
             return _error(ctx, 413 if parcels else 400,
                           f"send 1 to {self.max_batch} parcels in 'parcels'")  # fmt: skip
         try:
-            declarations = canonical_records(parcels, self.model.mapping)
-            with self.history.lock:  # against the live history, as /score would score them
-                self.history.catch_up()
-                scored = score(self.model.pipeline, declarations, self.policy, explain="all",
-                               live=self.history.live)  # fmt: skip
-            e = scored.explanation
+            scored = await self._admitted(self._explained, parcels, self._deadline())
+        except (Overloaded, DeadlineExceeded) as err:
+            return self._overloaded(ctx, str(err))
         except ContractError as err:
             return _error(ctx, 422, "invalid parcels; nothing was explained",
                           problems=err.to_dicts())  # fmt: skip
@@ -289,6 +336,7 @@ class ParcelRisk:
             return _error(ctx, 503, "audit store unavailable; nothing was explained, retry")
         except Exception:  # a fault of ours, not of the input
             return _internal_error(ctx, "explaining")
+        e = scored.explanation
         return {
             "model": {"name": "parcelrisk", "version": self.model.version},
             "space": "margin (log-odds before calibration)",
@@ -305,14 +353,31 @@ class ParcelRisk:
             ],
         }
 
+    def _explained(self, parcels: list[dict[str, Any]], deadline: float):
+        within_deadline(deadline)
+        declarations = canonical_records(parcels, self.model.mapping)
+        with self.history.lock:  # against the live history, as /score would score them
+            self.history.catch_up()
+            return score(self.model.pipeline, declarations, self.policy, explain="all",
+                         live=self.history.live)  # fmt: skip
+
     @bentoml.api(route="/outcomes")
-    def outcomes(self, outcomes: list[Outcome], ctx: bentoml.Context) -> JSONAnswer:
-        """Record inspection results of scored parcels, all or none; training can read
-        them back as labels. A parcel id with no logged decision is answered 404."""
-        if refused := self._refused(ctx):
-            return refused
+    def outcomes(
+        self, outcomes: Annotated[list[Outcome], Field(max_length=MAX_OUTCOMES)],
+        ctx: bentoml.Context,
+    ) -> JSONAnswer:  # fmt: skip
+        """Record inspection results of scored parcels, all or none, as
+        :class:`parcelrisk.outcomes.Outcome` admits them; training and the live history
+        read them back. A parcel id with no logged decision is answered 404; an outcome
+        equal to its parcel's latest is not recorded again, one that differs is recorded
+        as a correction (the next version of that parcel's outcome)."""
+        # a model exported without it was weighted as training does by default
+        weighting = str(self.model.metadata.get("weighting", ModelConfig.weighting))
+        if problems := outcome_problems(outcomes, weighting):
+            return _error(ctx, 422, "outcomes the model cannot learn from; none was recorded",
+                          problems=problems)  # fmt: skip
         try:
-            n = self.audit.append_outcomes(o.model_dump() for o in outcomes)
+            done = self.audit.append_outcomes(outcomes, recorded_by=self._key_id(ctx))
         except UnscoredParcelsError as err:
             return _error(ctx, 404, str(err), unknown_parcel_ids=err.parcel_ids)
         except SQLAlchemyError:
@@ -321,17 +386,14 @@ class ParcelRisk:
             return _error(ctx, 503, "audit store unavailable; no outcome was recorded, retry")
         except Exception:  # a fault of ours, not of the input
             return _internal_error(ctx, "recording outcomes")
-        service_metrics().outcomes.inc(n)
-        return {"recorded": n}
+        service_metrics().outcomes.inc(done.recorded)
+        return {"recorded": done.recorded, "new": done.new, "corrections": done.corrections,
+                "duplicates": done.duplicates}  # fmt: skip
 
     @http.get("/model")
-    def model_info(self, x_api_key: str | None = Header(default=None)) -> JSONResponse:
+    def model_info(self) -> JSONResponse:
         """Model metadata (version, training window, metrics, contract version) and the
         scoring policy in force (version, SHA-256, lanes, reasons)."""
-        if not _key_matches(self.api_key, x_api_key):
-            return JSONResponse(
-                {"error": f"missing or wrong API key in header {API_KEY_HEADER!r}"}, 401
-            )
         info = {k: self.model.metadata.get(k) for k in MODEL_FIELDS}
         info["policy"] = {**self.policy.to_dict(), "sha256": self.policy.sha256}
         return JSONResponse(json_safe(info))
@@ -361,3 +423,8 @@ class ParcelRisk:
     def _openapi(self) -> dict[str, Any]:
         spec = ParcelRisk.openapi_spec.asdict()
         return pages.openapi_description(spec, "parcelrisk", self.model.version)
+
+
+# every route behind the key, the body limit and one form of refusal (health probes open)
+ParcelRisk.add_asgi_middleware(Guard, settings=_guard_settings, on_refused=_count_refused)
+quiet_schema_errors()
