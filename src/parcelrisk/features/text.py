@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from numbers import Integral
@@ -50,10 +51,26 @@ FEW_DISTINCT = 16
 #: vectorizers (bit-equal by test_feature_paths): measured 0.68 ms less per one-parcel
 #: request with an unseen description. Set to 0 to use scikit-learn always.
 FEW_HASHED = 16
-#: Most distinct descriptions whose heading probabilities a fitted model keeps at hand.
-PROBA_CACHE_SIZE = 20_000
+#: Most bytes of (normalised) descriptions and their heading probabilities a fitted model
+#: keeps at hand (texts and arrays counted whole: about 30,000 typical descriptions);
+#: bounded in bytes, so that long texts cannot make it grow without limit.
+PROBA_CACHE_BYTES = 32 * 2**20
+
+
+class _Seen(dict):
+    """Heading probabilities by text, and the bytes they take (``nbytes``)."""
+
+    nbytes = 0
+
+
 #: Heading probabilities of recently seen (normalised) texts, per fitted classifier.
-_SEEN: DerivedCache[dict[str, np.ndarray]] = DerivedCache(lambda _: {})
+_SEEN: DerivedCache[_Seen] = DerivedCache(lambda _: _Seen())
+
+
+def _entry_bytes(text: str, row: np.ndarray) -> int:
+    """What a cached text and its probabilities take: the string, the values, the array
+    object and the dictionary's slot."""
+    return sys.getsizeof(text) + row.nbytes + 192
 
 
 def word_pattern(terms) -> str:
@@ -278,7 +295,7 @@ class DescriptionFeatures(FeatureTransformer):
         """Naive Bayes probability of every HTS heading for each (normalised) text.
 
         A text's probabilities do not depend on the other texts, so those of recently seen
-        texts are kept (at most ``PROBA_CACHE_SIZE``, beside the fitted classifier, not on
+        texts are kept (at most ``PROBA_CACHE_BYTES``, beside the fitted classifier, not on
         it) and only new texts are computed.
         """
         if not text:
@@ -290,9 +307,13 @@ class DescriptionFeatures(FeatureTransformer):
         if new:
             computed = dict(zip(new, self._compute_proba(new), strict=True))
             rows.update(computed)
-            if len(cache) + len(new) > PROBA_CACHE_SIZE:
+            size = sum(_entry_bytes(t, row) for t, row in computed.items())
+            if cache.nbytes + size > PROBA_CACHE_BYTES:
                 cache.clear()
-            cache.update(computed)
+                cache.nbytes = 0
+            if size <= PROBA_CACHE_BYTES:
+                cache.update(computed)
+                cache.nbytes += size
         return np.vstack([rows[t] for t in text])
 
     def _compute_proba(self, text: list[str]) -> np.ndarray:
