@@ -5,8 +5,14 @@ calibration and the feature state learned up to the training cut-off) and
 ``metadata.json`` (version, training window, metrics, contract version, code version,
 and the SHA-256 of ``model.joblib``). A model trained on a table brought through a column
 mapping also holds ``mapping.yaml`` (its SHA-256 and content are in the metadata too):
-scoring reads records in the user's column names through it. Loading checks the hashes
-and the contract version and refuses a corrupt or mismatched model with a clear error.
+scoring reads records in the user's column names through it. ``SHA256SUMS`` (the format
+of ``sha256sum``, written last) lists the SHA-256 of every one of those files, the
+metadata included, so that no file can be edited unnoticed.
+
+Loading checks every hash, then the versions: a model loads only into code that reads
+the same major version of the declaration contract and computes the same
+``FEATURES_VERSION`` of the features (the compatibility rule; anything else must be
+retrained), and refuses a corrupt, edited or mismatched model with a clear error.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from parcelrisk.features.pipeline import FEATURES_VERSION, prepare
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 MAPPING_FILE = "mapping.yaml"
+SUMS_FILE = "SHA256SUMS"
 
 
 class ModelIntegrityError(RuntimeError):
@@ -97,7 +104,44 @@ def save_model(
         full["mapping"] = mapping.to_dict()
         full["mapping_sha256"] = _sha256(directory / MAPPING_FILE)
     (directory / METADATA_FILE).write_text(json.dumps(full, indent=2, default=str) + "\n")
+    files = [MODEL_FILE, METADATA_FILE] + ([MAPPING_FILE] if mapping is not None else [])
+    sums = "".join(f"{_sha256(directory / name)}  {name}\n" for name in files)
+    (directory / SUMS_FILE).write_text(sums)
     return directory
+
+
+def check_sums(directory: str | Path) -> None:
+    """Check every file ``SHA256SUMS`` lists against its SHA-256 (the metadata among them).
+
+    Raises
+    ------
+    ModelIntegrityError
+        If the list is missing or malformed, does not cover the model and its metadata,
+        or a file is missing or does not match.
+    """
+    directory = Path(directory)
+    path = directory / SUMS_FILE
+    if not path.is_file():
+        raise ModelIntegrityError(f"{directory} has no {SUMS_FILE}: it was not exported by "
+                                  "this version of parcelrisk; retrain it")  # fmt: skip
+    listed: dict[str, str] = {}
+    for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        digest, sep, name = line.partition("  ")
+        if not sep or len(digest) != 64 or "/" in name or name in ("", ".", ".."):
+            raise ModelIntegrityError(f"{path} line {n} is not '<sha256>  <file name>'")
+        listed[name] = digest
+    for needed in (MODEL_FILE, METADATA_FILE):
+        if needed not in listed:
+            raise ModelIntegrityError(f"{path} does not list {needed}")
+    for name, digest in listed.items():
+        if not (directory / name).is_file():
+            raise ModelIntegrityError(f"{directory} has no {name}, which {SUMS_FILE} lists")
+        actual = _sha256(directory / name)
+        if actual != digest:
+            raise ModelIntegrityError(
+                f"{directory / name} is corrupt or was changed: SHA-256 {actual} does not "
+                f"match {digest} in {SUMS_FILE}"
+            )
 
 
 def read_metadata(directory: str | Path) -> dict[str, Any]:
@@ -117,12 +161,14 @@ def load_model(directory: str | Path) -> LoadedModel:
     Raises
     ------
     ModelIntegrityError
-        If a file is missing, the model or mapping file does not match its recorded
-        SHA-256, or the model was made for another major version of the declaration
-        contract or by another version of the feature code.
+        If a file is missing, any file does not match its recorded SHA-256
+        (:func:`check_sums`), the model file cannot be loaded as a pipeline, or the model
+        was made for another major version of the declaration contract or by another
+        version of the feature code.
     """
     directory = Path(directory)
     metadata = read_metadata(directory)
+    check_sums(directory)
     model_path = directory / MODEL_FILE
     if not model_path.is_file():
         raise ModelIntegrityError(f"{directory} has no {MODEL_FILE}")
@@ -145,7 +191,16 @@ def load_model(directory: str | Path) -> LoadedModel:
             f"{metadata.get('code_version', '?')}); this installation computes version "
             f"{FEATURES_VERSION}: retrain it with this installation"
         )
-    pipeline = joblib.load(model_path)
+    try:  # the hashes match, yet what was hashed may not be a model: say so, whatever fails
+        pipeline = joblib.load(model_path)
+    except Exception as err:
+        what = f"{type(err).__name__}: {str(err)[:200]}"
+        raise ModelIntegrityError(
+            f"{model_path} cannot be loaded ({what}): export the model again"
+        ) from err
+    if not isinstance(pipeline, Pipeline) or "features" not in pipeline.named_steps:
+        raise ModelIntegrityError(f"{model_path} holds a {type(pipeline).__name__}, not a "
+                                  "parcelrisk pipeline")  # fmt: skip
     prepare(pipeline.named_steps["features"])
     _warm_explanations(pipeline[-1])
     return LoadedModel(pipeline, metadata, directory, _load_mapping(directory, metadata))

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from parcelrisk.artifact import (
     METADATA_FILE,
     MODEL_FILE,
+    SUMS_FILE,
     ModelIntegrityError,
     latest_model,
     load_model,
@@ -219,8 +220,41 @@ def test_corrupted_model_file_is_refused(model_copy):
 
 
 def rewrite_metadata(directory: Path, **changes) -> None:
+    """Edit the metadata and list its new hash, as an export by other code would."""
     path = directory / METADATA_FILE
     path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+    relist(directory)
+
+
+def relist(directory: Path) -> None:
+    """Write SHA256SUMS anew for the files it lists."""
+    sums = directory / SUMS_FILE
+    names = [line.split("  ", 1)[1] for line in sums.read_text().splitlines()]
+    sums.write_text("".join(
+        f"{hashlib.sha256((directory / n).read_bytes()).hexdigest()}  {n}\n" for n in names
+    ))  # fmt: skip
+
+
+def test_every_file_of_a_model_is_hashed_the_metadata_too(model_copy):
+    listed = (model_copy / SUMS_FILE).read_text()
+    assert f"  {MODEL_FILE}\n" in listed and f"  {METADATA_FILE}\n" in listed
+    path = model_copy / METADATA_FILE
+    path.write_text(path.read_text().replace('"version": "', '"version": "edited-'))
+    with pytest.raises(ModelIntegrityError, match=r"metadata\.json is corrupt or was changed"):
+        load_model(model_copy)
+    (model_copy / SUMS_FILE).unlink()
+    with pytest.raises(ModelIntegrityError, match=r"has no SHA256SUMS: .*retrain it"):
+        load_model(model_copy)
+
+
+def test_a_model_file_that_is_not_a_model_is_refused_even_with_matching_hashes(model_copy):
+    (model_copy / MODEL_FILE).write_bytes(b"\x80\x04" + b"\xff" * 64)
+    rewrite_metadata(
+        model_copy,
+        model_sha256=hashlib.sha256((model_copy / MODEL_FILE).read_bytes()).hexdigest(),
+    )
+    with pytest.raises(ModelIntegrityError, match=r"model\.joblib cannot be loaded \("):
+        load_model(model_copy)
 
 
 def test_model_for_another_contract_major_version_is_refused(model_copy):
