@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -100,6 +101,8 @@ _ADDED_COLUMNS = {
 #: Key of the PostgreSQL advisory lock every append holds until it commits, so that row
 #: ids are committed in order (a reader never finds id 12 before id 11 is visible).
 _APPEND_LOCK = 0x70726973  # "pris"
+#: How long a SQLite write waits for the write lock before it fails (sqlite3's default).
+_SQLITE_BUSY_MS = 5000
 
 
 #: Most parcel ids in one ``IN`` list: below SQLite's smallest limit on bound parameters
@@ -319,6 +322,32 @@ class AuditStore:
         serialises writers itself)."""
         if self.engine.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
+
+    def writable(self, timeout: float = 1.0) -> bool:
+        """Whether a decision could be written now: the write lock (SQLite) or the lock an
+        insert takes on the decisions table (PostgreSQL) is had within ``timeout`` seconds,
+        then let go at once; False also when the store cannot be reached. What readiness
+        reports."""
+        try:
+            with self.engine.connect() as conn:
+                if self.engine.dialect.name == "sqlite":
+                    raw = conn.connection.driver_connection
+                    raw.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+                    try:
+                        raw.execute("BEGIN IMMEDIATE")
+                        raw.execute("ROLLBACK")
+                    finally:
+                        raw.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_MS}")
+                else:
+                    with conn.begin():
+                        if self.engine.dialect.name == "postgresql":
+                            conn.execute(sa.text(f"SET LOCAL lock_timeout = {int(timeout * 1000)}"))
+                            conn.execute(sa.text("LOCK TABLE decisions IN ROW EXCLUSIVE MODE"))
+                        else:
+                            conn.execute(sa.text("SELECT 1"))
+        except (sa.exc.DBAPIError, sqlite3.Error):  # the driver's own, from the raw connection
+            return False
+        return True
 
     def position(self) -> Position:
         """The end of the log now: the last decision id and the last outcome id, read in

@@ -283,3 +283,18 @@ def test_the_log_is_read_by_position_with_each_outcome_and_its_parcels_first_inp
     logged = store.decisions(request_id="req-2")[0]
     assert (logged["seen_decisions"], logged["seen_outcomes"]) == (2, 0)
     assert store.decisions(parcel_id="P2")[0]["seen_decisions"] is None  # logged without
+
+
+def test_a_store_is_writable_unless_another_holds_the_lock_a_write_needs(store):
+    assert store.writable()
+    other = sa.create_engine(store.url)
+    with other.connect() as conn:
+        if store.engine.dialect.name == "sqlite":
+            conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
+        else:
+            conn.begin()
+            conn.execute(sa.text("LOCK TABLE decisions IN SHARE MODE"))
+        assert not store.writable(timeout=0.2)
+        conn.rollback()
+    assert store.writable()
+    other.dispose()

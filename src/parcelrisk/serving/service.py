@@ -47,6 +47,8 @@ import asyncio
 import functools
 import logging
 import os
+import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -219,6 +221,30 @@ class ParcelRisk:
         worker that fails to start is restarted again and again)."""
         instance = ParcelRisk.inner()
         instance.audit.engine.dispose()
+
+    def __is_ready__(self) -> bool:
+        """Readiness (``/readyz``): the audit store can take a decision now (its write
+        lock is had within a second). A worker whose store is locked or gone is not
+        ready: nothing it decided could be released."""
+        ready = self.audit.writable(timeout=1.0)
+        if not ready:
+            log.warning("not ready: the audit store cannot be written now")
+        return ready
+
+    @bentoml.on_startup
+    def _follow_the_server(self) -> None:
+        """In each worker: stop when the ``bentoml serve`` process that started it is gone
+        (BentoML runs workers in their own process group, so stopping the server's group
+        would leave them serving), checked every half second."""
+        parent = os.getppid()
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            log.warning("the bentoml serve process %d is gone: this worker stops", parent)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=watch, name="follow-the-server", daemon=True).start()
 
     def _key_id(self, ctx: bentoml.Context) -> str | None:
         """The id of the request's API key (the guard let only known keys in)."""
