@@ -1,5 +1,5 @@
 """Crash safety: the real `bentoml serve` killed with SIGKILL under load, several rounds, on
-a SQLite file and on PostgreSQL (issue 17, item 5).
+a SQLite file and on PostgreSQL.
 
 Each round starts the service on the same audit store (after the first round: a restart
 after a kill, whose live history is rebuilt from the log), drives it from a few client
