@@ -462,6 +462,23 @@ def test_cli_score_against_the_live_history_of_an_audit_store_logs_nothing(in_cl
     assert np.sum(np.abs(alone - served.probability) > 1e-9) > 10  # the history counted
 
 
+def test_a_request_past_its_deadline_is_decided_by_nobody_and_logged_nowhere(in_cli, tmp_path):
+    import time
+
+    from parcelrisk.history_store import DeadlineExceeded
+
+    model = load_model(in_cli.models[0])
+    store = AuditStore(f"sqlite:///{tmp_path / 'deadline.db'}")
+    history = HistoryFollower(store, model)
+    records = to_records(in_cli.frame.tail(3))
+    with pytest.raises(DeadlineExceeded, match="PARCELRISK_DEADLINE_MS"):
+        decide_and_log(history, records, Policy(), deadline=time.monotonic() - 0.001)
+    assert store.decisions() == []
+    request_id, _ = decide_and_log(history, records, Policy(), key_id="k1",
+                                   deadline=time.monotonic() + 60)  # fmt: skip
+    assert {d["key_id"] for d in store.decisions(request_id=request_id)} == {"k1"}
+
+
 def test_cli_score_with_reasons_follows_the_policy_file(in_cli):
     model_dir = str(in_cli.models[0])
     Path("low.yaml").write_text(
