@@ -247,6 +247,11 @@ def test_audit_store_failure_answers_503_and_releases_no_decision(served):
     assert r.status_code == 503, r.text
     assert "no decision was released" in r.json()["error"] and "results" not in r.json()
     assert len(audit.decisions()) == before
+    logged = (root / "serve.log").read_text()
+    assert "audit store write failed" in logged  # said, with the statement but no values:
+    for p in parcels[:2]:  # no name, address or description reaches the log
+        for field in ("recipient_name", "recipient_address", "description"):
+            assert p[field] not in logged, field
 
 
 def test_model_metadata(served):
