@@ -1,13 +1,16 @@
-"""What every request passes before the service reads it: the API key, the body's size
-and media type; and what every refusal looks like.
+"""What every request passes before the service reads it: the API key, admission, the
+body's size and media type; and what every refusal looks like.
 
 :class:`Guard` is an ASGI middleware in front of every route of the service (BentoML's
 ``/metrics`` included; only the health probes are open). It checks the key from the
-headers before a byte of the body is read, refuses a body over the size limit while it
-arrives (a ``Content-Length`` over it at once), and turns every refusal into one JSON
-body with an ``error`` and an ``error_id``, logged as one warning line (no body values:
-they may be personal data). BentoML's own answers to bodies that do not fit a route's
-schema (400) get the same form, and its traceback for them is not logged.
+headers before a byte of the body is read; admits at most so many scoring requests per
+worker at once (more are answered 503 with ``Retry-After`` before their body is read:
+refusing costs next to nothing, so an overload cannot stall the worker); refuses a body
+over the size limit while it arrives (a ``Content-Length`` over it at once); and turns
+every refusal into one JSON body with an ``error`` and an ``error_id``, logged as one
+warning line (no body values: they may be personal data). BentoML's own answers to
+bodies that do not fit a route's schema (400) get the same form, and its traceback for
+them is not logged.
 
 :class:`ApiKeys` holds the keys a service takes, each with an id: the id, never the key,
 is what the audit store records. Several keys may be valid at once, which is how a key
@@ -22,6 +25,7 @@ import json
 import logging
 import os
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -138,18 +142,40 @@ class TooLarge(Exception):
     """The body grew past the limit while it was read."""
 
 
-class Guard:
-    """ASGI middleware: key, body size and media type checked before the body is read;
-    refusals as JSON with an error id, logged in one line (module docstring)."""
+@dataclass(frozen=True)
+class Limits:
+    """What :class:`Guard` enforces: the keys, the most bytes of a body, and the most
+    requests to the scoring APIs one worker holds at once (being read, waiting or being
+    decided)."""
 
-    def __init__(self, app: Callable, *, settings: Callable[[], tuple[ApiKeys, int]],
+    keys: ApiKeys
+    max_body_bytes: int
+    max_in_flight: int
+
+
+#: The APIs whose requests are admitted by :attr:`Limits.max_in_flight`: they take the
+#: worker's one decision thread.
+QUEUED_PATHS = frozenset({"/score", "/explain"})
+#: Where the time a request arrived is kept in its ASGI scope (``request.state``): its
+#: deadline runs from then.
+ARRIVED = "parcelrisk_arrived"
+#: Seconds a client is asked to wait before it sends again a request refused for overload.
+RETRY_AFTER = 1
+
+
+class Guard:
+    """ASGI middleware: key, admission, body size and media type checked before the body
+    is read; refusals as JSON with an error id, logged in one line (module docstring)."""
+
+    def __init__(self, app: Callable, *, limits: Callable[[], Limits],
                  on_refused: Callable[[str, int], None] | None = None) -> None:  # fmt: skip
-        """``settings()``: the keys and the most bytes of a body, read in the worker
-        that builds the app (start-up has checked them: :class:`KeySettingError`);
-        ``on_refused(path, status)`` is told of each refusal (a metric)."""
+        """``limits()``: read in the worker that builds the app (start-up has checked
+        them); ``on_refused(path, status)`` is told of each refusal (a metric)."""
         self.app = app
-        self.keys, self.max_body_bytes = settings()
+        self.limits = limits()
+        self.keys, self.max_body_bytes = self.limits.keys, self.limits.max_body_bytes
         self.on_refused = on_refused
+        self.in_flight = 0  # requests to QUEUED_PATHS held now (one event loop: no lock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
@@ -158,6 +184,23 @@ class Guard:
         if self.keys and self.keys.id_of(headers.get(API_KEY_HEADER)) is None:
             message = f"missing or wrong API key in header {API_KEY_HEADER!r}"
             return await self._refuse(scope, send, 401, message)
+        if path not in QUEUED_PATHS:
+            return await self._checked(scope, receive, send, headers)
+        if self.in_flight >= self.limits.max_in_flight:  # before a byte of the body is read
+            message = (f"overloaded: {self.in_flight} requests held by this worker "
+                       f"(PARCELRISK_MAX_QUEUE); nothing was logged, retry after "
+                       f"{RETRY_AFTER} s")  # fmt: skip
+            return await self._refuse(scope, send, 503, message, retry_after=str(RETRY_AFTER))
+        scope.setdefault("state", {})[ARRIVED] = time.monotonic()
+        self.in_flight += 1
+        try:
+            await self._checked(scope, receive, send, headers)
+        finally:
+            self.in_flight -= 1
+
+    async def _checked(self, scope: Scope, receive: Receive, send: Send, headers) -> None:
+        """The route, after its body's media type and declared size are checked."""
+        path = scope["path"]
         if scope["method"] in ("POST", "PUT", "PATCH"):
             if path in API_PATHS:
                 media = headers.get("content-type", "application/json").split(";")[0].strip()
@@ -245,10 +288,11 @@ class Guard:
             log.exception("%s %s failed (error id %s)", scope["method"], scope["path"], error_id)
             await _answer(send, 500, answer)
 
-    async def _refuse(self, scope: Scope, send: Send, status: int, message: str) -> None:
+    async def _refuse(self, scope: Scope, send: Send, status: int, message: str,
+                      **headers: str) -> None:  # fmt: skip
         answer, error_id = refusal(status, message)
         self._log(scope, status, error_id, message)
-        await _answer(send, status, answer)
+        await _answer(send, status, answer, **headers)
 
     def _log(self, scope: Scope, status: int, error_id: str, message: str) -> None:
         log.warning("refused %s %s: %d %s (error id %s)", scope["method"], scope["path"][:80],

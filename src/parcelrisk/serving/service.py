@@ -18,8 +18,9 @@ Configuration comes from the environment, read when the service starts:
   (:mod:`parcelrisk.serving.guard`). Set but empty stops start-up;
 - ``PARCELRISK_MAX_BATCH``: most parcels per request (default 1000);
 - ``PARCELRISK_MAX_BODY_BYTES``: most bytes of a request body (default 4 MiB);
-- ``PARCELRISK_MAX_QUEUE``: most requests waiting to be decided, per worker (default 16):
-  more are answered 503 with ``Retry-After`` at once;
+- ``PARCELRISK_MAX_QUEUE``: most /score and /explain requests a worker holds at once
+  (being read, waiting or being decided; default 16): more are answered 503 with
+  ``Retry-After`` at once, before their body is read (:class:`Guard`);
 - ``PARCELRISK_DEADLINE_MS``: a request not decided this long after it arrived is answered
   503 with ``Retry-After``, and nothing of it is logged (default 5000);
 - ``PARCELRISK_WORKERS``: worker processes, each with its own copy of the model (default 1;
@@ -85,9 +86,12 @@ from parcelrisk.predict import score
 from parcelrisk.serving import pages
 from parcelrisk.serving.guard import (
     API_KEY_HEADER,
+    ARRIVED,
+    RETRY_AFTER,
     ApiKeys,
     Guard,
     KeySettingError,
+    Limits,
     quiet_schema_errors,
     refusal,
 )
@@ -109,8 +113,6 @@ http = FastAPI(title="parcelrisk", docs_url=None, redoc_url=None, openapi_url=No
 
 #: Default of PARCELRISK_MAX_BODY_BYTES: 1,000 parcels of about 1 kB and room to spare.
 MAX_BODY_BYTES = 4 * 2**20
-#: Seconds a client is asked to wait before it sends again a request refused for overload.
-RETRY_AFTER = 1
 
 
 def _error(ctx: bentoml.Context, status: int, message: str, **extra: Any) -> dict[str, Any]:
@@ -121,10 +123,6 @@ def _error(ctx: bentoml.Context, status: int, message: str, **extra: Any) -> dic
                 ctx.request.url.path, status, message[:200], error_id)  # fmt: skip
     service_metrics().refused.labels(ctx.request.url.path, str(status)).inc()
     return answer
-
-
-class Overloaded(Exception):
-    """A request refused for overload (the queue is full): nothing was logged."""
 
 
 class StartupError(BentoMLException):
@@ -156,13 +154,14 @@ def _setting(name: str, default: int) -> int:
     return int(raw)
 
 
-def _guard_settings() -> tuple[ApiKeys, int]:
-    """The keys and the body limit :class:`Guard` applies (checked at start-up)."""
+def _limits() -> Limits:
+    """What :class:`Guard` enforces (checked at start-up)."""
     try:
         keys = ApiKeys.from_env()
     except KeySettingError as err:
         raise StartupError(f"parcelrisk cannot start: {err}") from err
-    return keys, _setting("PARCELRISK_MAX_BODY_BYTES", MAX_BODY_BYTES)
+    return Limits(keys, _setting("PARCELRISK_MAX_BODY_BYTES", MAX_BODY_BYTES),
+                  _setting("PARCELRISK_MAX_QUEUE", 16))  # fmt: skip
 
 
 def _count_refused(path: str, status: int) -> None:
@@ -189,9 +188,8 @@ class ParcelRisk:
     def __init__(self) -> None:
         # cheap settings first; a failure is one StartupError that names it
         self.max_batch = _setting("PARCELRISK_MAX_BATCH", 1000)
-        self.max_queue = _setting("PARCELRISK_MAX_QUEUE", 16)
         self.deadline = _setting("PARCELRISK_DEADLINE_MS", 5000) / 1000
-        self.keys, _ = _guard_settings()
+        self.keys = _limits().keys
         with _starting():
             self.policy = load_policy()
             model_dir, which = default_model()
@@ -212,7 +210,6 @@ class ParcelRisk:
             self.history.rebuild()
         self._limiter: anyio.CapacityLimiter | None = None
         self._background: set[asyncio.Task] = set()
-        self._waiting = 0  # requests admitted and not yet answered (this worker)
 
     @bentoml.on_deployment
     def check_start_up() -> None:
@@ -250,7 +247,7 @@ class ParcelRisk:
         """The id of the request's API key (the guard let only known keys in)."""
         return self.keys.id_of(ctx.request.headers.get(API_KEY_HEADER)) if self.keys else None
 
-    def _overloaded(self, ctx: bentoml.Context, why: str) -> dict[str, Any]:
+    def _past_deadline(self, ctx: bentoml.Context, why: str) -> dict[str, Any]:
         ctx.response.headers["Retry-After"] = str(RETRY_AFTER)
         return _error(ctx, 503, f"overloaded: {why}; nothing was logged, retry after "
                       f"{RETRY_AFTER} s")  # fmt: skip
@@ -276,13 +273,13 @@ class ParcelRisk:
         try:
             # every decision is written before the answer leaves: nothing answered is unlogged;
             # and one not decided by the deadline is not logged: nothing logged is unanswered
-            request_id, results = await self._admitted(
+            request_id, results = await self._in_thread(
                 functools.partial(decide_and_log, explain_all=explain_all,
-                                  key_id=self._key_id(ctx), deadline=self._deadline()),
+                                  key_id=self._key_id(ctx), deadline=self._deadline(ctx)),
                 self.history, parcels, self.policy,
             )  # fmt: skip
-        except (Overloaded, DeadlineExceeded) as err:
-            return self._overloaded(ctx, str(err))
+        except DeadlineExceeded as err:
+            return self._past_deadline(ctx, str(err))
         except ContractError as err:
             return _error(ctx, 422, "invalid parcels; nothing was scored",
                           problems=err.to_dicts())  # fmt: skip
@@ -296,20 +293,11 @@ class ParcelRisk:
         self._refresh_soon()
         return {"request_id": request_id, "results": results}
 
-    def _deadline(self) -> float:
-        """The monotonic time by which a request arriving now must be decided."""
-        return time.monotonic() + self.deadline
-
-    async def _admitted(self, function, *args):
-        """``function(*args)`` on the worker thread (:meth:`_in_thread`) if the queue has
-        room, else :class:`Overloaded` at once."""
-        if self._waiting >= self.max_queue:
-            raise Overloaded(f"{self._waiting} requests are waiting (PARCELRISK_MAX_QUEUE)")
-        self._waiting += 1
-        try:
-            return await self._in_thread(function, *args)
-        finally:
-            self._waiting -= 1
+    def _deadline(self, ctx: bentoml.Context) -> float:
+        """The monotonic time by which the request must be decided: its deadline from when
+        it arrived (:class:`Guard` notes it), else from now."""
+        arrived = ctx.request.scope.get("state", {}).get(ARRIVED, time.monotonic())
+        return arrived + self.deadline
 
     def _refresh_soon(self) -> None:
         """Read the request's own decisions into the live history once it is answered,
@@ -351,9 +339,9 @@ class ParcelRisk:
             return _error(ctx, 413 if parcels else 400,
                           f"send 1 to {self.max_batch} parcels in 'parcels'")  # fmt: skip
         try:
-            scored = await self._admitted(self._explained, parcels, self._deadline())
-        except (Overloaded, DeadlineExceeded) as err:
-            return self._overloaded(ctx, str(err))
+            scored = await self._in_thread(self._explained, parcels, self._deadline(ctx))
+        except DeadlineExceeded as err:
+            return self._past_deadline(ctx, str(err))
         except ContractError as err:
             return _error(ctx, 422, "invalid parcels; nothing was explained",
                           problems=err.to_dicts())  # fmt: skip
@@ -452,5 +440,5 @@ class ParcelRisk:
 
 
 # every route behind the key, the body limit and one form of refusal (health probes open)
-ParcelRisk.add_asgi_middleware(Guard, settings=_guard_settings, on_refused=_count_refused)
+ParcelRisk.add_asgi_middleware(Guard, limits=_limits, on_refused=_count_refused)
 quiet_schema_errors()
