@@ -116,15 +116,17 @@ class Outcome(BaseModel):
         return row
 
 
-def outcome_problems(outcomes: list[Outcome], weighting: str) -> list[str]:
+def outcome_problems(outcomes: list[Outcome], weighting: str) -> list[dict[str, Any]]:
     """What makes accepted outcomes unusable to a model weighted by ``weighting``: an
     inspected parcel without ``inspection_propensity`` when the weighting needs one (every
-    weighting but ``none``). One sentence per outcome, naming its index and parcel id."""
+    weighting but ``none``). One problem per outcome: its index (``row``), parcel id,
+    field and reason."""
     if weighting == "none":
         return []
     return [
-        f"outcomes[{i}] (parcel_id {o.parcel_id!r}): inspection_propensity is required for an "
-        f"inspected parcel: the model weights labels by it (weighting {weighting!r})"
+        {"row": i, "parcel_id": o.parcel_id, "field": "inspection_propensity",
+         "reason": "required for an inspected parcel: the model weights labels by it "
+                   f"(weighting {weighting!r})"}
         for i, o in enumerate(outcomes)
         if o.inspected and o.inspection_propensity is None
-    ]
+    ]  # fmt: skip

@@ -1,4 +1,4 @@
-"""Fuzzing the served service (issue 17): schemathesis on every route of ``/docs.json``,
+"""Fuzzing the served service: schemathesis on every route of ``/docs.json``,
 valid parcels and outcomes mutated field by field on ``/score``, ``/explain`` and
 ``/outcomes``, the request edge BentoML parses before the service (multipart, media types,
 broken JSON, methods), and hypothesis on the contract edge without a server.
@@ -49,6 +49,7 @@ from schemathesis.specs.openapi.checks import (
 from live_service import bentoml_serve
 from parcelrisk.artifact import save_model
 from parcelrisk.contract import ContractError, canonical_records, to_records
+from parcelrisk.serving.guard import OPEN_PATHS
 from parcelrisk.split import split_by_time
 from parcelrisk.synth import generate
 from parcelrisk.tracking import example_input
@@ -57,8 +58,6 @@ from parcelrisk.train import fit_model
 pytestmark = pytest.mark.slow
 
 API_KEY = "fuzz-key"
-#: The routes open without the key: the health probes.
-OPEN_ROUTES = ("/healthz", "/livez", "/readyz")
 MAX_BATCH = 50
 CASES = int(os.environ.get("PARCELRISK_FUZZ_CASES", "200"))
 #: The share of the cases each part sends: schemathesis's generated requests (split among
@@ -332,7 +331,7 @@ def test_schemathesis_every_route_of_the_openapi_description(fuzzed):
 def _schemathesis_run(op, mode, n: int, base: str, session: requests.Session,
                       tally: Tally) -> None:  # fmt: skip
     """``n`` requests of schemathesis for ``op`` in ``mode``, recorded in ``tally``."""
-    keyed = op.path not in OPEN_ROUTES
+    keyed = op.path not in OPEN_PATHS
     sent = Counter()
 
     @given(case=op.as_strategy(mode))

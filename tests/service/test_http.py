@@ -201,7 +201,7 @@ def test_outcomes_are_strict_idempotent_and_corrections_are_versioned(served):
         assert r.status_code == 400 and r.json()["error_id"], r.text
     no_propensity = {"parcel_id": pid, "inspected": True, "violation_found": True}
     r = _post(base, "/outcomes", {"outcomes": [no_propensity]})
-    assert r.status_code == 422 and "inspection_propensity is required" in r.text
+    assert r.status_code == 422 and r.json()["problems"][0]["field"] == "inspection_propensity"
     assert audit.outcomes() == before
     found = {**no_propensity, "inspection_propensity": 0.1}
     assert _post(base, "/outcomes", {"outcomes": [found]}).json()["new"] == 1

@@ -112,7 +112,9 @@ def test_a_model_weighted_by_propensities_needs_them_on_inspected_outcomes():
     released = Outcome(parcel_id="P2", inspected=False)
     assert outcome_problems([released, inspected], "none") == []
     [problem] = outcome_problems([released, inspected], "calibration")
-    assert problem.startswith("outcomes[1] (parcel_id 'P1'): inspection_propensity is required")
+    assert (problem["row"], problem["parcel_id"], problem["field"]) == (
+        1, "P1", "inspection_propensity")  # fmt: skip
+    assert problem["reason"].startswith("required for an inspected parcel")
 
 
 _ANY_TIME = st.datetimes(

@@ -253,8 +253,9 @@ class Guard:
                 if over[0]:  # whatever the route made of a body cut short
                     held = {"status": 413}
                     return
-                if message["status"] in (400, 500) and scope["path"] in API_PATHS:
-                    held = message  # BentoML's own, unless it has an error id
+                status = message["status"]
+                if status in (404, 405) or (status in (400, 500) and scope["path"] in API_PATHS):
+                    held = message  # the framework's own, unless it has an error id
                     return
             elif held is not None and message["type"] == "http.response.body":
                 body += message.get("body", b"")
@@ -269,8 +270,13 @@ class Guard:
                 if start["status"] == 500:  # BentoML logged the traceback just before
                     answer, error_id = refusal(500, _FAULT)
                     log.error("%s %s failed: see the traceback above (error id %s)",
-                              scope["method"], scope["path"], error_id)  # fmt: skip
+                              scope["method"], shown_path(scope["path"]), error_id)  # fmt: skip
                     return await _answer(send, 500, answer)
+                if start["status"] == 404:
+                    return await self._refuse(scope, send, 404, "no such route; see /docs")
+                if start["status"] == 405:
+                    message = f"{scope['method'][:10]} is not a method of this route; see /docs"
+                    return await self._refuse(scope, send, 405, message)
                 answer, error_id = _schema_refusal(body)
                 self._log(scope, 400, error_id, answer["error"])
                 return await _answer(send, 400, answer)
@@ -285,7 +291,8 @@ class Guard:
             if started:
                 raise
             answer, error_id = refusal(500, _FAULT)
-            log.exception("%s %s failed (error id %s)", scope["method"], scope["path"], error_id)
+            log.exception("%s %s failed (error id %s)", scope["method"][:10],
+                          shown_path(scope["path"]), error_id)  # fmt: skip
             await _answer(send, 500, answer)
 
     async def _refuse(self, scope: Scope, send: Send, status: int, message: str,
@@ -295,8 +302,8 @@ class Guard:
         await _answer(send, status, answer, **headers)
 
     def _log(self, scope: Scope, status: int, error_id: str, message: str) -> None:
-        log.warning("refused %s %s: %d %s (error id %s)", scope["method"], scope["path"][:80],
-                    status, message[:200], error_id)  # fmt: skip
+        log.warning("refused %s %s: %d %s (error id %s)", scope["method"][:10],
+                    shown_path(scope["path"]), status, message[:200], error_id)  # fmt: skip
         if self.on_refused is not None:
             self.on_refused(scope["path"], status)
 
@@ -318,6 +325,12 @@ def quiet_schema_errors() -> None:
     logger = logging.getLogger("bentoml._internal.server.http_app")
     if not any(isinstance(f, QuietSchemaErrors) for f in logger.filters):
         logger.addFilter(QuietSchemaErrors())
+
+
+def shown_path(path: str) -> str:
+    """A request path as it may be logged: its first 80 characters, control characters
+    and non-ASCII escaped (a path with a line break must not start a log line of its own)."""
+    return json.dumps(path[:80])[1:-1]
 
 
 def _headers(scope: Scope) -> dict[str, str]:

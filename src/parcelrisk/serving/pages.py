@@ -14,6 +14,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from parcelrisk.serving.guard import OPEN_PATHS
+
 #: The service's GET routes besides the pages, with what each answers.
 GET_ROUTES = (
     ("/model", "model metadata and the scoring policy in force (API key if one is set)"),
@@ -78,7 +80,6 @@ OPENAPI_VERSION = "3.0.3"
 #: The security scheme of the API key, and the routes open without it (the health probes);
 #: every other route takes the key if the service has one set.
 API_KEY_SCHEME = "ApiKey"
-OPEN_ROUTES = ("/healthz", "/livez", "/readyz")
 _ERROR_SCHEMA = {
     "type": "object",
     "title": "Error",
@@ -181,7 +182,7 @@ def _operation(path: str, op: Mapping[str, Any]) -> dict[str, Any]:
     if "requestBody" in op:  # BentoML's APIs need their inputs: a body is required
         op["requestBody"] = {**_with_content(op["requestBody"]), "required": True}
     responses = {code: _with_content(r) for code, r in op.get("responses", {}).items()}
-    keyed = path not in OPEN_ROUTES
+    keyed = path not in OPEN_PATHS
     for code in ("401",) * keyed + ROUTE_ERRORS.get(path, ()):
         responses[code] = {
             "description": _REFUSALS[code],

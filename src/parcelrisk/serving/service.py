@@ -61,7 +61,7 @@ import bentoml
 from bentoml.exceptions import BentoMLException
 from bentoml.validators import ContentType
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import Field
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -94,6 +94,7 @@ from parcelrisk.serving.guard import (
     Limits,
     quiet_schema_errors,
     refusal,
+    shown_path,
 )
 from parcelrisk.serving.metrics import service_metrics
 from parcelrisk.tracking import default_model
@@ -120,7 +121,7 @@ def _error(ctx: bentoml.Context, status: int, message: str, **extra: Any) -> dic
     ctx.response.status_code = status
     answer, error_id = refusal(status, message, **extra)
     log.warning("refused %s %s: %d %s (error id %s)", ctx.request.method,
-                ctx.request.url.path, status, message[:200], error_id)  # fmt: skip
+                shown_path(ctx.request.url.path), status, message[:200], error_id)  # fmt: skip
     service_metrics().refused.labels(ctx.request.url.path, str(status)).inc()
     return answer
 
@@ -430,9 +431,10 @@ class ParcelRisk:
         return HTMLResponse(pages.docs_page(self._openapi()))
 
     @http.get("/static_content/{path:path}")
-    def no_static_content(self, path: str) -> JSONResponse:
-        """BentoML's Swagger UI files, not served (see ``docs``)."""
-        return JSONResponse({"error": f"/static_content/{path} is not served; see /docs"}, 404)
+    def no_static_content(self, path: str) -> Response:
+        """BentoML's Swagger UI files, not served (see ``docs``): a 404 the guard answers
+        as every unknown route."""
+        return Response(status_code=404)
 
     def _openapi(self) -> dict[str, Any]:
         spec = ParcelRisk.openapi_spec.asdict()
