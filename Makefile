@@ -20,7 +20,7 @@ PYTEST_WORKERS ?= 2
 MODEL ?=
 BENTO_CTX := build/bento
 
-.PHONY: help install demo serve bento notebooks lab strip test fuzz lint format audit bench clean
+.PHONY: help install demo serve bento notebooks lab strip test fuzz crash lint format audit bench clean
 
 help: ## List every task
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -66,6 +66,9 @@ test: lint ## Run the lint checks and the test suite (PYTEST_WORKERS processes, 
 
 fuzz: install ## Fuzz every route of the service with at least 10,000 cases (about 10 minutes)
 	PARCELRISK_FUZZ_CASES=10000 $(RUN)/pytest tests/service/test_fuzz.py -s
+
+crash: install ## SIGKILL the service under load, 5 rounds on SQLite and on PostgreSQL (several minutes)
+	PARCELRISK_CRASH_ROUNDS=5 $(RUN)/pytest tests/service/test_crash_safety.py -s
 
 lint: install ## Check style and lint with ruff
 	$(RUN)/ruff check src tests bench notebooks
