@@ -139,6 +139,25 @@ def postgres_url():
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path) -> str:
+    """The URL of an empty audit store: a SQLite file, then a fresh database on the
+    throwaway PostgreSQL server (``postgres_url``)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'audit.db'}"
+    import uuid
+
+    import sqlalchemy as sa
+
+    server = request.getfixturevalue("postgres_url")
+    name = f"audit_{uuid.uuid4().hex}"  # a fresh database per test
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The README walk-through first: it is the longest module and runs its steps in order,
     so under ``pytest -n 2 --dist loadscope`` (``make test``) it starts at once on one

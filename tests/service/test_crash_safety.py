@@ -45,7 +45,6 @@ from types import SimpleNamespace
 import httpx
 import psutil
 import pytest
-import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from live_service import start_serving
@@ -79,19 +78,6 @@ def model(tmp_path_factory) -> SimpleNamespace:
     models = root / "models"
     model_dir = save_model(fitted.pipeline, models / f"parcelrisk-{VERSION}", meta)
     return SimpleNamespace(models=models, model_dir=model_dir, records=to_records(split.test))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'audit.db'}"
-    server = request.getfixturevalue("postgres_url")
-    name = f"crash_{uuid.uuid4().hex}"  # a fresh database per test
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return server.rsplit("/", 1)[0] + f"/{name}"
 
 
 @dataclass

@@ -2,7 +2,6 @@
 PostgreSQL server (see ``postgres_url`` in tests/conftest.py)."""
 
 import sqlite3
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -29,17 +28,9 @@ def _decision(i: int, record: dict | None = None) -> Decision:
     return Decision("req-1", record["parcel_id"], record, "v1", 0.1 * i, "review", reasons)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path):
-    if request.param == "sqlite":
-        return AuditStore(f"sqlite:///{tmp_path / 'audit.db'}")
-    server = request.getfixturevalue("postgres_url")
-    name = f"audit_{uuid.uuid4().hex}"  # a fresh database per test
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return AuditStore(server.rsplit("/", 1)[0] + f"/{name}")
+@pytest.fixture
+def store(store_url):
+    return AuditStore(store_url)
 
 
 def test_decisions_round_trip_with_input_hash_and_reasons(store):
@@ -115,6 +106,7 @@ def test_the_store_is_append_only(store):
     assert public == {
         "append_decisions", "append_outcomes", "decisions", "outcomes", "scored",
         "policy", "url", "engine", "position", "inputs_between", "outcomes_between",
+        "writable",
     }  # fmt: skip
     store.append_decisions([_decision(1)])
     store.append_outcomes([{"parcel_id": "P1", "inspected": True, "violation_found": False}])
