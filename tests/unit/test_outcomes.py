@@ -37,8 +37,8 @@ def records(model) -> list[dict]:
     return to_records(frame.head(PARCELS))
 
 
-def _store(root: str, records: list[dict]) -> AuditStore:
-    store = AuditStore(f"sqlite:///{root}/audit.db")
+def _store(url: str, records: list[dict]) -> AuditStore:
+    store = AuditStore(url)
     store.append_decisions(
         Decision("r1", r["parcel_id"], r, "o-1", 0.5, "review", None) for r in records
     )
@@ -75,8 +75,8 @@ def test_the_outcome_fields_are_the_rules_fields():
         ({"parcel_id": "x" * (MAX_ID_LENGTH + 1), "inspected": False}, "at most 128 characters"),
     ],
 )  # fmt: skip
-def test_outcomes_training_could_not_use_are_refused_naming_them(records, tmp_path, outcome, said):
-    store = _store(str(tmp_path), records)
+def test_outcomes_training_could_not_use_are_refused_naming_them(records, store_url, outcome, said):
+    store = _store(store_url, records)
     pid = records[0]["parcel_id"]
     good = {"parcel_id": pid, "inspected": True, "violation_found": False}
     with pytest.raises(ValueError, match=r"outcomes\[1\] \(parcel_id '") as err:
@@ -85,8 +85,8 @@ def test_outcomes_training_could_not_use_are_refused_naming_them(records, tmp_pa
     assert store.outcomes() == []  # all or none
 
 
-def test_a_duplicate_is_not_written_twice_and_a_correction_is_a_new_version(records, tmp_path):
-    store = _store(str(tmp_path), records)
+def test_a_duplicate_is_not_written_twice_and_a_correction_is_a_new_version(records, store_url):
+    store = _store(store_url, records)
     p1, p2 = records[0]["parcel_id"], records[1]["parcel_id"]
     at = datetime(2025, 6, 3, 12, tzinfo=UTC)
     found = {"parcel_id": p1, "inspected": True, "violation_found": True, "outcome_at": at}
@@ -169,7 +169,7 @@ def test_any_sequence_of_accepted_outcomes_leaves_training_and_the_live_history_
     model's propensity rule); whatever was accepted, retraining reads it back and weights it,
     and a live history reads the log."""
     with tempfile.TemporaryDirectory() as root:
-        store = _store(root, records)
+        store = _store(f"sqlite:///{root}/audit.db", records)
         accepted = 0
         for draw in sent:
             outcome = {k: v for k, v in draw.items() if k != "parcel"}
