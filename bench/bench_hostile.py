@@ -33,9 +33,9 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
+from bench_overload import server_memory
 from bench_serve import start_service
 
 from parcelrisk.contract import read_declarations, to_records
@@ -44,9 +44,9 @@ KEY = "bench-hostile-key"
 HEADERS = {"X-API-Key": KEY}
 
 
-def _rss_mib(server: psutil.Process) -> float:
-    """Resident memory of the server's workers (its child processes), MiB."""
-    return sum(p.memory_info().rss for p in server.children(recursive=True)) / 2**20
+def _rss_mib(server: int) -> float:
+    """Resident memory of the server's workers, MiB (:func:`bench_overload.server_memory`)."""
+    return sum(mib for name, mib in server_memory(server).items() if name.endswith("worker"))
 
 
 def _timed(client: httpx.Client, body: dict | bytes, expect: int) -> float:
@@ -105,7 +105,7 @@ def main() -> None:
             ("start-up, bentoml serve to /readyz 200 (empty store)",
              f"{time.perf_counter() - started:.1f} s"),
         ]  # fmt: skip
-        server = psutil.Process(proc.pid)
+        server = proc.pid
         memory: list[tuple[str, float]] = [("at start", _rss_mib(server))]
         try:
             with httpx.Client(base_url=base, timeout=60) as client:
