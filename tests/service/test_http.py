@@ -554,3 +554,16 @@ def test_the_service_says_at_start_which_model_it_serves_and_why(served):
     _base, _parcels, _audit, root = served
     log = (root / "serve.log").read_text()
     assert f"serving model test-1: {root / 'model'} (PARCELRISK_MODEL_DIR)" in log
+
+
+def test_refusals_count_by_route_with_unknown_paths_as_other(served):
+    """Refusals are counted by route; a path that is no route is ``other``, so that
+    requests to made-up paths cannot add labels without bound."""
+    base, _, _, _ = served
+    for i in range(3):
+        r = httpx.get(f"{base}/made-up-{i}", headers=KEYED, timeout=10)
+        assert r.status_code == 404 and r.json()["error_id"]
+    refused = {labels: v for (name, labels), v in _samples(base).items()
+               if name == "parcelrisk_refused_requests_total"}  # fmt: skip
+    assert refused[(("route", "other"), ("status", "404"))] >= 3
+    assert not any("made-up" in str(labels) for labels in refused)

@@ -38,6 +38,9 @@ API_KEY_HEADER = "x-api-key"
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
 #: The service's APIs: POST with a JSON body.
 API_PATHS = frozenset({"/score", "/explain", "/outcomes"})
+#: Every route (metrics label refusals by these; any other path is "other").
+ROUTES = API_PATHS | OPEN_PATHS | {"/", "/docs", "/docs.json", "/schema.json", "/model",
+                                   "/metrics"}  # fmt: skip
 _KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 Scope = dict[str, Any]
@@ -264,7 +267,7 @@ class Guard:
                 start, held = held, None
                 if start["status"] == 413:
                     return await self._refuse(scope, send, 413, self._too_large())
-                if b'"error_id"' in body:  # the service's own refusal: as it is
+                if _has_error_id(body):  # the service's own refusal: as it is
                     await send(start)
                     return await send({"type": "http.response.body", "body": body})
                 if start["status"] == 500:  # BentoML logged the traceback just before
@@ -304,8 +307,8 @@ class Guard:
     def _log(self, scope: Scope, status: int, error_id: str, message: str) -> None:
         log.warning("refused %s %s: %d %s (error id %s)", scope["method"][:10],
                     shown_path(scope["path"]), status, message[:200], error_id)  # fmt: skip
-        if self.on_refused is not None:
-            self.on_refused(scope["path"], status)
+        if self.on_refused is not None:  # a route of the service, else "other": labels bounded
+            self.on_refused(scope["path"] if scope["path"] in ROUTES else "other", status)
 
 
 class QuietSchemaErrors(logging.Filter):
@@ -325,6 +328,17 @@ def quiet_schema_errors() -> None:
     logger = logging.getLogger("bentoml._internal.server.http_app")
     if not any(isinstance(f, QuietSchemaErrors) for f in logger.filters):
         logger.addFilter(QuietSchemaErrors())
+
+
+def _has_error_id(body: bytes) -> bool:
+    """Whether an answer is a refusal of the service's own: a JSON object with an
+    ``error_id`` (not merely a body that names one, as a schema error about a key of that
+    name would)."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(answer, dict) and "error_id" in answer
 
 
 def shown_path(path: str) -> str:
