@@ -468,6 +468,7 @@ def test_every_start_up_failure_is_one_startup_error_naming_it(served, tmp_path,
         ({"PARCELRISK_API_KEYS": "no key here"}, "PARCELRISK_API_KEYS: entry 1 is not id:key"),
         ({"PARCELRISK_MAX_BODY_BYTES": "0"}, "PARCELRISK_MAX_BODY_BYTES must be a whole"),
         ({"PARCELRISK_DEADLINE_MS": "-5"}, "PARCELRISK_DEADLINE_MS must be a whole"),
+        ({"PARCELRISK_DEADLINE_MS": "45000"}, "PARCELRISK_DEADLINE_MS must be at most 30000"),
     ]  # fmt: skip
     monkeypatch.chdir(tmp_path)
     for env, message in cases:

@@ -112,6 +112,9 @@ JSONAnswer = Annotated[dict[str, Any], ContentType("application/json")]
 http = FastAPI(title="parcelrisk", docs_url=None, redoc_url=None, openapi_url=None)
 
 
+#: BentoML's request timeout, seconds: a request past it is cut off, answered or not, so
+#: the deadline of decisions (PARCELRISK_DEADLINE_MS) must end well before it.
+TIMEOUT_S = 60
 #: Default of PARCELRISK_MAX_BODY_BYTES: 1,000 parcels of about 1 kB and room to spare.
 MAX_BODY_BYTES = 4 * 2**20
 
@@ -181,7 +184,7 @@ def _internal_error(ctx: bentoml.Context, what: str) -> dict[str, Any]:
 @bentoml.service(
     name="parcelrisk",
     workers=_setting("PARCELRISK_WORKERS", 1),
-    traffic={"timeout": 60},
+    traffic={"timeout": TIMEOUT_S},
 )
 class ParcelRisk:
     """Scores parcel declarations: probability, lane, reasons; logs every decision."""
@@ -190,6 +193,10 @@ class ParcelRisk:
         # cheap settings first; a failure is one StartupError that names it
         self.max_batch = _setting("PARCELRISK_MAX_BATCH", 1000)
         self.deadline = _setting("PARCELRISK_DEADLINE_MS", 5000) / 1000
+        if self.deadline > TIMEOUT_S / 2:  # decided by the deadline, answered well before
+            raise StartupError(f"parcelrisk cannot start: PARCELRISK_DEADLINE_MS must be at "
+                               f"most {TIMEOUT_S * 500} (half of BentoML's request timeout), "
+                               f"got {self.deadline * 1000:.0f}")  # fmt: skip
         self.keys = _limits().keys
         with _starting():
             self.policy = load_policy()
