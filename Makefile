@@ -61,14 +61,14 @@ lab: install ## Open the notebooks in JupyterLab (fetched by uv into a cache, no
 strip: install ## Strip outputs and execution counts from the notebooks before committing
 	$(RUN)/nbstripout notebooks/*.ipynb
 
-test: lint ## Run the lint checks and the test suite (PYTEST_WORKERS processes, default 2)
-	$(RUN)/pytest -n $(PYTEST_WORKERS) --dist loadscope
+test: lint ## Run the lint checks and the test suite (PYTEST_WORKERS processes, default 2; crash rounds: make crash)
+	$(RUN)/pytest -n $(PYTEST_WORKERS) --dist loadscope -m "not crash"
 
 fuzz: install ## Fuzz every route of the service with at least 10,000 cases (about 10 minutes)
 	PARCELRISK_FUZZ_CASES=10000 $(RUN)/pytest tests/service/test_fuzz.py -s
 
 crash: install ## SIGKILL the service under load, 5 rounds on SQLite and on PostgreSQL (several minutes)
-	PARCELRISK_CRASH_ROUNDS=5 $(RUN)/pytest tests/service/test_crash_safety.py -s
+	PARCELRISK_CRASH_ROUNDS=5 $(RUN)/pytest -m crash tests/service/test_crash_safety.py -s
 
 lint: install ## Check style and lint with ruff
 	$(RUN)/ruff check src tests bench notebooks

@@ -56,11 +56,11 @@ from parcelrisk.split import split_by_time
 from parcelrisk.synth import generate
 from parcelrisk.train import fit_model
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.crash]  # `make crash`, not `make test`
 
-#: SIGKILL rounds per store: 1 in `make test` (a kill, then every check and replay; the
-#: restart after a kill is checked from the second round on, and `make crash` runs 5)
-ROUNDS = int(os.environ.get("PARCELRISK_CRASH_ROUNDS", "1"))
+#: SIGKILL rounds per store (`make crash` runs 5; the restart after a kill is checked from
+#: the second round on)
+ROUNDS = int(os.environ.get("PARCELRISK_CRASH_ROUNDS", "3"))
 CLIENTS = 4
 LOAD_SECONDS = (2.0, 5.0)  # how long the load runs before the kill
 MOST_REQUESTS = 2_000  # per client thread and round: a bound, never reached
