@@ -162,6 +162,8 @@ QUEUED_PATHS = frozenset({"/score", "/explain"})
 #: Where the time a request arrived is kept in its ASGI scope (``request.state``): its
 #: deadline runs from then.
 ARRIVED = "parcelrisk_arrived"
+#: Where the id of the request's API key is kept in its ASGI scope (None: no key is set).
+KEY_ID = "parcelrisk_key_id"
 #: Seconds a client is asked to wait before it sends again a request refused for overload.
 RETRY_AFTER = 1
 
@@ -184,9 +186,11 @@ class Guard:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             return await self.app(scope, receive, send)
         path, headers = scope["path"], _headers(scope)
-        if self.keys and self.keys.id_of(headers.get(API_KEY_HEADER)) is None:
+        key_id = self.keys.id_of(headers.get(API_KEY_HEADER)) if self.keys else None
+        if self.keys and key_id is None:
             message = f"missing or wrong API key in header {API_KEY_HEADER!r}"
             return await self._refuse(scope, send, 401, message)
+        scope.setdefault("state", {})[KEY_ID] = key_id
         if path not in QUEUED_PATHS:
             return await self._checked(scope, receive, send, headers)
         if self.in_flight >= self.limits.max_in_flight:  # before a byte of the body is read

@@ -85,8 +85,8 @@ from parcelrisk.policy import load_policy
 from parcelrisk.predict import score
 from parcelrisk.serving import pages
 from parcelrisk.serving.guard import (
-    API_KEY_HEADER,
     ARRIVED,
+    KEY_ID,
     RETRY_AFTER,
     ApiKeys,
     Guard,
@@ -125,7 +125,7 @@ def _error(ctx: bentoml.Context, status: int, message: str, **extra: Any) -> dic
     answer, error_id = refusal(status, message, **extra)
     log.warning("refused %s %s: %d %s (error id %s)", ctx.request.method,
                 shown_path(ctx.request.url.path), status, message[:200], error_id)  # fmt: skip
-    service_metrics().refused.labels(ctx.request.url.path, str(status)).inc()
+    _count_refused(ctx.request.url.path, status)
     return answer
 
 
@@ -252,8 +252,9 @@ class ParcelRisk:
         threading.Thread(target=watch, name="follow-the-server", daemon=True).start()
 
     def _key_id(self, ctx: bentoml.Context) -> str | None:
-        """The id of the request's API key (the guard let only known keys in)."""
-        return self.keys.id_of(ctx.request.headers.get(API_KEY_HEADER)) if self.keys else None
+        """The id of the request's API key, as :class:`Guard` matched it (None: no key is
+        set)."""
+        return ctx.request.scope.get("state", {}).get(KEY_ID)
 
     def _past_deadline(self, ctx: bentoml.Context, why: str) -> dict[str, Any]:
         ctx.response.headers["Retry-After"] = str(RETRY_AFTER)
