@@ -20,7 +20,7 @@ PYTEST_WORKERS ?= 2
 MODEL ?=
 BENTO_CTX := build/bento
 
-.PHONY: help install demo serve bento notebooks lab strip test fuzz crash lint format audit bench clean
+.PHONY: help install demo serve bento notebooks lab strip test fuzz crash postgres lint format audit bench clean
 
 help: ## List every task
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,14 +61,17 @@ lab: install ## Open the notebooks in JupyterLab (fetched by uv into a cache, no
 strip: install ## Strip outputs and execution counts from the notebooks before committing
 	$(RUN)/nbstripout notebooks/*.ipynb
 
-test: lint ## Run the lint checks and the test suite (PYTEST_WORKERS processes, default 2; crash rounds: make crash)
-	$(RUN)/pytest -n $(PYTEST_WORKERS) --dist loadscope -m "not crash"
+test: lint ## Run the lint checks and the test suite (PYTEST_WORKERS processes, default 2; crash rounds: make crash; served on PostgreSQL: make postgres)
+	$(RUN)/pytest -n $(PYTEST_WORKERS) --dist loadscope -m "not crash and not postgres_service"
 
 fuzz: install ## Fuzz every route of the service with at least 10,000 cases (about 10 minutes)
 	PARCELRISK_FUZZ_CASES=10000 $(RUN)/pytest tests/service/test_fuzz.py -s
 
 crash: install ## SIGKILL the service under load, 5 rounds on SQLite and on PostgreSQL (several minutes)
 	PARCELRISK_CRASH_ROUNDS=5 $(RUN)/pytest -m crash tests/service/test_crash_safety.py -s
+
+postgres: install ## Overload and readiness of the served service on PostgreSQL (make test runs them on SQLite)
+	$(RUN)/pytest -m postgres_service tests/service/test_operations.py -s
 
 lint: install ## Check style and lint with ruff
 	$(RUN)/ruff check src tests bench notebooks

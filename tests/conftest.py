@@ -2,7 +2,8 @@
 
 ``valid_frame``: a small hand-built valid frame covering every contract column;
 ``generated``: a medium generated data set on the default settings;
-``postgres_url``: a throwaway PostgreSQL server for the audit store tests.
+``postgres_url``: a throwaway PostgreSQL server for the audit store tests;
+``new_postgres_database``: a fresh database on it, as often as asked.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -139,23 +141,32 @@ def postgres_url():
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def new_postgres_database(postgres_url) -> Callable[[], str]:
+    """A function that creates a fresh, empty database on the throwaway PostgreSQL server
+    (``postgres_url``) and returns its URL."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    def new() -> str:
+        name = f"audit_{uuid.uuid4().hex}"
+        admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        return postgres_url.rsplit("/", 1)[0] + f"/{name}"
+
+    return new
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request, tmp_path) -> str:
     """The URL of an empty audit store: a SQLite file, then a fresh database on the
     throwaway PostgreSQL server (``postgres_url``)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'audit.db'}"
-    import uuid
-
-    import sqlalchemy as sa
-
-    server = request.getfixturevalue("postgres_url")
-    name = f"audit_{uuid.uuid4().hex}"  # a fresh database per test
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return server.rsplit("/", 1)[0] + f"/{name}"
+    return request.getfixturevalue("new_postgres_database")()  # a fresh database per test
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
