@@ -1,9 +1,15 @@
-"""The files of declarations a command reads and writes: which suffixes, and whether a file
-to read is there.
+"""Where files are: the declarations a command reads and writes, and what ships with the
+code.
 
-Checked before anything is read (and importable without pandas): the command line runs
-these checks before it imports the heavy modules or loads a model, so a wrong path is
-reported at once. :mod:`parcelrisk.contract` reads and writes through the same checks.
+The declaration files are checked before anything is read (and importable without pandas):
+the command line runs these checks before it imports the heavy modules or loads a model,
+so a wrong path is reported at once. :mod:`parcelrisk.contract` reads and writes through
+the same checks.
+
+What ships with the code (a bento's model and policy) is found from the code
+(:data:`BESIDE_CODE`), never from the working directory, which BentoML changes between its
+processes: ``bentoml serve`` runs the service's start-up check in the directory it was
+started in, and the workers in the bento.
 """
 
 from __future__ import annotations
@@ -11,8 +17,12 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
-__all__ = ["SUFFIXES", "check_suffix", "check_table_file"]
+__all__ = ["BESIDE_CODE", "SUFFIXES", "check_suffix", "check_table_file"]
 
+#: The directory that holds the ``parcelrisk`` package. A bento built by ``make bento``
+#: carries its model (``models/``) and its policy (``configs/``) there, beside its code; a
+#: source tree (``src/``) or an installed package has neither there.
+BESIDE_CODE = Path(__file__).resolve().parents[1]
 #: File suffixes of declaration tables (read and written).
 SUFFIXES = (".parquet", ".csv")
 

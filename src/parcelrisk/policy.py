@@ -1,8 +1,9 @@
 """The scoring policy: lanes and reasons, set at scoring time, not frozen into a model.
 
-A policy is a small YAML file (``configs/policy.yaml`` is the default): a version, the
-lane thresholds on the calibrated probability and how many reasons a decision gives. It
-is validated when the CLI or the service starts; its SHA-256 (of its canonical JSON form)
+A policy is a small YAML file (``configs/policy.yaml`` is the default: the one shipped
+with the code in a bento, else the working directory's; :func:`policy_file`): a version,
+the lane thresholds on the calibrated probability and how many reasons a decision gives.
+It is validated when the CLI or the service starts; its SHA-256 (of its canonical JSON form)
 and version are written into every logged decision, and the audit store keeps each
 policy used, so a logged decision is replayed with the policy it was made under.
 """
@@ -20,7 +21,13 @@ from typing import Any
 import numpy as np
 import yaml
 
+from parcelrisk.paths import BESIDE_CODE
+
+#: The default policy file, in the working directory (a source checkout).
 DEFAULT_POLICY = Path("configs/policy.yaml")
+#: The policy shipped with the code: ``make bento`` puts ``configs/`` beside the code, as
+#: it puts the model there (:data:`parcelrisk.tracking.SHIPPED_MODELS`).
+SHIPPED_POLICY = BESIDE_CODE / DEFAULT_POLICY
 #: Environment variable naming the policy file of the service (and of the CLI).
 POLICY_ENV = "PARCELRISK_POLICY"
 LANES = ("inspect", "review", "release")
@@ -112,11 +119,29 @@ def policy_from_dict(raw: Any, source: str = "(dict)") -> Policy:
         raise PolicyError(f"{source}: {err}") from None
 
 
-def load_policy(path: str | Path | None = None) -> Policy:
-    """The policy of ``path``, else of ``$PARCELRISK_POLICY``, else ``configs/policy.yaml``.
+def policy_file() -> Path | None:
+    """The file :func:`load_policy` reads when it is named none: ``$PARCELRISK_POLICY``;
+    else the policy shipped with the code (:data:`SHIPPED_POLICY`, a bento's own); else
+    ``configs/policy.yaml`` in the working directory (a source checkout); else None (the
+    built-in default :class:`Policy` holds).
 
-    With none of them (no argument, no variable, no default file in the working
-    directory) the built-in default :class:`Policy` holds, equal to the shipped file.
+    Found from the code before the working directory, as the shipped model is: BentoML runs
+    the service's start-up check where ``bentoml serve`` was started and its workers in the
+    bento, and both must read the same policy.
+    """
+    if named := os.environ.get(POLICY_ENV):
+        return Path(named)
+    for file in (SHIPPED_POLICY, DEFAULT_POLICY.absolute()):
+        if file.is_file():
+            return file
+    return None
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """The policy of ``path``, else of :func:`policy_file`: ``$PARCELRISK_POLICY``, the
+    policy shipped with the code, ``configs/policy.yaml`` of the working directory.
+
+    With none of them the built-in default :class:`Policy` holds, equal to the shipped file.
 
     Raises
     ------
@@ -125,10 +150,9 @@ def load_policy(path: str | Path | None = None) -> Policy:
     PolicyError
         If the file is not a valid policy.
     """
-    named = path or os.environ.get(POLICY_ENV)
-    if named is None and not DEFAULT_POLICY.is_file():
+    file = Path(path) if path else policy_file()
+    if file is None:
         return Policy()
-    file = Path(named or DEFAULT_POLICY)
     if not file.is_file():
         raise FileNotFoundError(f"policy file {file} does not exist")
     try:

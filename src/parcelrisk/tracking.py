@@ -20,16 +20,17 @@ import pandas as pd
 
 from parcelrisk.artifact import METADATA_FILE, latest_model, load_model
 from parcelrisk.contract import FIELDS, Kind, to_records
+from parcelrisk.paths import BESIDE_CODE
 from parcelrisk.policy import load_policy
 from parcelrisk.predict import decide_frame
 
 REGISTERED_MODEL = "parcelrisk"
 EXPERIMENT = "parcelrisk"
 CHAMPION, CHALLENGER = "champion", "challenger"
-#: ``models/`` beside the ``parcelrisk`` package: a bento built by ``make bento`` carries its
-#: model there; a source tree (``src/models``) or an installed package has none. Found
-#: from the code, not the working directory, which BentoML changes between processes.
-SHIPPED_MODELS = Path(__file__).resolve().parents[1] / "models"
+#: ``models/`` beside the ``parcelrisk`` package (:data:`parcelrisk.paths.BESIDE_CODE`): a
+#: bento built by ``make bento`` carries its model there; a source tree (``src/models``) or
+#: an installed package has none.
+SHIPPED_MODELS = BESIDE_CODE / "models"
 
 #: Warnings MLflow logs on every ``log_model`` of this model, by logger: the start of the
 #: message. Both are understood and safe here, so they are dropped (and nothing else):

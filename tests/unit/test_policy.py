@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import yaml
 
-from parcelrisk.policy import Policy, PolicyError, load_policy, policy_from_dict
+from parcelrisk import policy
+from parcelrisk.policy import Policy, PolicyError, load_policy, policy_file, policy_from_dict
+from parcelrisk.tracking import SHIPPED_MODELS
 
 SHIPPED = Path(__file__).parents[2] / "configs" / "policy.yaml"
 
@@ -24,6 +26,29 @@ def test_without_any_file_the_default_holds(tmp_path, monkeypatch):
     monkeypatch.setenv("PARCELRISK_POLICY", str(tmp_path / "missing.yaml"))
     with pytest.raises(FileNotFoundError, match=r"policy file .*missing\.yaml does not exist"):
         load_policy()
+
+
+def test_the_policy_shipped_with_the_code_comes_before_the_working_directorys(
+    tmp_path, monkeypatch
+):
+    """A bento's start-up check runs where ``bentoml serve`` was started, its workers in
+    the bento: both read the policy beside the code, as they take the model beside it."""
+    assert policy.SHIPPED_POLICY.parents[1] == SHIPPED_MODELS.parent  # one rule: beside the code
+    assert not policy.SHIPPED_POLICY.exists()  # a source tree ships none (src/configs)
+    start = tmp_path / "start"
+    (start / "configs").mkdir(parents=True)
+    (start / "configs" / "policy.yaml").write_text("version: start\n")
+    monkeypatch.chdir(start)
+    monkeypatch.delenv("PARCELRISK_POLICY", raising=False)
+    assert load_policy().version == "start"  # a source checkout: the working directory's
+    assert policy_file() == start / "configs" / "policy.yaml"
+    shipped = tmp_path / "bento" / "src" / "configs" / "policy.yaml"
+    shipped.parent.mkdir(parents=True)
+    shipped.write_text("version: shipped\n")
+    monkeypatch.setattr(policy, "SHIPPED_POLICY", shipped)
+    assert policy_file() == shipped and load_policy().version == "shipped"
+    monkeypatch.setenv("PARCELRISK_POLICY", str(start / "configs" / "policy.yaml"))
+    assert load_policy().version == "start"  # the variable names it before all
 
 
 def test_the_environment_names_the_file(tmp_path, monkeypatch):

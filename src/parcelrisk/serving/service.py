@@ -81,7 +81,7 @@ from parcelrisk.history_store import (
     within_deadline,
 )
 from parcelrisk.outcomes import Outcome, outcome_problems
-from parcelrisk.policy import load_policy
+from parcelrisk.policy import load_policy, policy_file
 from parcelrisk.predict import score
 from parcelrisk.serving import pages
 from parcelrisk.serving.guard import (
@@ -205,6 +205,8 @@ class ParcelRisk:
         # where the code comes from: a bento serves its own copy, not an installed one
         log.warning("serving model %s: %s; code %s", self.model.version, which,
                     os.path.dirname(parcelrisk.__file__))  # fmt: skip
+        log.warning("scoring policy %s (SHA-256 %s): %s", self.policy.version,
+                    self.policy.sha256[:12], policy_file() or "the built-in default")  # fmt: skip
         if self.keys:  # ids and fingerprints only: never a key
             log.warning("API keys (id: SHA-256 prefix): %s", ", ".join(
                 f"{i}: {f}" for i, f in self.keys.fingerprints().items()))  # fmt: skip
