@@ -81,6 +81,7 @@ from parcelrisk.history_store import (
     within_deadline,
 )
 from parcelrisk.outcomes import Outcome, outcome_problems
+from parcelrisk.paths import AUDIT_URL_ENV, DEFAULT_AUDIT_URL, settings_made_absolute
 from parcelrisk.policy import load_policy, policy_file
 from parcelrisk.predict import score
 from parcelrisk.serving import pages
@@ -214,7 +215,7 @@ class ParcelRisk:
             log.warning("no API key is set: every route is open to anyone who can connect")
         # last: a start that fails before leaves no store behind
         with _starting("PARCELRISK_AUDIT_URL"):
-            self.audit = AuditStore(os.environ.get("PARCELRISK_AUDIT_URL", "sqlite:///audit.db"))
+            self.audit = AuditStore(os.environ.get(AUDIT_URL_ENV, DEFAULT_AUDIT_URL))
             # the live history: every declaration and outcome logged so far, read once
             self.history = HistoryFollower(self.audit, self.model)
             self.history.rebuild()
@@ -225,8 +226,10 @@ class ParcelRisk:
     def check_start_up() -> None:
         """Start the service once in BentoML's main process, before any worker, and let it
         go: a setting that cannot work stops ``bentoml serve`` here with one message (a
-        worker that fails to start is restarted again and again)."""
-        instance = ParcelRisk.inner()
+        worker that fails to start is restarted again and again). Its file settings are
+        made absolute here, for the workers too (:func:`settings_made_absolute`)."""
+        with settings_made_absolute():
+            instance = ParcelRisk.inner()
         instance.audit.engine.dispose()
 
     def __is_ready__(self) -> bool:
