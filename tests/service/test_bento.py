@@ -1,5 +1,7 @@
 """The built bento is self-contained: `make bento MODEL=...`, then `bentoml serve <tag>`
-outside the repository serves the bento's own code, policy and model."""
+outside the repository serves the bento's own code, policy and model; the start-up check
+(run where `bentoml serve` was started) and the workers (run in the bento) read the same
+policy and open the same audit store, `audit.db` where `bentoml serve` was started."""
 
 from __future__ import annotations
 
@@ -14,9 +16,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from live_service import free_port
 from parcelrisk.artifact import save_model
+from parcelrisk.audit import open_store
+from parcelrisk.policy import Policy
 from parcelrisk.split import split_by_time
 from parcelrisk.synth import generate
 from parcelrisk.tracking import example_input
@@ -56,15 +61,21 @@ def test_bento_serves_its_own_code_and_model(tmp_path):
     requirements = (bento / "env/python/requirements.txt").read_text()
     assert re.search(r"^lightgbm==", requirements, re.M), "locked requirements"
     assert not re.search(r"^(-e )?\.", requirements, re.M), "no install of a local path"
+    # a policy of the bento's own, unlike the built-in default (which the check would read
+    # if it looked for configs/ where it runs)
+    shipped_policy = bento / "src" / "configs" / "policy.yaml"
+    assert shipped_policy.is_file()
+    policy = Policy(version="bento-policy")
+    shipped_policy.write_text(yaml.safe_dump(policy.to_dict()))
 
-    elsewhere = tmp_path / "elsewhere"
+    elsewhere = tmp_path / "elsewhere"  # no configs/, no PARCELRISK_AUDIT_URL or _POLICY
     elsewhere.mkdir()
     port = free_port()
     log_path = tmp_path / "serve.log"
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             [str(VENV_BIN / "bentoml"), "serve", tag, "--host", "127.0.0.1", "--port", str(port)],
-            cwd=elsewhere, env={**env, "PARCELRISK_AUDIT_URL": f"sqlite:///{tmp_path}/a.db"},
+            cwd=elsewhere, env=env,
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -84,6 +95,8 @@ def test_bento_serves_its_own_code_and_model(tmp_path):
         answer = httpx.post(f"{base}/score", json={"parcels": parcel}, timeout=60)
         assert answer.status_code == 200, answer.text
         assert answer.json()["results"][0]["model"]["version"] == "bento-1"
+        served_policy = httpx.get(f"{base}/model", timeout=10).json()["policy"]
+        assert served_policy["version"] == "bento-policy", served_policy
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -93,3 +106,13 @@ def test_bento_serves_its_own_code_and_model(tmp_path):
     assert model_line in served, served[-3000:]
     code = re.search(r"serving model bento-1: .*; code (\S+)", served).group(1)
     assert Path(code) == own / "parcelrisk", f"served code {code}, not the bento's own"
+    # the check (BentoML's main process, in elsewhere/) and the worker read one policy...
+    policies = re.findall(r"\] scoring policy (.*)", served)
+    assert len(policies) >= 2, served[-3000:]  # the check's line and the worker's
+    assert set(policies) == {f"bento-policy (SHA-256 {policy.sha256[:12]}): "
+                             f"{own / 'configs/policy.yaml'}"}, policies  # fmt: skip
+    # ...and open one store: audit.db where `bentoml serve` was started, none elsewhere
+    assert sorted(tmp_path.rglob("audit.db")) == [elsewhere / "audit.db"]
+    logged = open_store(f"sqlite:///{elsewhere / 'audit.db'}").decisions(
+        request_id=answer.json()["request_id"])  # fmt: skip
+    assert [d["policy_version"] for d in logged] == ["bento-policy"]
