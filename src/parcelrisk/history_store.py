@@ -31,7 +31,7 @@ from parcelrisk.features.columns import Columns
 from parcelrisk.features.events import seconds
 from parcelrisk.features.live import LiveHistory, Outcomes
 from parcelrisk.policy import Policy
-from parcelrisk.predict import decide, log_decisions
+from parcelrisk.predict import decide_declarations, log_decisions
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +123,15 @@ def decide_and_log(
     explain_all: bool = False,
     key_id: str | None = None,
     deadline: float | None = None,
+    declarations: pd.DataFrame | dict[str, list[Any]] | None = None,
 ) -> tuple[str, list[dict]]:
     """Decide one request against the live history and log it, as the service does.
 
-    Under the follower's lock: read the log up to its end, decide every parcel (each sees
+    The records are read first, outside the lock (``declarations``: as
+    :func:`~parcelrisk.contract.canonical_records` read them, if the caller has: the
+    service reads them on a thread of their own), so that reading or refusing one
+    request never holds up the decisions of others. Then under the follower's lock: read
+    the log up to its end, decide every parcel (each sees
     the training state, the logged declarations and outcomes before it and the earlier
     parcels of its request), then append the decisions with the position they saw, in one
     transaction, with ``key_id`` (the id of the API key it came with). Returns the request
@@ -145,11 +150,13 @@ def decide_and_log(
     SQLAlchemyError
         The store's error if it cannot be read or written; nothing is returned.
     """
+    if declarations is None:
+        declarations = canonical_records(records, history.model.mapping)
     with history.lock:
         within_deadline(deadline)
         position = history.catch_up()
-        results = decide(history.model, records, policy, explain_all=explain_all,
-                         live=history.live)  # fmt: skip
+        results = decide_declarations(history.model, declarations, policy,
+                                      explain_all=explain_all, live=history.live)  # fmt: skip
         within_deadline(deadline)
         request_id = log_decisions(history.store, history.model, policy, records, results,
                                    position, key_id)  # fmt: skip

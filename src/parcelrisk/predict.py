@@ -121,12 +121,29 @@ def decide(
     """Decisions for JSON-like records (one request): probability, lane, model and reasons.
 
     Records are read at the edge (in the model's own column names: the contract's, or its
-    column mapping's; a :class:`~parcelrisk.contract.ContractError` lists every problem).
+    column mapping's; a :class:`~parcelrisk.contract.ContractError` lists every problem),
+    then decided by :func:`decide_declarations`.
+    """
+    return decide_declarations(model, canonical_records(records, model.mapping), policy,
+                               explain_all=explain_all, live=live)  # fmt: skip
+
+
+def decide_declarations(
+    model: LoadedModel,
+    declarations: pd.DataFrame | Mapping[str, list[Any]],
+    policy: Policy,
+    *,
+    explain_all: bool = False,
+    live: LiveHistory | None = None,
+) -> list[dict]:
+    """Decisions for one request's declarations, as read by
+    :func:`~parcelrisk.contract.canonical_records` (what :func:`decide` does after reading).
+
     Parcels in the inspect and review lanes (all, with ``explain_all``) get reasons. With
     ``live``, parcels see the declarations and outcomes logged before them too (the
     service's :func:`parcelrisk.history_store.decide_and_log`).
     """
-    s = score(model.pipeline, canonical_records(records, model.mapping), policy,
+    s = score(model.pipeline, declarations, policy,
               explain="all" if explain_all else "lanes", live=live)  # fmt: skip
     return [
         {

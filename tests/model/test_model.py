@@ -479,6 +479,41 @@ def test_a_request_past_its_deadline_is_decided_by_nobody_and_logged_nowhere(in_
     assert {d["key_id"] for d in store.decisions(request_id=request_id)} == {"k1"}
 
 
+def test_a_request_is_read_and_refused_without_waiting_for_the_decisions_of_others(
+    in_cli, tmp_path
+):
+    """A request's records are read before the history's lock is taken: one whose records
+    are refused is answered while another request holds the lock (the service's decision
+    slot), and a valid one waits for it."""
+    import threading
+
+    from parcelrisk.contract import ContractError
+
+    model = load_model(in_cli.models[0])
+    history = HistoryFollower(AuditStore(f"sqlite:///{tmp_path / 'lock.db'}"), model)
+    records = to_records(in_cli.frame.tail(2))
+    invalid = [dict(records[0], declared_value_usd=-5.0)]
+    answers: dict[str, object] = {}
+
+    def send(name, sent):
+        try:
+            answers[name] = decide_and_log(history, sent, Policy())
+        except ContractError as err:
+            answers[name] = err
+
+    with history.lock:  # another request being decided
+        refused = threading.Thread(target=send, args=("invalid", invalid))
+        waiting = threading.Thread(target=send, args=("valid", records))
+        refused.start(), waiting.start()
+        refused.join(timeout=30)
+        assert isinstance(answers.get("invalid"), ContractError)
+        assert "declared_value_usd" in str(answers["invalid"])
+        waiting.join(timeout=0.5)
+        assert waiting.is_alive() and "valid" not in answers
+    waiting.join(timeout=30)
+    assert [r["parcel_id"] for r in answers["valid"][1]] == [r["parcel_id"] for r in records]
+
+
 def test_cli_score_with_reasons_follows_the_policy_file(in_cli):
     model_dir = str(in_cli.models[0])
     Path("low.yaml").write_text(

@@ -274,8 +274,9 @@ class ParcelRisk:
 
         Each parcel is scored against the live history: the training state, every
         declaration and outcome logged before the request (by any worker) and the earlier
-        parcels of the request. Decided and logged on a worker thread, one request at a
-        time per worker, so that it does not hold up health checks and other requests.
+        parcels of the request. The records are read on a thread of their own, then decided
+        and logged on a worker thread, one request at a time per worker, so that neither
+        holds up health checks and other requests.
         """
         if not parcels:
             return _error(ctx, 400, "no parcels given: send 1 or more in 'parcels'")
@@ -285,11 +286,13 @@ class ParcelRisk:
             )
         started = time.perf_counter()
         try:
+            declarations = await self._read(parcels)
             # every decision is written before the answer leaves: nothing answered is unlogged;
             # and one not decided by the deadline is not logged: nothing logged is unanswered
             request_id, results = await self._in_thread(
                 functools.partial(decide_and_log, explain_all=explain_all,
-                                  key_id=self._key_id(ctx), deadline=self._deadline(ctx)),
+                                  key_id=self._key_id(ctx), deadline=self._deadline(ctx),
+                                  declarations=declarations),
                 self.history, parcels, self.policy,
             )  # fmt: skip
         except DeadlineExceeded as err:
@@ -337,6 +340,13 @@ class ParcelRisk:
         for lane, n in Counter(r["lane"] for r in results).items():
             metrics.decisions.labels(lane, version).inc(n)
 
+    async def _read(self, parcels: list[dict[str, Any]]):
+        """The request's declarations (:func:`canonical_records`), read on a thread outside
+        the decision slot of :meth:`_in_thread`: a request whose records are refused never
+        holds up the decisions of others (the contract checks at most one such request at
+        a time per worker; plain valid records pass beside it)."""
+        return await anyio.to_thread.run_sync(canonical_records, parcels, self.model.mapping)
+
     async def _in_thread(self, function, *args):
         """``function(*args)`` on a worker thread, one at a time per worker process (as
         BentoML runs synchronous APIs): off the event loop, without oversubscribing the
@@ -353,7 +363,8 @@ class ParcelRisk:
             return _error(ctx, 413 if parcels else 400,
                           f"send 1 to {self.max_batch} parcels in 'parcels'")  # fmt: skip
         try:
-            scored = await self._in_thread(self._explained, parcels, self._deadline(ctx))
+            declarations = await self._read(parcels)
+            scored = await self._in_thread(self._explained, declarations, self._deadline(ctx))
         except DeadlineExceeded as err:
             return self._past_deadline(ctx, str(err))
         except ContractError as err:
@@ -381,9 +392,8 @@ class ParcelRisk:
             ],
         }
 
-    def _explained(self, parcels: list[dict[str, Any]], deadline: float):
+    def _explained(self, declarations, deadline: float):
         within_deadline(deadline)
-        declarations = canonical_records(parcels, self.model.mapping)
         with self.history.lock:  # against the live history, as /score would score them
             self.history.catch_up()
             return score(self.model.pipeline, declarations, self.policy, explain="all",
