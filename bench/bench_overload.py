@@ -21,7 +21,9 @@ measures, every phase bounded in time and in count:
    without ``Retry-After``, 504, others, client timeouts and errors), p50 / p99 of the
    answers (200) and of the refusals apart, the commonest refusal messages; clients send
    again at once unless ``--honor-retry-after``;
-4. a cool-down of ``--cooldown-seconds``, then the steady rate again for
+4. a cool-down of ``--cooldown-seconds`` (default 70: BentoML keeps each request's
+   context until its 60 s timeout timer fires, so memory measured sooner still holds
+   the burst's requests; docs/operations.md), then the steady rate again for
    ``--recovery-seconds``: latency back to normal or not;
 5. the resident memory (RSS, MiB) of the server's processes (BentoML's worker is a
    child of ``bentoml serve``) before the steady phase, after it, after the burst and
@@ -514,7 +516,8 @@ def main() -> None:
     parser.add_argument("--bursts", type=int, default=1,
                         help="bursts, each with its cool-down")  # fmt: skip
     parser.add_argument("--capacity-seconds", type=float, default=5)
-    parser.add_argument("--cooldown-seconds", type=float, default=10)
+    # past BentoML's 60 s request timeout, whose timers keep each request's context alive
+    parser.add_argument("--cooldown-seconds", type=float, default=70)
     parser.add_argument("--recovery-seconds", type=float, default=10)
     parser.add_argument("--client-timeout", type=float, default=70)
     parser.add_argument(
