@@ -9,9 +9,12 @@ Configuration comes from the environment, read when the service starts:
   ``champion`` if a registry exists, else the newest model under ``models/``
   (:func:`parcelrisk.tracking.default_model`, said in the log at start);
 - ``PARCELRISK_AUDIT_URL``: SQLAlchemy URL of the audit store (default
-  ``sqlite:///audit.db`` in the working directory);
-- ``PARCELRISK_POLICY``: the scoring policy file (lanes, reasons; default
-  ``configs/policy.yaml`` in the working directory, else the built-in default policy);
+  ``sqlite:///audit.db``); a relative SQLite path means the directory ``bentoml serve``
+  was started in, for the start-up check and the workers alike
+  (:func:`parcelrisk.paths.settings_made_absolute`);
+- ``PARCELRISK_POLICY``: the scoring policy file (lanes, reasons; default the policy
+  shipped beside the code, a bento's, else ``configs/policy.yaml`` in the working
+  directory, else the built-in default policy: :func:`parcelrisk.policy.policy_file`);
 - ``PARCELRISK_API_KEY`` (one key, id ``default``) and ``PARCELRISK_API_KEYS`` (``id:key``
   pairs, separated by commas): if either is set, every route but the health probes needs
   one of the keys in the ``X-API-Key`` header; the audit store records the key's id
