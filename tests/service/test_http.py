@@ -254,6 +254,20 @@ def test_audit_store_failure_answers_503_and_releases_no_decision(served):
             assert p[field] not in logged, field
 
 
+def test_a_path_with_a_line_break_cannot_forge_a_log_line(served):
+    """The request's path, as sent, is escaped in every line that names it: BentoML's
+    access log and the service's own refusal."""
+    base, _, _, root = served
+    forged = "2026-01-01T00:00:00+0000 [INFO] [forged] decision released"
+    r = httpx.get(f"{base}/no-such-route%0D%0A{forged.replace(' ', '%20')}", timeout=10,
+                  headers={"X-API-Key": API_KEY})  # fmt: skip
+    assert r.status_code == 404 and r.json()["error_id"]
+    lines = (root / "serve.log").read_text().splitlines()
+    assert not [line for line in lines if line.startswith(forged[:24])]
+    named = [line for line in lines if "no-such-route" in line]
+    assert len(named) >= 2 and all("\\r\\n2026-01-01" in line for line in named), named
+
+
 def test_model_metadata(served):
     base, _, _, root = served
     r = httpx.get(f"{base}/model", headers={"X-API-Key": API_KEY}, timeout=10)

@@ -327,11 +327,25 @@ class QuietSchemaErrors(logging.Filter):
         return not (kind is not None and issubclass(kind, ValidationError | TooLarge))
 
 
+class EscapedAccessLog(logging.Filter):
+    """Escapes control characters and non-ASCII in the text of BentoML's access log lines
+    (which name the request's path as sent), as :func:`shown_path` does in the service's
+    own: a path with a line break must not forge a log line of its own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_escaped(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
 def quiet_schema_errors() -> None:
-    """Install :class:`QuietSchemaErrors` on the logger BentoML reports them to (once)."""
-    logger = logging.getLogger("bentoml._internal.server.http_app")
-    if not any(isinstance(f, QuietSchemaErrors) for f in logger.filters):
-        logger.addFilter(QuietSchemaErrors())
+    """Install :class:`QuietSchemaErrors` on the logger BentoML reports them to, and
+    :class:`EscapedAccessLog` on its access log (once)."""
+    for name, kind in (("bentoml._internal.server.http_app", QuietSchemaErrors),
+                       ("bentoml.access", EscapedAccessLog)):  # fmt: skip
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, kind) for f in logger.filters):
+            logger.addFilter(kind())
 
 
 def _has_error_id(body: bytes) -> bool:
@@ -348,7 +362,13 @@ def _has_error_id(body: bytes) -> bool:
 def shown_path(path: str) -> str:
     """A request path as it may be logged: its first 80 characters, control characters
     and non-ASCII escaped (a path with a line break must not start a log line of its own)."""
-    return json.dumps(path[:80])[1:-1]
+    return _escaped(path[:80])
+
+
+def _escaped(text: str) -> str:
+    """``text`` with control characters, non-ASCII, quotes and backslashes escaped as in
+    JSON."""
+    return json.dumps(text)[1:-1]
 
 
 def _headers(scope: Scope) -> dict[str, str]:
