@@ -16,6 +16,8 @@ NOTEBOOK_PARAMS ?=
 PORT ?= 3000
 # processes of `make test`: one per core; a module's tests stay in one process
 PYTEST_WORKERS ?= 2
+# requests `make fuzz` sends in all, half to each audit store: `make fuzz PARCELRISK_FUZZ_CASES=400` runs it small
+PARCELRISK_FUZZ_CASES ?= 10000
 # `make bento MODEL=models/<dir>`: the exported model the bento carries, and its build context
 MODEL ?=
 BENTO_CTX := build/bento
@@ -64,8 +66,8 @@ strip: install ## Strip outputs and execution counts from the notebooks before c
 test: lint ## Run the lint checks and the test suite (PYTEST_WORKERS processes, default 2; crash rounds: make crash; served on PostgreSQL: make postgres)
 	$(RUN)/pytest -n $(PYTEST_WORKERS) --dist loadscope -m "not crash and not postgres_service"
 
-fuzz: install ## Fuzz every route of the service with at least 10,000 cases (about 10 minutes)
-	PARCELRISK_FUZZ_CASES=10000 $(RUN)/pytest tests/service/test_fuzz.py -s
+fuzz: install ## Fuzz every route of the service with at least 10,000 cases, half on SQLite, half on PostgreSQL (about 7 minutes)
+	PARCELRISK_FUZZ_CASES=$(PARCELRISK_FUZZ_CASES) $(RUN)/pytest tests/service/test_fuzz.py -s
 
 crash: install ## SIGKILL the service under load, 5 rounds on SQLite and on PostgreSQL (several minutes)
 	PARCELRISK_CRASH_ROUNDS=5 $(RUN)/pytest -m crash tests/service/test_crash_safety.py -s

@@ -9,11 +9,17 @@ error id, never as an ERROR or a traceback; the service is ready and scores a va
 parcel afterwards, in the worker it started with. Each test names every failure class it
 found (route, status, request, answer, server log) and prints how many cases it ran.
 
-``PARCELRISK_FUZZ_CASES`` (default 200, about a minute with the model's training and the
-server's start): the requests to send in all, shared among the tests (schemathesis about
-half, mutated parcels and outcomes the rest); ``make fuzz`` sends 10,000 (about 10 minutes:
-some 20 requests a second, a mutated /score about 12). The server's log is ``serve.log``
-in the pytest temporary directory ``fuzz*``, beside ``fuzz-summary.txt``.
+The served tests run on each audit store: a SQLite file, then a fresh database on a
+throwaway PostgreSQL server (marker ``postgres_service``; ``make test`` deselects it and
+fuzzes SQLite only, for its time). Each store has a server of its own, started on an
+empty store, and counts of its own, printed with its name.
+
+``PARCELRISK_FUZZ_CASES`` (default 200, about a minute per store with the server's start):
+the requests to send in all, split evenly among the stores the run selects and, within a
+store, shared among the tests (schemathesis about half, mutated parcels and outcomes the
+rest); ``make fuzz`` sends 10,000, 5,000 per store (7 minutes on 2 busy cores: some 30
+requests a second on either store). A store's server log is ``serve.log`` in the pytest
+temporary directory ``fuzz-<store>*``, beside ``fuzz-summary.txt``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -59,7 +66,9 @@ pytestmark = pytest.mark.slow
 
 API_KEY = "fuzz-key"
 MAX_BATCH = 50
-CASES = int(os.environ.get("PARCELRISK_FUZZ_CASES", "200"))
+CASES = int(os.environ.get("PARCELRISK_FUZZ_CASES", "200"))  # in all, over the stores
+#: the audit stores fuzzed: each has a server of its own (SQLite only in `make test`)
+STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres_service)]
 #: The share of the cases each part sends: schemathesis's generated requests (split among
 #: the operations that take input), then parcels and outcomes mutated from valid ones.
 SHARES = {"schemathesis": 0.5, "/score": 0.25, "/explain": 0.1, "/outcomes": 0.15}
@@ -83,9 +92,11 @@ class Finding:
 
 @dataclass(repr=False)
 class Tally:
-    """Every request sent, by part, route and status, and the failure classes found."""
+    """Every request sent to one store's server, by part, route and status, and the
+    failure classes found."""
 
     log_path: Path
+    store: str
     cases: Counter = field(default_factory=Counter)  # (part, route) -> requests
     statuses: Counter = field(default_factory=Counter)  # (part, route, status) -> requests
     findings: dict[tuple, Finding] = field(default_factory=dict)  # (part, route, status, ...)
@@ -142,7 +153,8 @@ class Tally:
                 statuses[route, status] += n
         five = sum(n for (_, status), n in statuses.items() if status >= 500)
         seconds = sum(t for p, t in self.seconds.items() if part in (None, p))
-        lines = [f"fuzz {part or 'all parts'}: {self.total(part)} cases in {seconds:.0f} s, "
+        lines = [f"fuzz [{self.store}] {part or 'all parts'}: {self.total(part)} cases in "
+                 f"{seconds:.0f} s, "
                  f"{five} answered 5xx, {len(found)} failure classes; by route: "
                  f"{dict(by_route)}",
                  f"  statuses: {dict(sorted(statuses.items()))}"]  # fmt: skip
@@ -186,6 +198,8 @@ def _shape(message: str) -> str:
 @dataclass
 class Fuzzed:
     base: str
+    store: str  # "sqlite" or "postgresql"
+    cases: int  # the requests to send to this store's server (PARCELRISK_FUZZ_CASES split)
     parcels: list[dict[str, Any]]  # valid, and scored once: outcomes may name them
     root: Path
     tally: Tally
@@ -194,35 +208,61 @@ class Fuzzed:
     client: httpx.Client
 
     def __repr__(self) -> str:
-        return f"Fuzzed({self.base}, {self.root})"
+        return f"Fuzzed({self.store}, {self.base}, {self.root})"
 
 
 @pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory, request):
-    root = tmp_path_factory.mktemp("fuzz")
+def fuzz_model(tmp_path_factory) -> SimpleNamespace:
+    """The model every store's server serves (trained once), and valid parcels."""
+    root = tmp_path_factory.mktemp("fuzz-model")
     split = split_by_time(generate(rows=20_000, days=20, seed=5), 5)
     model_dir = save_model(
         fit_model(split.train).pipeline,
         root / "model",
         {"version": "fuzz-1", "training_window": {"start": "x", "end": str(split.cutoff)}},
     )  # fmt: skip
+    parcels = json.loads(example_input(split.test, 20).to_json(orient="records"))
+    return SimpleNamespace(model_dir=model_dir, parcels=parcels)
+
+
+def _stores_selected(session: pytest.Session) -> int:
+    """How many audit stores the run fuzzes: the stores of its selected served tests."""
+    stores = set()
+    for item in session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "fuzzed" in params:
+            stores.add(params["fuzzed"])
+    return max(1, len(stores))
+
+
+@pytest.fixture(scope="module", params=STORES)
+def fuzzed(tmp_path_factory, request, fuzz_model):
+    """`bentoml serve` on an empty audit store (a SQLite file, or a fresh database on the
+    throwaway PostgreSQL server), which has scored the valid parcels once."""
+    store = request.param
+    root = tmp_path_factory.mktemp(f"fuzz-{store}")
+    if store == "sqlite":
+        url = f"sqlite:///{root / 'audit.db'}"
+    else:
+        url = request.getfixturevalue("new_postgres_database")()
     env = {
-        "PARCELRISK_MODEL_DIR": str(model_dir),
-        "PARCELRISK_AUDIT_URL": f"sqlite:///{root / 'audit.db'}",
+        "PARCELRISK_MODEL_DIR": str(fuzz_model.model_dir),
+        "PARCELRISK_AUDIT_URL": url,
         "PARCELRISK_API_KEY": API_KEY,
         "PARCELRISK_MAX_BATCH": str(MAX_BATCH),
         "PARCELRISK_WORKERS": "1",
     }
+    cases = math.ceil(CASES / _stores_selected(request.session))
     with bentoml_serve(root, env) as base:
-        parcels = json.loads(example_input(split.test, 20).to_json(orient="records"))
+        parcels = fuzz_model.parcels
         r = httpx.post(f"{base}/score", json={"parcels": parcels},
                        headers={"X-API-Key": API_KEY}, timeout=60)  # fmt: skip
         assert r.status_code == 200, r.text
-        tally = Tally(root / "serve.log")
+        tally = Tally(root / "serve.log", store)
         started = time.monotonic()
         no_keepalive = httpx.Limits(max_keepalive_connections=0)
         with httpx.Client(timeout=60, limits=no_keepalive) as client:
-            yield Fuzzed(base, parcels, root, tally, client)
+            yield Fuzzed(base, store, cases, parcels, root, tally, client)
         summary = tally.report() + f"\n{time.monotonic() - started:.0f} s of fuzzing"
         (root / "fuzz-summary.txt").write_text(summary)
         plugins = request.config.pluginmanager
@@ -236,9 +276,10 @@ def fuzzed(tmp_path_factory, request):
                 reporter.write_line(f"(every failure class: {root / 'fuzz-summary.txt'})")
 
 
-def _budget(part: str, parts: int = 1) -> int:
-    """The cases of ``part``, shared among ``parts`` operations (at least 1)."""
-    return max(1, math.ceil(CASES * SHARES[part] / parts))
+def _budget(fuzzed: Fuzzed, part: str, parts: int = 1) -> int:
+    """The cases of ``part`` on ``fuzzed``'s store, shared among ``parts`` operations (at
+    least 1)."""
+    return max(1, math.ceil(fuzzed.cases * SHARES[part] / parts))
 
 
 # ---------------------------------------------------------------- the contract edge
@@ -326,7 +367,7 @@ def test_schemathesis_every_route_of_the_openapi_description(fuzzed):
     with_input = [(op, m) for op, m in runs if _takes_input(described, op)]
     session, started = requests.Session(), time.monotonic()
     for op, mode in runs:  # the rest: no input but the key, or none at all
-        n = _budget("schemathesis", len(with_input)) if (op, mode) in with_input else 20
+        n = _budget(fuzzed, "schemathesis", len(with_input)) if (op, mode) in with_input else 20
         _schemathesis_run(op, mode, n, base, session, tally)
     tally.seconds["schemathesis"] += time.monotonic() - started
     print(tally.report("schemathesis"))
@@ -398,7 +439,7 @@ def test_mutated_parcels_are_scored_or_refused_never_a_server_error(fuzzed, rout
            explain_all=st.integers(0, 9).flatmap(lambda i: ODD_VALUES if i == 0
                                                   else st.booleans()),
            ascii_only=st.booleans())  # fmt: skip
-    @settings(max_examples=_budget(route), **_HYPOTHESIS)
+    @settings(max_examples=_budget(fuzzed, route), **_HYPOTHESIS)
     def send(parcels, explain_all, ascii_only):
         body = {"parcels": parcels}
         if route == "/score":
@@ -423,7 +464,7 @@ def test_mutated_outcomes_are_recorded_or_refused_never_a_server_error(fuzzed):
     @given(outcomes=st.lists(mutated(valid, keys_too=False) | st.sampled_from(valid),
                              min_size=1, max_size=3),
            ascii_only=st.booleans())  # fmt: skip
-    @settings(max_examples=_budget(route), **_HYPOTHESIS)
+    @settings(max_examples=_budget(fuzzed, route), **_HYPOTHESIS)
     def send(outcomes, ascii_only):
         _post(fuzzed, part, route, {"outcomes": outcomes}, ascii_only)
 
@@ -537,9 +578,9 @@ def test_refusals_are_logged_as_one_warning_line_with_their_error_id(fuzzed):
             example.setdefault(key, "\n".join(lines[i : i + 25]))
     warned = {i for line in lines if "[WARNING]" in line for i in _HEX32.findall(line)}
     unlogged = Counter(r for i, r in fuzzed.tally.error_ids.items() if i not in warned)
-    print(f"log: {sum(loud.values())} records of 4xx requests at ERROR or with a traceback; "
-          f"{unlogged.total()} of {len(fuzzed.tally.error_ids)} error ids of a 4xx on no "
-          "WARNING line")  # fmt: skip
+    print(f"[{fuzzed.store}] log: {sum(loud.values())} records of 4xx requests at ERROR or "
+          f"with a traceback; {unlogged.total()} of {len(fuzzed.tally.error_ids)} error ids "
+          "of a 4xx on no WARNING line")  # fmt: skip
     assert not loud, "\n".join(f"{k}: {n}x\n{example[k]}" for k, n in loud.items())
     # e.g. a line broken in two by a control character of the request (the path) it names
     assert not unlogged, f"error ids on no WARNING line, by (route, status): {dict(unlogged)}"
@@ -559,6 +600,7 @@ def test_the_service_is_healthy_and_scores_afterwards(fuzzed):
     log = fuzzed.tally.log_path.read_text(errors="replace")
     assert log.count("Service parcelrisk initialized") == 1, log[-3000:]
     total, parts = fuzzed.tally.total(), {p for p, _ in fuzzed.tally.cases}
-    print(f"fuzz: {total} requests in all (PARCELRISK_FUZZ_CASES={CASES})")
+    print(f"fuzz [{fuzzed.store}]: {total} requests in all ({fuzzed.cases} to send: "
+          f"PARCELRISK_FUZZ_CASES={CASES} split over the stores fuzzed)")  # fmt: skip
     if parts >= {"schemathesis", "mutated /score", "mutated /explain", "mutated /outcomes"}:
-        assert total >= CASES, f"{total} requests sent, fewer than PARCELRISK_FUZZ_CASES"
+        assert total >= fuzzed.cases, f"{total} requests sent, fewer than {fuzzed.cases}"
