@@ -160,13 +160,25 @@ def new_postgres_database(postgres_url) -> Callable[[], str]:
     return new
 
 
+@pytest.fixture(scope="session")
+def empty_store(request) -> Callable[[str, Path], str]:
+    """A function ``(store, root)`` giving the URL of an empty audit store: for
+    ``"sqlite"`` a file in ``root``, for ``"postgresql"`` a fresh database on the throwaway
+    PostgreSQL server (started only when first asked for)."""
+
+    def url(store: str, root: Path) -> str:
+        if store == "sqlite":
+            return f"sqlite:///{root / 'audit.db'}"
+        return request.getfixturevalue("new_postgres_database")()
+
+    return url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path) -> str:
+def store_url(request, tmp_path, empty_store) -> str:
     """The URL of an empty audit store: a SQLite file, then a fresh database on the
     throwaway PostgreSQL server (``postgres_url``)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'audit.db'}"
-    return request.getfixturevalue("new_postgres_database")()  # a fresh database per test
+    return empty_store(request.param, tmp_path)  # a fresh database per test
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

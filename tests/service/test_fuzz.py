@@ -236,15 +236,12 @@ def _stores_selected(session: pytest.Session) -> int:
 
 
 @pytest.fixture(scope="module", params=STORES)
-def fuzzed(tmp_path_factory, request, fuzz_model):
+def fuzzed(tmp_path_factory, request, fuzz_model, empty_store):
     """`bentoml serve` on an empty audit store (a SQLite file, or a fresh database on the
     throwaway PostgreSQL server), which has scored the valid parcels once."""
     store = request.param
     root = tmp_path_factory.mktemp(f"fuzz-{store}")
-    if store == "sqlite":
-        url = f"sqlite:///{root / 'audit.db'}"
-    else:
-        url = request.getfixturevalue("new_postgres_database")()
+    url = empty_store(store, root)
     env = {
         "PARCELRISK_MODEL_DIR": str(fuzz_model.model_dir),
         "PARCELRISK_AUDIT_URL": url,

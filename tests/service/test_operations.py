@@ -53,15 +53,12 @@ def trained(tmp_path_factory) -> SimpleNamespace:
 
 
 @pytest.fixture(scope="module", params=STORES)
-def served(request, tmp_path_factory, trained) -> Iterator[SimpleNamespace]:
+def served(request, tmp_path_factory, trained, empty_store) -> Iterator[SimpleNamespace]:
     """`bentoml serve` with a queue of 2 and a deadline of 1.5 s, on an empty audit store:
     a SQLite file, or a fresh database on the throwaway PostgreSQL server."""
     store = request.param
     root = tmp_path_factory.mktemp(f"operations-{store}")
-    if store == "sqlite":
-        url = f"sqlite:///{root / 'audit.db'}"
-    else:
-        url = request.getfixturevalue("new_postgres_database")()
+    url = empty_store(store, root)
     env = {
         "PARCELRISK_MODEL_DIR": str(trained.model_dir),
         "PARCELRISK_AUDIT_URL": url,
