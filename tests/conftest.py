@@ -22,6 +22,9 @@ import pytest
 
 from parcelrisk.synth import generate
 
+#: This run's bytecode cache and the PYTHONDONTWRITEBYTECODE it replaced (pytest_configure).
+_PYCACHE = pytest.StashKey[tuple[str, str]]()
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Settings of the processes the suite starts, made before the xdist workers start
@@ -32,8 +35,25 @@ def pytest_configure(config: pytest.Config) -> None:
     core the other worker needs (measured on 4 LightGBM-heavy modules on 2 cores: 142 to
     216 s by default, 86 to 101 s passive). It changes how idle threads wait, not what
     they compute. A value already set is kept.
+
+    Bytecode: where writing it is off (``PYTHONDONTWRITEBYTECODE``), each process a run
+    starts would compile every module it imports from source again (~10 s for one
+    `parcelrisk` command; a run starts dozens of processes). They write and read it in a
+    cache of this run (``PYTHONPYCACHEPREFIX``), outside the source tree, removed at the end.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.environ.get("PYTHONPYCACHEPREFIX"):
+        cache = tempfile.mkdtemp(prefix="parcelrisk-pycache-")
+        config.stash[_PYCACHE] = cache, os.environ.pop("PYTHONDONTWRITEBYTECODE")
+        os.environ["PYTHONPYCACHEPREFIX"] = cache
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _PYCACHE in config.stash:
+        cache, dont_write = config.stash[_PYCACHE]
+        os.environ["PYTHONDONTWRITEBYTECODE"] = dont_write
+        del os.environ["PYTHONPYCACHEPREFIX"]
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 @pytest.fixture
