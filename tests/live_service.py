@@ -73,3 +73,18 @@ def bentoml_serve(root: Path, env: dict[str, str], timeout: float = 120) -> Iter
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def lines_naming(log_path: Path, text: str, count: int, timeout: float = 10) -> list[str]:
+    """The lines of ``log_path`` that contain ``text``, once there are ``count`` of them or
+    ``timeout`` seconds have passed (whichever is first).
+
+    BentoML writes its access-log line after the response is sent, so a client can read the
+    log before the line is there.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        named = [line for line in log_path.read_text().splitlines() if text in line]
+        if len(named) >= count or time.monotonic() >= deadline:
+            return named
+        time.sleep(0.1)
