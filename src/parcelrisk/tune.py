@@ -23,8 +23,10 @@ win (docs/tuning.md).
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -162,7 +164,7 @@ def tune(
     split = training_split(frame, config.test_days, cutoff)
     period = split.train  # the test window goes no further than this line
     windows = validation_windows(period, config.validation_fraction, folds)
-    fits = [_Fits(earlier, mapping) for earlier, _ in windows]
+    fits = [TrialFits(earlier, mapping) for earlier, _ in windows]
     window = _window(period, split.cutoff, windows)
     study = _study(config, seed)
 
@@ -186,7 +188,8 @@ def tune(
 
     results: list[TrialResult] = []
     mlflow = configure()
-    with mlflow.start_run(run_name="tune") as parent:
+    said_once = _each_message_once(logging.getLogger("parcelrisk.features.pipeline"))
+    with said_once, mlflow.start_run(run_name="tune") as parent:
         mlflow.log_params({"trials": trials, "minutes": minutes, "seed": seed, "folds": folds,
                            "shap_budget_ms": shap_budget_ms, "objective": OBJECTIVE})  # fmt: skip
         mlflow.set_tags({k: str(v) for k, v in window.items()})
@@ -195,6 +198,25 @@ def tune(
         result = _result(results, window, shap_budget_ms, parent.info.run_id)
         _log_outcome(mlflow, result)
     return result
+
+
+@contextmanager
+def _each_message_once(logger: logging.Logger) -> Iterator[None]:
+    """Say each distinct message of ``logger`` once: a study fits many models on the same
+    table, and each fit would repeat what it skipped (the inputs the table does not give)."""
+    seen: set[str] = set()
+
+    def first_time(record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        new = message not in seen
+        seen.add(message)
+        return new
+
+    logger.addFilter(first_time)
+    try:
+        yield
+    finally:
+        logger.removeFilter(first_time)
 
 
 def validation_window(period: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -312,7 +334,7 @@ def write_config(result: TuneResult, path: str | Path, *, data: str) -> Path:
     return path
 
 
-class _Fits:
+class TrialFits:
     """Fits on the earlier rows, one feature pipeline per history smoothing.
 
     The first trial with a smoothing value runs :func:`fit_model`; later ones refit only

@@ -8,6 +8,7 @@ of 100 ms per parcel keeps every trial feasible where timings must not decide a 
 from __future__ import annotations
 
 import itertools
+import logging
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,7 +26,7 @@ from parcelrisk.contract import load_mapping, read_table
 from parcelrisk.split import cutoff_for
 from parcelrisk.train import fit_model, fit_settings, train
 from parcelrisk.tune import (
-    _Fits,
+    TrialFits,
     tune,
     validation_figures,
     validation_window,
@@ -37,6 +38,7 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "byo"
 DATA, MAPPING = EXAMPLE / "declarations.csv", EXAMPLE / "mapping.yaml"
 CONFIG = Path(__file__).parents[2] / "configs" / "model.yaml"
 ROOMY_MS = 100.0
+PIPELINE_LOG = "parcelrisk.features.pipeline"
 
 
 def in_home(mp: pytest.MonkeyPatch, home: Path) -> None:
@@ -70,6 +72,11 @@ def study(table, tmp_path_factory) -> SimpleNamespace:
         result = run(table)
         mlflow.set_tracking_uri(None)
     return SimpleNamespace(home=home, result=result)
+
+
+def said(caplog) -> list[str]:
+    """The messages the feature pipeline logged (what a fit skipped)."""
+    return [r.getMessage() for r in caplog.records if r.name == PIPELINE_LOG]
 
 
 def outcome(result) -> list[tuple]:
@@ -170,7 +177,7 @@ def test_a_refit_on_the_cached_features_is_the_model_fit_model_gives(table):
     """Trials sharing a history smoothing refit only the classifier: the same model."""
     period = table.frame[table.frame["declared_at"] < table.cutoff]
     earlier, validation = validation_window(period, table.config.validation_fraction)
-    fits = _Fits(earlier, table.mapping)
+    fits = TrialFits(earlier, table.mapping)
     fits.pipeline(table.config)  # fits and caches the feature pipeline
     other = replace(table.config, lgbm={**table.config.lgbm, "num_leaves": 7})
     cached = fits.pipeline(other)
@@ -191,7 +198,9 @@ def test_a_winner_with_declared_history_keys_round_trips_through_its_file(study,
     assert loaded.history == keys and loaded == best.config
 
 
-def test_folds_are_consecutive_windows_and_a_trial_scores_their_mean(table, tmp_path, monkeypatch):
+def test_folds_are_consecutive_windows_and_a_trial_scores_their_mean(
+    table, tmp_path, monkeypatch, caplog
+):
     period = table.frame[table.frame["declared_at"] < table.cutoff]
     fraction = table.config.validation_fraction
     windows = validation_windows(period, fraction, 3)
@@ -203,13 +212,17 @@ def test_folds_are_consecutive_windows_and_a_trial_scores_their_mean(table, tmp_
     with pytest.raises(ValueError, match="under a quarter of them; use fewer folds"):
         validation_windows(period, fraction, 4)
     in_home(monkeypatch, tmp_path)
-    trial = run(table, trials=1, folds=3).defaults
-    each = [
-        validation_figures(_Fits(earlier, table.mapping).pipeline(table.config), latest,
-                           table.config, earlier)["pr_auc"]
-        for earlier, latest in windows
-    ]  # fmt: skip
+    with caplog.at_level(logging.INFO, logger=PIPELINE_LOG):
+        trial = run(table, trials=1, folds=3).defaults
+        said_in_study = said(caplog)
+        each = [
+            validation_figures(TrialFits(earlier, table.mapping).pipeline(table.config),
+                               latest, table.config, earlier)["pr_auc"]
+            for earlier, latest in windows
+        ]  # fmt: skip
     assert trial.objective == pytest.approx(np.mean(each)) and len(set(each)) == 3
+    # three fits on the same table: what they skip is said once in the study, each time after
+    assert len(said_in_study) == 1 and said(caplog) == said_in_study * 4
 
 
 def test_a_cached_refit_keeps_the_calibration_weights_of_a_table_with_propensities(split):
@@ -217,7 +230,7 @@ def test_a_cached_refit_keeps_the_calibration_weights_of_a_table_with_propensiti
     and a trial refitting the cached classifier must calibrate the same way."""
     config = load_config(CONFIG)
     assert config.weighting == "calibration"
-    fits = _Fits(split.train, None)
+    fits = TrialFits(split.train, None)
     fits.pipeline(config)
     other = replace(config, lgbm={**config.lgbm, "num_leaves": 7})
     cached = fits.pipeline(other)
