@@ -1,0 +1,121 @@
+"""Does `parcelrisk tune` generalise on a table? Validation objective against test figures.
+
+Usage: python bench/bench_tune_generalisation.py [--table customs|byo] [--trials 40]
+       [--folds 3] [--seeds 5] [--seed 0]
+
+Runs the study `parcelrisk tune` runs on one of the example tables (the test window:
+customs its latest 25% of rows, byo its latest 20%, as in docs/byo-data.md), then, for
+this measurement only, fits every trial's settings on the whole training period and
+scores the test window as `train` evaluates it (replayed through the live history). It
+prints:
+
+- each trial's validation objective and test figures (PR-AUC, ROC-AUC, precision at 5%
+  and 10% of test rows);
+- the rank correlation (Spearman) between the validation objective and each test figure
+  over the trials: near 0, the validation windows do not tell good settings from bad
+  ones on this table and the winner is chosen by their noise;
+- the defaults (trial 0), the winner and the best trial on the test window itself (what
+  no search may know: the room the search space leaves on this table);
+- the defaults and the winner refitted with ``--seeds`` LightGBM seeds: the mean and
+  spread of each figure, so that a difference can be read against the fitting noise.
+
+The reference measured in the same run is the defaults' own figures. MLflow runs go to a
+temporary store unless MLFLOW_TRACKING_URI is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+
+from parcelrisk.config import load_config
+from parcelrisk.contract import load_mapping, read_table
+from parcelrisk.split import cutoff_for, training_split
+from parcelrisk.tune import TrialFits, tune, validation_figures
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+#: Each example's test window, as docs/byo-data.md measures it.
+TEST_FRACTION = {"customs": 0.25, "byo": 0.2}
+FIGURES = ("pr_auc", "roc_auc", "precision@5%", "precision@10%")
+
+
+def test_figures(pipeline: Pipeline, split, config) -> dict[str, float]:
+    """The test window's figures, scored as ``train`` evaluates it."""
+    figures = validation_figures(pipeline, split.test, config, split.train)
+    return {k: figures[k] for k in FIGURES}
+
+
+def reseeded(fits: TrialFits, config, seed: int) -> Pipeline:
+    """``config``'s model on the training period with LightGBM seed ``seed``."""
+    base = fits.pipeline(config)
+    cached = fits.fitted[config.history_smoothing]
+    classifier = clone(base[-1]).set_params(random_state=seed)
+    classifier.fit(cached.features, cached.y, sample_weight=cached.weight,
+                   calibration_weight=cached.calibration_weight)  # fmt: skip
+    return Pipeline([*base.steps[:-1], ("classifier", classifier)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--table", choices=sorted(TEST_FRACTION), default="customs")
+    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the TPE sampler")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    store = tempfile.mkdtemp(prefix="bench-tune-")
+    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{store}/mlflow.db")
+
+    mapping = load_mapping(EXAMPLES / args.table / "mapping.yaml")
+    frame = read_table(EXAMPLES / args.table / "declarations.csv", mapping, outcomes=True)
+    cutoff = cutoff_for(frame, test_fraction=TEST_FRACTION[args.table], timezone=mapping.timezone)
+    config = load_config(None)
+    start = time.perf_counter()
+    study = tune(frame, config, mapping=mapping, cutoff=cutoff, trials=args.trials,
+                 minutes=120, shap_budget_ms=0.5, seed=args.seed, folds=args.folds)  # fmt: skip
+    print(f"{args.table}: {len(study.trials)} trials, {args.folds} validation window(s), "
+          f"{time.perf_counter() - start:.0f} s")  # fmt: skip
+
+    split = training_split(frame, config.test_days, cutoff)
+    fits = TrialFits(split.train, mapping)
+    rows = []
+    for trial in study.trials:
+        figures = test_figures(fits.pipeline(trial.config), split, trial.config)
+        rows.append({"trial": trial.number, "validation": trial.objective, **figures})
+    table = pd.DataFrame(rows).set_index("trial")
+    with pd.option_context("display.max_rows", None, "display.float_format", "{:.4f}".format):
+        print(table.sort_values("validation", ascending=False).to_string())
+
+    print("\nrank correlation, validation objective ~ test figure, over the trials:")
+    for name in FIGURES:
+        rho = table["validation"].corr(table[name], method="spearman")
+        print(f"  {name:>14} {rho:+.3f}")
+
+    winner = study.best.number
+    print(f"\n{'test figure':>14} {'defaults':>9} {'winner':>9} {'gain':>8} "
+          f"{'best on test':>12} {'room':>8}")  # fmt: skip
+    for name in FIGURES:
+        d, w, b = table.loc[0, name], table.loc[winner, name], table[name].max()
+        print(f"{name:>14} {d:>9.4f} {w:>9.4f} {w - d:>+8.4f} {b:>12.4f} {b - d:>+8.4f}")
+
+    print(f"\nrefitted with LightGBM seeds 0..{args.seeds - 1} (mean ± sd):")
+    for label, trial in (("defaults", study.defaults), ("winner", study.best)):
+        seeded = pd.DataFrame([test_figures(reseeded(fits, trial.config, seed), split, trial.config)
+                               for seed in range(args.seeds)])  # fmt: skip
+        cells = "  ".join(f"{n} {seeded[n].mean():.4f} ± {seeded[n].std(ddof=0):.4f}"
+                          for n in FIGURES)  # fmt: skip
+        print(f"  {label:>8} (trial {trial.number:>2}): {cells}")
+
+
+if __name__ == "__main__":
+    main()
