@@ -2,9 +2,12 @@
 
 Usage: python bench/bench_tune_generalisation.py [--table customs|byo] [--trials 40]
        [--folds 3] [--seeds 5] [--seed 0]
+   or: python bench/bench_tune_generalisation.py --data FILE [--mapping FILE]
+       --test-fraction F [...]
 
 Runs the study `parcelrisk tune` runs on one of the example tables (the test window:
-customs its latest 25% of rows, byo its latest 20%, as in docs/byo-data.md), then, for
+customs its latest 25% of rows, byo its latest 20%, as in docs/byo-data.md) or on your
+own table (``--data``, ``--mapping``, ``--test-fraction`` as for `tune`), then, for
 this measurement only, fits every trial's settings on the whole training period and
 scores the test window as `train` evaluates it (replayed through the live history). It
 prints:
@@ -66,6 +69,9 @@ def reseeded(fits: TrialFits, config, seed: int) -> Pipeline:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", choices=sorted(TEST_FRACTION), default="customs")
+    parser.add_argument("--data", type=Path, help="your table instead of an example's")
+    parser.add_argument("--mapping", type=Path, help="its column mapping (with --data)")
+    parser.add_argument("--test-fraction", type=float, help="its test window (with --data)")
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--seeds", type=int, default=5)
@@ -76,14 +82,21 @@ def main() -> None:
     store = tempfile.mkdtemp(prefix="bench-tune-")
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{store}/mlflow.db")
 
-    mapping = load_mapping(EXAMPLES / args.table / "mapping.yaml")
-    frame = read_table(EXAMPLES / args.table / "declarations.csv", mapping, outcomes=True)
-    cutoff = cutoff_for(frame, test_fraction=TEST_FRACTION[args.table], timezone=mapping.timezone)
+    if args.data is None:
+        args.data = EXAMPLES / args.table / "declarations.csv"
+        args.mapping = EXAMPLES / args.table / "mapping.yaml"
+        args.test_fraction = TEST_FRACTION[args.table]
+    elif args.test_fraction is None:
+        parser.error("--data needs --test-fraction (the share of the latest rows to test on)")
+    mapping = load_mapping(args.mapping) if args.mapping else None
+    frame = read_table(args.data, mapping, outcomes=True)
+    zone = mapping.timezone if mapping else "UTC"
+    cutoff = cutoff_for(frame, test_fraction=args.test_fraction, timezone=zone)
     config = load_config(None)
     start = time.perf_counter()
     study = tune(frame, config, mapping=mapping, cutoff=cutoff, trials=args.trials,
                  minutes=120, shap_budget_ms=0.5, seed=args.seed, folds=args.folds)  # fmt: skip
-    print(f"{args.table}: {len(study.trials)} trials, {args.folds} validation window(s), "
+    print(f"{args.data}: {len(study.trials)} trials, {args.folds} validation window(s), "
           f"{time.perf_counter() - start:.0f} s")  # fmt: skip
 
     split = training_split(frame, config.test_days, cutoff)
