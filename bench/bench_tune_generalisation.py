@@ -19,6 +19,10 @@ prints:
   ones on this table and the winner is chosen by their noise;
 - the defaults (trial 0), the winner and the best trial on the test window itself (what
   no search may know: the room the search space leaves on this table);
+- the winner's test PR-AUC minus the defaults' with its 95% paired bootstrap interval over
+  the test rows of the promotion view (the report's noise rule,
+  :func:`parcelrisk.report.pr_auc_difference`): whether the test window can tell the two
+  apart at all;
 - the defaults and the winner refitted with ``--seeds`` LightGBM seeds: the mean and
   spread of each figure, so that a difference can be read against the fitting noise.
 
@@ -41,6 +45,8 @@ from sklearn.pipeline import Pipeline
 
 from parcelrisk.config import load_config
 from parcelrisk.contract import load_mapping, read_table
+from parcelrisk.evaluate import label_views, promotion_view
+from parcelrisk.report import pr_auc_difference
 from parcelrisk.split import cutoff_for, training_split
 from parcelrisk.tune import TrialFits, tune, validation_figures
 
@@ -50,10 +56,10 @@ TEST_FRACTION = {"customs": 0.25, "byo": 0.2}
 FIGURES = ("pr_auc", "roc_auc", "precision@5%", "precision@10%")
 
 
-def test_figures(pipeline: Pipeline, split, config) -> dict[str, float]:
-    """The test window's figures, scored as ``train`` evaluates it."""
+def test_figures(pipeline: Pipeline, split, config) -> dict:
+    """The test window's figures and probabilities, scored as ``train`` evaluates it."""
     figures = validation_figures(pipeline, split.test, config, split.train)
-    return {k: figures[k] for k in FIGURES}
+    return {k: figures[k] for k in (*FIGURES, "probability")}
 
 
 def reseeded(fits: TrialFits, config, seed: int) -> Pipeline:
@@ -101,9 +107,10 @@ def main() -> None:
 
     split = training_split(frame, config.test_days, cutoff)
     fits = TrialFits(split.train, mapping)
-    rows = []
+    rows, probability = [], {}
     for trial in study.trials:
         figures = test_figures(fits.pipeline(trial.config), split, trial.config)
+        probability[trial.number] = figures.pop("probability")
         rows.append({"trial": trial.number, "validation": trial.objective, **figures})
     table = pd.DataFrame(rows).set_index("trial")
     with pd.option_context("display.max_rows", None, "display.float_format", "{:.4f}".format):
@@ -121,10 +128,20 @@ def main() -> None:
         d, w, b = table.loc[0, name], table.loc[winner, name], table[name].max()
         print(f"{name:>14} {d:>9.4f} {w:>9.4f} {w - d:>+8.4f} {b:>12.4f} {b - d:>+8.4f}")
 
+    views = label_views(split.test)
+    view = promotion_view(views)
+    rows, y, w = views[view]
+    found = pr_auc_difference(y[rows], probability[winner][rows], probability[0][rows], w[rows])
+    if found is not None:
+        ours, theirs, low, high = found
+        print(f"\nwinner minus defaults, test PR-AUC ({view}, {rows.sum():,} rows): "
+              f"{ours - theirs:+.4f} (95% paired bootstrap interval {low:+.4f} .. "
+              f"{high:+.4f})")  # fmt: skip
+
     print(f"\nrefitted with LightGBM seeds 0..{args.seeds - 1} (mean ± sd):")
     for label, trial in (("defaults", study.defaults), ("winner", study.best)):
         seeded = pd.DataFrame([test_figures(reseeded(fits, trial.config, seed), split, trial.config)
-                               for seed in range(args.seeds)])  # fmt: skip
+                               for seed in range(args.seeds)])[list(FIGURES)]  # fmt: skip
         cells = "  ".join(f"{n} {seeded[n].mean():.4f} ± {seeded[n].std(ddof=0):.4f}"
                           for n in FIGURES)  # fmt: skip
         print(f"  {label:>8} (trial {trial.number:>2}): {cells}")

@@ -177,7 +177,7 @@ def tune(
         ]
         shap_ms = shap_cost_ms(pipelines[0][-1], per_window[0]["features"])
         figures = {k: float(np.mean([w[k] for w in per_window]))
-                   for k in per_window[0] if k != "features"}  # fmt: skip
+                   for k in per_window[0] if k not in ("probability", "features")}  # fmt: skip
         trial.set_constraint("shap_budget", shap_ms - shap_budget_ms)  # > 0: infeasible
         result = TrialResult(trial.number, settings, figures[OBJECTIVE], figures, shap_ms,
                              shap_ms <= shap_budget_ms)  # fmt: skip
@@ -265,8 +265,9 @@ def validation_figures(
     history (:func:`parcelrisk.evaluate.replayed_history`; ``earlier``: the rows the
     pipeline was fitted on, whose outcomes known later count too).
 
-    Keys: ``pr_auc``, ``roc_auc``, ``precision@5%`` (each budget of ``config``) and
-    ``features`` (the matrix the scores come from).
+    Keys: ``pr_auc``, ``roc_auc``, ``precision@5%`` (each budget of ``config``),
+    ``probability`` (each parcel's calibrated probability, in the window's order) and
+    ``features`` (the matrix the probabilities come from).
 
     Raises
     ------
@@ -286,7 +287,8 @@ def validation_figures(
             "trials; raise validation_fraction or give a longer training period"
         )
     keep = [OBJECTIVE, "roc_auc", *(f"precision@{b:.0%}" for b in config.budgets)]
-    return {**{k: float(view[k]) for k in keep}, "features": scored.features}
+    return {**{k: float(view[k]) for k in keep}, "probability": scored.probability,
+            "features": scored.features}  # fmt: skip
 
 
 def shap_cost_ms(classifier: RiskClassifier, features: pd.DataFrame) -> float:
