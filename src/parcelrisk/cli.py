@@ -312,7 +312,7 @@ def tune(
 
 def _print_tuning(result) -> None:
     """The defaults (trial 0) against the winner, on the validation windows."""
-    from parcelrisk.tune import OBJECTIVE
+    from parcelrisk.tune import OBJECTIVE, agreement_text
 
     w = result.window
     table = Table(title=f"{w['folds']} validation window(s) {w['validation_start']} .. "
@@ -325,6 +325,7 @@ def _print_tuning(result) -> None:
         table.add_row(label, str(t.number), f"{t.objective:.4f}", f"{t.metrics['roc_auc']:.4f}",
                       f"{t.shap_ms:.3f}" + ("" if t.feasible else " (over budget)"))  # fmt: skip
     console.print(table)
+    console.print(agreement_text(result))
     changed = {k: v for k, v in result.best.config.lgbm.items()
                if result.defaults.config.lgbm.get(k) != v}  # fmt: skip
     console.print(f"winner: history_smoothing {result.best.config.history_smoothing:g}, "

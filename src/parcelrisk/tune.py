@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -85,9 +85,14 @@ LIGHTGBM_DEFAULTS: dict[str, float] = {
 }
 
 
+#: Fewest trials the windows' agreement is measured on (:func:`window_agreement`).
+AGREEMENT_MIN_TRIALS = 5
+
+
 @dataclass(frozen=True)
 class TrialResult:
-    """One trial: its settings, validation figures and TreeSHAP cost (ms per parcel)."""
+    """One trial: its settings, validation figures (the means over the windows), its
+    objective in each window (latest first) and TreeSHAP cost (ms per parcel)."""
 
     number: int
     config: ModelConfig
@@ -95,11 +100,13 @@ class TrialResult:
     metrics: dict[str, float]
     shap_ms: float
     feasible: bool
+    per_window: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
 class TuneResult:
-    """The winner (best feasible trial), the defaults (trial 0), every trial and the windows."""
+    """The winner (best feasible trial), the defaults (trial 0), every trial, the windows
+    and how far the windows agree on the ranking of the trials (:func:`window_agreement`)."""
 
     best: TrialResult
     defaults: TrialResult
@@ -107,6 +114,7 @@ class TuneResult:
     window: dict[str, Any]
     shap_budget_ms: float
     run_id: str
+    window_agreement: float | None = None
 
 
 def _noop(trial: TrialResult) -> None:
@@ -180,7 +188,8 @@ def tune(
                    for k in per_window[0] if k not in ("probability", "features")}  # fmt: skip
         trial.set_constraint("shap_budget", shap_ms - shap_budget_ms)  # > 0: infeasible
         result = TrialResult(trial.number, settings, figures[OBJECTIVE], figures, shap_ms,
-                             shap_ms <= shap_budget_ms)  # fmt: skip
+                             shap_ms <= shap_budget_ms,
+                             tuple(w[OBJECTIVE] for w in per_window))  # fmt: skip
         results.append(result)
         _log_trial(mlflow, result)
         progress(result)
@@ -305,6 +314,17 @@ def shap_cost_ms(classifier: RiskClassifier, features: pd.DataFrame) -> float:
     return float(best * 1000 / len(rows))
 
 
+def agreement_text(result: TuneResult) -> str:
+    """One line on how far the validation windows agreed on the ranking of the trials."""
+    if result.window_agreement is None:
+        return (f"windows' agreement on the ranking of settings: not measured "
+                f"({len(result.trials)} trial(s), {result.window['folds']} window(s); needs "
+                f"{AGREEMENT_MIN_TRIALS} and 2)")  # fmt: skip
+    return (f"windows' agreement on the ranking of settings (mean rank correlation between "
+            f"windows): {result.window_agreement:+.2f}; near 0 the winner is chosen by the "
+            "windows' noise (docs/tuning.md)")  # fmt: skip
+
+
 def write_config(result: TuneResult, path: str | Path, *, data: str) -> Path:
     """Write the winner as a full model config (``parcelrisk train --config`` reads it)."""
     best, defaults = result.best, result.defaults
@@ -323,6 +343,7 @@ def write_config(result: TuneResult, path: str | Path, *, data: str) -> Path:
         f"{best.objective:.4f} (defaults, trial 0: {defaults.objective:.4f})",
         f"exact TreeSHAP cost: {best.shap_ms:.3f} ms per parcel "
         f"(budget {result.shap_budget_ms:g} ms)",
+        agreement_text(result),
     ]
     settings = asdict(best.config)
     settings["budgets"] = list(settings["budgets"])
@@ -418,7 +439,25 @@ def _result(results: list[TrialResult], window: dict, budget: float, run_id: str
             "--shap-budget-ms or run more trials"
         )
     best = max(feasible, key=lambda r: r.objective)
-    return TuneResult(best, results[0], tuple(results), window, budget, run_id)
+    return TuneResult(best, results[0], tuple(results), window, budget, run_id,
+                      window_agreement(results))  # fmt: skip
+
+
+def window_agreement(trials: Sequence[TrialResult]) -> float | None:
+    """How far the validation windows agree on which settings are better: the mean, over
+    pairs of windows, of the rank (Spearman) correlation of the trials' objectives in the
+    two windows. None with one window or under :data:`AGREEMENT_MIN_TRIALS` trials.
+
+    Near 0, each window ranks the settings its own way: the winner is chosen by the noise
+    of the windows and its gain is unlikely to carry over to later parcels (docs/tuning.md,
+    measured on the two example tables).
+    """
+    per_window = [t.per_window for t in trials]
+    if len(per_window) < AGREEMENT_MIN_TRIALS or min(map(len, per_window)) < 2:
+        return None
+    ranks = pd.DataFrame(per_window).rank()
+    pairs = ranks.corr().to_numpy()[np.triu_indices(ranks.shape[1], k=1)]
+    return float(np.nanmean(pairs)) if np.isfinite(pairs).any() else None
 
 
 def _log_trial(mlflow, result: TrialResult) -> None:
@@ -442,4 +481,6 @@ def _log_outcome(mlflow, result: TuneResult) -> None:
         "trials_run": len(result.trials),
         "trials_feasible": sum(r.feasible for r in result.trials),
     })  # fmt: skip
+    if result.window_agreement is not None:
+        mlflow.log_metric("window_agreement", result.window_agreement)
     mlflow.set_tag("best_trial", str(result.best.number))

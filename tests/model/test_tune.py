@@ -27,10 +27,12 @@ from parcelrisk.split import cutoff_for
 from parcelrisk.train import fit_model, fit_settings, train
 from parcelrisk.tune import (
     TrialFits,
+    TrialResult,
     tune,
     validation_figures,
     validation_window,
     validation_windows,
+    window_agreement,
     write_config,
 )
 
@@ -221,6 +223,7 @@ def test_folds_are_consecutive_windows_and_a_trial_scores_their_mean(
             for earlier, latest in windows
         ]  # fmt: skip
     assert trial.objective == pytest.approx(np.mean(each)) and len(set(each)) == 3
+    assert trial.per_window == pytest.approx(each)  # each window's objective, latest first
     # three fits on the same table: what they skip is said once in the study, each time after
     assert len(said_in_study) == 1 and said(caplog) == said_in_study * 4
 
@@ -239,3 +242,22 @@ def test_a_cached_refit_keeps_the_calibration_weights_of_a_table_with_propensiti
     np.testing.assert_array_equal(
         cached.predict_proba(split.test)[:, 1], direct.predict_proba(split.test)[:, 1]
     )
+
+
+def test_the_windows_agreement_is_the_mean_rank_correlation_between_windows(table):
+    """Windows that rank the trials alike agree (+1), opposite rankings disagree (-1); a
+    study with one window or under five trials has no agreement to measure."""
+
+    def trials(*per_window):
+        return [TrialResult(n, table.config, float(np.mean(w)), {}, 0.0, True, tuple(w))
+                for n, w in enumerate(per_window)]  # fmt: skip
+
+    alike = trials((0.1, 0.3), (0.2, 0.5), (0.3, 0.6), (0.4, 0.61), (0.5, 0.9))
+    assert window_agreement(alike) == pytest.approx(1.0)
+    opposite = trials((0.1, 0.9), (0.2, 0.8), (0.3, 0.7), (0.4, 0.6), (0.5, 0.5))
+    assert window_agreement(opposite) == pytest.approx(-1.0)
+    # three windows: the first two agree, the third ranks the other way (+1, -1, -1)
+    mixed = trials(*[(x, x, 1 - x) for x in (0.1, 0.2, 0.3, 0.4, 0.5)])
+    assert window_agreement(mixed) == pytest.approx((1 - 1 - 1) / 3)
+    assert window_agreement(alike[:4]) is None
+    assert window_agreement(trials(*[(x,) for x in (0.1, 0.2, 0.3, 0.4, 0.5)])) is None
