@@ -12,6 +12,7 @@ this measurement only, fits every trial's settings on the whole training period 
 scores the test window as `train` evaluates it (replayed through the live history). It
 prints:
 
+- the validation windows' agreement on the ranking of settings, as `tune` says it;
 - each trial's validation objective and test figures (PR-AUC, ROC-AUC, precision at 5%
   and 10% of test rows);
 - the rank correlation (Spearman) between the validation objective and each test figure
@@ -48,7 +49,7 @@ from parcelrisk.contract import load_mapping, read_table
 from parcelrisk.evaluate import label_views, promotion_view
 from parcelrisk.report import pr_auc_difference
 from parcelrisk.split import cutoff_for, training_split
-from parcelrisk.tune import TrialFits, tune, validation_figures
+from parcelrisk.tune import TrialFits, agreement_text, tune, validation_figures
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 #: Each example's test window, as docs/byo-data.md measures it.
@@ -104,6 +105,7 @@ def main() -> None:
                  minutes=120, shap_budget_ms=0.5, seed=args.seed, folds=args.folds)  # fmt: skip
     print(f"{args.data}: {len(study.trials)} trials, {args.folds} validation window(s), "
           f"{time.perf_counter() - start:.0f} s")  # fmt: skip
+    print(agreement_text(study))
 
     split = training_split(frame, config.test_days, cutoff)
     fits = TrialFits(split.train, mapping)
