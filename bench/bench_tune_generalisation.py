@@ -34,6 +34,7 @@ temporary store unless MLFLOW_TRACKING_URI is set.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import tempfile
 import time
@@ -107,6 +108,7 @@ def main() -> None:
           f"{time.perf_counter() - start:.0f} s")  # fmt: skip
     print(agreement_text(study))
 
+    logging.getLogger("parcelrisk.features.pipeline").setLevel(logging.ERROR)  # said in the study
     split = training_split(frame, config.test_days, cutoff)
     fits = TrialFits(split.train, mapping)
     rows, probability = [], {}
