@@ -36,7 +36,7 @@ from parcelrisk.evaluate import (
     promotion_view,
     replayed_history,
 )
-from parcelrisk.features.pipeline import skipped
+from parcelrisk.features.pipeline import skipped, skips_said_once
 from parcelrisk.labels import calibration_weights, labels_and_weights
 from parcelrisk.model import features_of, make_model
 from parcelrisk.policy import Policy
@@ -122,6 +122,7 @@ def _noop(message: str) -> None:
     """Default progress callback: say nothing."""
 
 
+@skips_said_once()  # the evaluation fit and the refit skip the same inputs
 def train(
     frame: pd.DataFrame,
     config: ModelConfig,

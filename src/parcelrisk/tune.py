@@ -23,10 +23,8 @@ win (docs/tuning.md).
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -41,6 +39,7 @@ from parcelrisk import predict
 from parcelrisk.config import ModelConfig
 from parcelrisk.contract import ColumnMapping
 from parcelrisk.evaluate import evaluate_scores, promotion_view, replayed_history
+from parcelrisk.features.pipeline import skips_said_once
 from parcelrisk.model import DEFAULT_LGBM_PARAMS, RiskClassifier
 from parcelrisk.policy import Policy
 from parcelrisk.split import time_holdout, training_split
@@ -197,8 +196,7 @@ def tune(
 
     results: list[TrialResult] = []
     mlflow = configure()
-    said_once = _each_message_once(logging.getLogger("parcelrisk.features.pipeline"))
-    with said_once, mlflow.start_run(run_name="tune") as parent:
+    with skips_said_once(), mlflow.start_run(run_name="tune") as parent:
         mlflow.log_params({"trials": trials, "minutes": minutes, "seed": seed, "folds": folds,
                            "shap_budget_ms": shap_budget_ms, "objective": OBJECTIVE})  # fmt: skip
         mlflow.set_tags({k: str(v) for k, v in window.items()})
@@ -207,25 +205,6 @@ def tune(
         result = _result(results, window, shap_budget_ms, parent.info.run_id)
         _log_outcome(mlflow, result)
     return result
-
-
-@contextmanager
-def _each_message_once(logger: logging.Logger) -> Iterator[None]:
-    """Say each distinct message of ``logger`` once: a study fits many models on the same
-    table, and each fit would repeat what it skipped (the inputs the table does not give)."""
-    seen: set[str] = set()
-
-    def first_time(record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        new = message not in seen
-        seen.add(message)
-        return new
-
-    logger.addFilter(first_time)
-    try:
-        yield
-    finally:
-        logger.removeFilter(first_time)
 
 
 def validation_window(period: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -8,6 +8,7 @@ after a cut inside the training days and refit: nothing known before the cut may
 
 from __future__ import annotations
 
+import logging
 from types import SimpleNamespace
 
 import numpy as np
@@ -27,6 +28,7 @@ from parcelrisk.features.history import (
     cue_matrix,
 )
 from parcelrisk.features.party import PartyFeatures
+from parcelrisk.features.pipeline import skipped, skips_said_once
 from parcelrisk.features.routing import CATEGORICAL_COLUMNS, CategoryCodes, RoutingFeatures
 from parcelrisk.features.text import DescriptionFeatures, normalize
 from parcelrisk.synth import generate
@@ -563,3 +565,29 @@ def test_fit_does_not_modify_the_callers_frame(train):
     before = train.copy(deep=True)
     build_features().fit(train)
     pd.testing.assert_frame_equal(train, before)
+
+
+def test_what_fits_skip_is_said_once_within_skips_said_once(caplog):
+    """Several fits on the same table (train's evaluation fit and refit, tune's trials) say
+    what they skipped once; a different message is said too, and outside, each time."""
+    declarations = pd.DataFrame({"parcel_id": ["P1"]})
+    empty, other = pd.DataFrame({"x": [np.nan]}), pd.DataFrame({"y": [np.nan]})
+
+    def said() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "parcelrisk.features.pipeline"]
+
+    @skips_said_once()
+    def fit_twice() -> None:
+        skipped(declarations, empty)
+        skipped(declarations, empty)
+
+    with caplog.at_level(logging.INFO, logger="parcelrisk.features.pipeline"):
+        with skips_said_once():
+            for features in (empty, empty, other, empty):
+                skipped(declarations, features)
+        assert len(said()) == 2 and said()[0] != said()[1]
+        fit_twice()
+        assert len(said()) == 3 and said()[2] == said()[0]
+        skipped(declarations, empty)
+        skipped(declarations, empty)
+        assert len(said()) == 5

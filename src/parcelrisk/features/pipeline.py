@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -185,3 +187,23 @@ def skipped(declarations: pd.DataFrame, features: pd.DataFrame) -> dict[str, lis
         ", ".join(absent) or "none", len(empty), ", ".join(empty) or "none",
     )  # fmt: skip
     return {"absent_inputs": absent, "skipped_features": empty}
+
+
+@contextmanager
+def skips_said_once() -> Iterator[None]:
+    """Within it, each distinct message of :func:`skipped` is logged once: a command that
+    fits several models on the same table (train's evaluation fit and its refit, the
+    trials of a tune study) would repeat what they skipped for each. Also a decorator."""
+    seen: set[str] = set()
+
+    def first_time(record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        new = message not in seen
+        seen.add(message)
+        return new
+
+    logger.addFilter(first_time)
+    try:
+        yield
+    finally:
+        logger.removeFilter(first_time)
