@@ -39,10 +39,10 @@ import os
 import tempfile
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
-from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from parcelrisk.config import load_config
@@ -58,20 +58,10 @@ TEST_FRACTION = {"customs": 0.25, "byo": 0.2}
 FIGURES = ("pr_auc", "roc_auc", "precision@5%", "precision@10%")
 
 
-def test_figures(pipeline: Pipeline, split, config) -> dict:
+def figures_on_test(pipeline: Pipeline, split, config) -> dict:
     """The test window's figures and probabilities, scored as ``train`` evaluates it."""
     figures = validation_figures(pipeline, split.test, config, split.train)
     return {k: figures[k] for k in (*FIGURES, "probability")}
-
-
-def reseeded(fits: TrialFits, config, seed: int) -> Pipeline:
-    """``config``'s model on the training period with LightGBM seed ``seed``."""
-    base = fits.pipeline(config)
-    cached = fits.fitted[config.history_smoothing]
-    classifier = clone(base[-1]).set_params(random_state=seed)
-    classifier.fit(cached.features, cached.y, sample_weight=cached.weight,
-                   calibration_weight=cached.calibration_weight)  # fmt: skip
-    return Pipeline([*base.steps[:-1], ("classifier", classifier)])
 
 
 def main() -> None:
@@ -87,8 +77,9 @@ def main() -> None:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    store = tempfile.mkdtemp(prefix="bench-tune-")
-    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{store}/mlflow.db")
+    if "MLFLOW_TRACKING_URI" not in os.environ:
+        store = tempfile.mkdtemp(prefix="bench-tune-")
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store}/mlflow.db"
 
     if args.data is None:
         args.data = EXAMPLES / args.table / "declarations.csv"
@@ -113,7 +104,7 @@ def main() -> None:
     fits = TrialFits(split.train, mapping)
     rows, probability = [], {}
     for trial in study.trials:
-        figures = test_figures(fits.pipeline(trial.config), split, trial.config)
+        figures = figures_on_test(fits.pipeline(trial.config), split, trial.config)
         probability[trial.number] = figures.pop("probability")
         rows.append({"trial": trial.number, "validation": trial.objective, **figures})
     table = pd.DataFrame(rows).set_index("trial")
@@ -144,8 +135,11 @@ def main() -> None:
 
     print(f"\nrefitted with LightGBM seeds 0..{args.seeds - 1} (mean ± sd):")
     for label, trial in (("defaults", study.defaults), ("winner", study.best)):
-        seeded = pd.DataFrame([test_figures(reseeded(fits, trial.config, seed), split, trial.config)
-                               for seed in range(args.seeds)])[list(FIGURES)]  # fmt: skip
+        seeded = pd.DataFrame([
+            figures_on_test(fits.pipeline(replace(trial.config, random_state=seed)), split,
+                            trial.config)
+            for seed in range(args.seeds)
+        ])[list(FIGURES)]  # fmt: skip
         cells = "  ".join(f"{n} {seeded[n].mean():.4f} ± {seeded[n].std(ddof=0):.4f}"
                           for n in FIGURES)  # fmt: skip
         print(f"  {label:>8} (trial {trial.number:>2}): {cells}")

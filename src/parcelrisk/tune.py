@@ -340,8 +340,9 @@ class TrialFits:
     """Fits on the earlier rows, one feature pipeline per history smoothing.
 
     The first trial with a smoothing value runs :func:`fit_model`; later ones refit only
-    its classifier step (a clone with the trial's LightGBM parameters) on the same matrix,
-    labels and weights: the model fit_model would give, without rebuilding the features.
+    its classifier step (a clone with the trial's LightGBM parameters and seed) on the same
+    matrix, labels and weights: the model fit_model would give, without rebuilding the
+    features.
     """
 
     def __init__(self, earlier: pd.DataFrame, mapping: ColumnMapping | None) -> None:
@@ -355,7 +356,9 @@ class TrialFits:
             cached = fit_model(self.earlier, **settings)
             self.fitted[config.history_smoothing] = cached
             return cached.pipeline
-        classifier = clone(cached.pipeline[-1]).set_params(lgbm_params=dict(config.lgbm))
+        classifier = clone(cached.pipeline[-1]).set_params(
+            lgbm_params=dict(config.lgbm), random_state=config.random_state
+        )
         classifier.fit(cached.features, cached.y, sample_weight=cached.weight,
                        calibration_weight=cached.calibration_weight)  # fmt: skip
         return Pipeline([*cached.pipeline.steps[:-1], ("classifier", classifier)])

@@ -176,12 +176,13 @@ def test_the_cli_exits_2_and_writes_nothing_when_no_trial_is_feasible(tmp_path, 
 
 
 def test_a_refit_on_the_cached_features_is_the_model_fit_model_gives(table):
-    """Trials sharing a history smoothing refit only the classifier: the same model."""
+    """Trials sharing a history smoothing refit only the classifier: the same model, with
+    the config's LightGBM settings and seed."""
     period = table.frame[table.frame["declared_at"] < table.cutoff]
     earlier, validation = validation_window(period, table.config.validation_fraction)
     fits = TrialFits(earlier, table.mapping)
     fits.pipeline(table.config)  # fits and caches the feature pipeline
-    other = replace(table.config, lgbm={**table.config.lgbm, "num_leaves": 7})
+    other = replace(table.config, lgbm={**table.config.lgbm, "num_leaves": 7}, random_state=3)
     cached = fits.pipeline(other)
     settings = fit_settings(other, earlier, table.mapping)
     assert settings["weighting"] == "none"  # the example gives no propensities, as in train
